@@ -1,0 +1,49 @@
+"""What every video model of the zoo shares: input checking and the memory-format policy."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["VideoModel", "check_clip"]
+
+
+def check_clip(x: torch.Tensor, in_channels: int = 3, what: str = "model") -> None:
+    """Raise a ValueError unless ``x`` is a ``B C T H W`` float tensor with ``in_channels`` channels."""
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"{what} expects a torch.Tensor of shape B C T H W, got {type(x).__name__}")
+    if x.dim() != 5:
+        raise ValueError(
+            f"{what} expects a 5-D clip batch B C T H W (C={in_channels}), got shape {tuple(x.shape)}"
+        )
+    if x.shape[1] != in_channels:
+        raise ValueError(
+            f"{what} expects {in_channels} input channels (B C T H W), got {x.shape[1]} in shape {tuple(x.shape)}"
+        )
+    if not x.is_floating_point():
+        raise ValueError(f"{what} expects a floating-point clip (normalise uint8 frames first), got {x.dtype}")
+
+
+class VideoModel(nn.Module):
+    """Mixin for zoo models: validates the input and applies ``channels_last_3d`` when asked.
+
+    channels_last_3d is the largest single CPU win for factorised and depthwise units (see
+    benchmarks/models.py), and is what cuDNN prefers under mixed precision.
+    """
+
+    in_channels: int = 3
+    channels_last: bool = False
+
+    def set_channels_last(self, enabled: bool = True) -> VideoModel:
+        self.channels_last = enabled
+        fmt = torch.channels_last_3d if enabled else torch.contiguous_format
+        for m in self.modules():
+            if isinstance(m, nn.Conv3d):
+                m.weight.data = m.weight.data.contiguous(memory_format=fmt)
+        return self
+
+    def _prepare(self, x: torch.Tensor) -> torch.Tensor:
+        check_clip(x, self.in_channels, type(self).__name__)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last_3d)
+        return x

@@ -1,0 +1,198 @@
+"""The paper's densely connected template network (Zhou et al., CVPR 2020, Fig. 3 and supp Fig. 1).
+
+Each dense layer sees the concatenation of all earlier outputs of its block. After a shared
+BN-ReLU, up to three branches act on it:
+
+* ``S``  branch: 1x1x1 conv to ``bn_size * growth`` channels,
+* ``ST`` branch: 3x1x1 conv to ``bn_size * growth`` channels,
+
+their sum goes through BN-ReLU and a 1x3x3 conv to ``growth`` channels; so the layer's unit is
+``S`` (1x1x1 -> 1x3x3, a 2D layer), ``ST`` (3x1x1 -> 1x3x3, a (2+1)D layer) or ``S+ST`` (both,
+summed). The larger unit set adds a ``T`` branch, a 3x1x1 conv straight to ``growth`` channels
+added to the output (units ``T``, ``S+T``, ``T+ST``, ``S+T+ST``).
+
+Transitions mirror the layer: BN-ReLU, a 1x1x1 and (unless the network is 2D-only) a 3x1x1 conv,
+summed, halving the channels, then average pooling. ``temporal_reduction=8`` reproduces the
+authors' ``v1`` variant (stem and pool0 and transition 1 stride 2 in time); ``1`` keeps time
+(``v1d3``, supp Fig. 1).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..strategy import Strategy
+from .base import VideoModel
+
+__all__ = ["DenseTemplate", "DenseLayer", "Transition", "DENSENET_BLOCKS"]
+
+DENSENET_BLOCKS = {
+    "densenet121": (6, 12, 24, 16),
+    "densenet169": (6, 12, 32, 32),
+    "densenet-tiny": (2, 2, 2, 2),
+    "densenet-small": (3, 4, 6, 3),
+}
+
+
+def unit_branches(unit: str) -> tuple[bool, bool, bool]:
+    """(S, ST, T) branches present in a template unit."""
+    parts = set(unit.split("+"))
+    allowed = {"S", "ST", "T"}
+    if not parts <= allowed:
+        raise ValueError(f"unknown template unit {unit!r}; expected a '+'-sum of S, ST, T")
+    return ("S" in parts, "ST" in parts, "T" in parts)
+
+
+class DenseLayer(nn.Module):
+    """One dense layer of the template. Output: ``growth`` new channels."""
+
+    def __init__(self, in_channels: int, growth: int, bn_size: int, unit: str) -> None:
+        super().__init__()
+        has_s, has_st, has_t = unit_branches(unit)
+        width = bn_size * growth
+        self.unit = unit
+        # Every branch conv has its own BN-ReLU in front (as the authors' Conv3d_with_CD), so a
+        # dropped branch takes its normalisation with it; this gives the paper's 21.40M params.
+        self.branch_s = _PreAct(in_channels, width, (1, 1, 1)) if has_s else None
+        self.branch_st = _PreAct(in_channels, width, (3, 1, 1)) if has_st else None
+        if has_s or has_st:
+            self.norm2 = nn.BatchNorm3d(width)
+            self.spatial = nn.Conv3d(width, growth, (1, 3, 3), padding=(0, 1, 1), bias=False)
+        else:
+            self.norm2 = self.spatial = None
+        self.branch_t = _PreAct(in_channels, growth, (3, 1, 1)) if has_t else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mid = None
+        for branch in (self.branch_s, self.branch_st):
+            if branch is not None:
+                y = branch(x)
+                mid = y if mid is None else mid + y
+        out = None
+        if mid is not None:
+            out = self.spatial(torch.relu(self.norm2(mid)))
+        if self.branch_t is not None:
+            y = self.branch_t(x)
+            out = y if out is None else out + y
+        return out
+
+
+class _PreAct(nn.Module):
+    """BN -> ReLU -> conv (no bias)."""
+
+    def __init__(self, cin: int, cout: int, kernel: tuple[int, int, int]) -> None:
+        super().__init__()
+        self.norm = nn.BatchNorm3d(cin)
+        self.relu = nn.ReLU(inplace=False)
+        self.conv = nn.Conv3d(cin, cout, kernel, padding=tuple(k // 2 for k in kernel), bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(self.relu(self.norm(x)))
+
+
+class Transition(nn.Module):
+    """1x1x1 (+ 3x1x1 unless 2D-only) pre-activated convs, summed, halving channels; then pooling."""
+
+    def __init__(self, in_channels: int, out_channels: int, temporal: bool, pool_t: int) -> None:
+        super().__init__()
+        self.conv = _PreAct(in_channels, out_channels, (1, 1, 1))
+        self.conv_t = _PreAct(in_channels, out_channels, (3, 1, 1)) if temporal else None
+        self.pool = nn.AvgPool3d((pool_t, 2, 2), stride=(pool_t, 2, 2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        if self.conv_t is not None:
+            y = y + self.conv_t(x)
+        return self.pool(y)
+
+
+class DenseTemplate(VideoModel):
+    """The DenseNet template with one unit per dense layer (``strategy.units``).
+
+    Input ``B 3 T H W``; output logits ``B num_classes``.
+    """
+
+    def __init__(
+        self,
+        strategy: Strategy,
+        *,
+        num_classes: int = 400,
+        growth: int = 32,
+        bn_size: int = 4,
+        stem_width: int | None = None,
+        block_config: tuple[int, ...] | None = None,
+        temporal_reduction: int = 1,
+        temporal_transitions: bool | None = None,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        layout = strategy.layout
+        if layout.family != "densenet":
+            raise ValueError(f"DenseTemplate needs a densenet backbone strategy, got {strategy.backbone!r}")
+        blocks = tuple(block_config or DENSENET_BLOCKS.get(strategy.backbone, layout.groups))
+        if blocks != layout.groups:
+            raise ValueError(f"block_config {blocks} does not match backbone {strategy.backbone!r} {layout.groups}")
+        if temporal_reduction not in (1, 8):
+            raise ValueError(f"temporal_reduction must be 1 (v1d3) or 8 (v1), got {temporal_reduction}")
+        if not isinstance(num_classes, int) or num_classes < 1:
+            raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
+        self.strategy = strategy
+        self.num_classes = num_classes
+        stem_width = stem_width or 2 * growth
+        tr = temporal_reduction == 8
+        st = 5 if strategy.stem == "3D" else 1
+        self.stem = nn.Sequential(
+            nn.Conv3d(3, stem_width, (st, 7, 7), (2 if tr else 1, 2, 2), (st // 2, 3, 3), bias=False),
+            nn.BatchNorm3d(stem_width),
+            nn.ReLU(inplace=True),
+            nn.MaxPool3d((3 if tr else 1, 3, 3), (2 if tr else 1, 2, 2), (1 if tr else 0, 1, 1)),
+        )
+        if temporal_transitions is None:  # a network without any temporal unit stays 2D throughout
+            temporal_transitions = any(("ST" in u.split("+") or "T" in u.split("+")) for u in strategy.units)
+        c = stem_width
+        units = iter(strategy.units)
+        self.blocks = nn.ModuleList()
+        self.transitions = nn.ModuleList()
+        for b, n in enumerate(blocks):
+            layers = nn.ModuleList()
+            for _ in range(n):
+                layers.append(DenseLayer(c, growth, bn_size, next(units)))
+                c += growth
+            self.blocks.append(layers)
+            if b < len(blocks) - 1:
+                self.transitions.append(Transition(c, c // 2, temporal_transitions, 2 if (tr and b == 0) else 1))
+                c //= 2
+        self.norm = nn.BatchNorm3d(c)
+        self.relu = nn.ReLU(inplace=True)
+        self.avgpool = nn.AdaptiveAvgPool3d(1)
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.fc = nn.Linear(c, num_classes)
+        self.feature_dim = c
+        for m in self.modules():
+            if isinstance(m, nn.Conv3d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm3d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0, 0.01)
+                nn.init.zeros_(m.bias)
+
+    def layer_modules(self) -> list[tuple[str, nn.Module]]:
+        return [(f"blocks.{b}.{i}", layer) for b, blk in enumerate(self.blocks) for i, layer in enumerate(blk)]
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        x = self._prepare(x)
+        x = self.stem(x)
+        for b, layers in enumerate(self.blocks):
+            feats = [x]
+            for layer in layers:
+                feats.append(layer(torch.cat(feats, 1) if len(feats) > 1 else feats[0]))
+            x = torch.cat(feats, 1)
+            if b < len(self.transitions):
+                x = self.transitions[b](x)
+        return self.avgpool(self.relu(self.norm(x))).flatten(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.dropout(self.forward_features(x)))
