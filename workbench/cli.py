@@ -192,6 +192,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--tiny", action="store_true")
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_zoo)
+
+    from .data.cli import add_data_commands
+
+    add_data_commands(sub)
     return p
 
 
