@@ -74,6 +74,7 @@ class BackboneLayout:
     stems: tuple[str, ...] = ("3D", "2D", "(2+1)D", "fold")
     default_stem: str = "3D"
     family: str = "resnet"  # resnet | densenet | c3d
+    excluded_presets: tuple[str, ...] = ()  # presets that cannot be built on this backbone
 
     @property
     def num_layers(self) -> int:
@@ -135,6 +136,8 @@ register_backbone(
         "2D",
         stems=("3D",),
         family="c3d",
+        # the first conv sees 3 RGB channels and gives 64: no depthwise conv maps 3 to 64
+        excluded_presets=("ir-csn",),
     )
 )
 
@@ -373,6 +376,8 @@ for _x in range(2, 6):
 
 def _preset_units(name: str, layout: BackboneLayout):
     desc, make = _PRESETS[name]
+    if name in layout.excluded_presets:
+        return None
     if name.startswith(("mc", "rmc")):
         x = int(name.lstrip("rmc"))
         last = layout.first_group + len(layout.groups) - 1
