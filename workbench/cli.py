@@ -45,7 +45,19 @@ def _build(args):
     return strategy.label, build_model(strategy, tiny=args.tiny, **kw)
 
 
+def _on_meta():
+    """Build models on the meta device for counting: no memory, no initialisation cost."""
+    import torch
+
+    return torch.device("meta")
+
+
 def cmd_cost(args) -> int:
+    with _on_meta():
+        return _cmd_cost(args)
+
+
+def _cmd_cost(args) -> int:
     from .cost import count_cost
     from .models import model_info
 
@@ -138,7 +150,12 @@ def cmd_strategy(args) -> int:
 
 
 def cmd_zoo(args) -> int:
-    """The model zoo's cost table (the main job until the template network runs end to end)."""
+    with _on_meta():
+        return _cmd_zoo(args)
+
+
+def _cmd_zoo(args) -> int:
+    """The model zoo's cost table."""
     from .cost import count_cost
     from .models import create_model, list_models, model_info
 
@@ -158,6 +175,39 @@ def cmd_zoo(args) -> int:
     print(f"{'model':<24}{'params':>14}{'GMACs':>10}  reference")
     for r in rows:
         print(f"{r['model']:<24}{r['params']:>14,}{r['gmacs']:>10.3f}  {r['reference']}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    """The main job on the embedded defaults. Today: the zoo's cost table, the literature presets on
+    ResNet-18 with their cost, written to ``--out`` as JSON."""
+    from pathlib import Path
+
+    from .cost import count_cost
+    from .models import build_model
+    from .strategy import list_presets, preset
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    zoo_args = argparse.Namespace(models=[], frames=16, size=112, tiny=False, json=False)
+    print("== model zoo ==")
+    cmd_zoo(zoo_args)
+    rows = []
+    for name in list_presets("resnet18"):
+        s = preset(name, "resnet18")
+        kw = {"num_frames": 16} if s.stem == "fold" else {}
+        with _on_meta():
+            model = build_model(s, num_classes=400, **kw)
+        r = count_cost(model, (3, 16, 112, 112), name=name)
+        rows.append({"preset": name, "code": s.code, "params": r.params, "gmacs": round(r.gmacs, 3),
+                     "per_layer_gmacs": [round(x.gmacs, 4) for x in r.layers]})
+    print("\n== literature presets on ResNet-18, 3x16x112x112, 400 classes ==")
+    print(f"{'preset':<14}{'code':<28}{'params':>14}{'GMACs':>10}")
+    for r in rows:
+        print(f"{r['preset']:<14}{r['code']:<28}{r['params']:>14,}{r['gmacs']:>10.3f}")
+    dest = out / "presets_resnet18.json"
+    dest.write_text(json.dumps(rows, indent=2) + "\n")
+    print(f"\nwrote {dest}")
     return 0
 
 
@@ -193,6 +243,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_zoo)
 
+    q = sub.add_parser("demo", help="the main job on the embedded defaults (writes to --out)")
+    q.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
+    q.set_defaults(func=cmd_demo)
+
     from .data.cli import add_data_commands
 
     add_data_commands(sub)
@@ -210,6 +264,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head` and friends
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,16 +145,29 @@ def probe_video(path, decode: str = "first") -> VideoInfo:
         container.close()
 
 
+_local = threading.local()
+
+
+def _reformatter():
+    """A per-thread VideoReformatter: it keeps its swscale context between frames, which a
+    fresh ``frame.to_ndarray`` does not (that costs milliseconds per frame)."""
+    r = getattr(_local, "reformatter", None)
+    if r is None:
+        from av.video.reformatter import VideoReformatter
+
+        r = _local.reformatter = VideoReformatter()
+    return r
+
+
 def _to_rgb(frame, short_side: int | None, interpolation: str = "AREA") -> np.ndarray:
-    if short_side:
-        w, h = frame.width, frame.height
-        if min(w, h) != short_side:
-            if w <= h:
-                nw, nh = short_side, max(1, int(round(h * short_side / w)))
-            else:
-                nw, nh = max(1, int(round(w * short_side / h))), short_side
-            return frame.reformat(width=nw, height=nh, format="rgb24", interpolation=interpolation).to_ndarray()
-    return frame.to_ndarray(format="rgb24")
+    w, h = frame.width, frame.height
+    if short_side and min(w, h) != short_side:
+        if w <= h:
+            w, h = short_side, max(1, int(round(h * short_side / w)))
+        else:
+            w, h = max(1, int(round(w * short_side / h))), short_side
+        return _reformatter().reformat(frame, width=w, height=h, format="rgb24", interpolation=interpolation).to_ndarray()
+    return _reformatter().reformat(frame, format="rgb24").to_ndarray()
 
 
 def read_video_clips(
@@ -172,7 +186,9 @@ def read_video_clips(
     container = _open(path)
     try:
         stream = container.streams.video[0]
-        if threads != 1:
+        if threads == 1:
+            stream.thread_count = 1  # no decoder threads to start per file
+        else:
             stream.thread_type = "AUTO"
             stream.thread_count = threads
         n_est, _ = _stream_frames(stream, container)

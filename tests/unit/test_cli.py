@@ -1,0 +1,80 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from workbench.cli import build_parser, main
+
+
+def _subcommands(parser):
+    for action in parser._actions:
+        if action.__class__.__name__ == "_SubParsersAction":
+            yield from action.choices.items()
+
+
+def test_help_on_every_subcommand(capsys):
+    seen = []
+
+    def walk(parser, path):
+        for name, sub in _subcommands(parser):
+            seen.append(path + [name])
+            walk(sub, path + [name])
+
+    walk(build_parser(), [])
+    assert ["cost"] in seen and ["info"] in seen and ["data"] in seen and ["demo"] in seen
+    for path in seen:
+        with pytest.raises(SystemExit) as e:
+            main(path + ["--help"])
+        assert e.value.code == 0
+        assert "usage: workbench" in capsys.readouterr().out
+
+
+def test_python_dash_m_entry_point():
+    r = subprocess.run([sys.executable, "-m", "workbench", "--version"], capture_output=True, text=True)
+    assert r.returncode == 0 and "workbench" in r.stdout
+
+
+def test_info_json(capsys):
+    assert main(["info", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert "S+ST" in info["units"] and "densenet121" in info["backbones"]
+    assert "r2plus1d_18" in info["models"] and "opt" in info["presets"] and "mc5" in info["presets"]
+    assert "synthetic-motion" in info["datasets"] and "ucf101" in info["datasets"]
+
+
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["cost", "--model", "nope"], "unknown model 'nope'"),
+        (["cost", "--strategy", "mc9"], "unknown preset 'mc9'"),
+        (["cost", "--strategy", "p3d", "--backbone", "densenet121"], "not meaningful on backbone"),
+        (["cost", "--strategy", "st", "--backbone", "resnet19"], "unknown backbone 'resnet19'"),
+        (["cost", "--strategy", "resnet18:333"], "needs 8 units"),
+        (["cost", "--strategy", "resnet18:3333333q"], "unknown unit code 'q'"),
+        (["strategy", "bogus.json"], "does not exist"),
+    ],
+)
+def test_bad_input_one_readable_line(argv, needle, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err and len(err.splitlines()) == 1
+
+
+def test_cost_strategy_json_and_layers(capsys):
+    assert main(["cost", "--strategy", "r2plus1d", "--tiny", "--frames", "8", "--size", "32", "--json", "--layers"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert isinstance(d["params"], int) and isinstance(d["gmacs"], float)
+    assert len(d["layers"]) == 9 and d["layers"][0]["unit"] == "ST(2+1)D"
+
+
+def test_strategy_command(capsys, tmp_path):
+    assert main(["strategy", "opt", "--backbone", "densenet-tiny", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    f = tmp_path / "s.json"
+    f.write_text(json.dumps(d))
+    assert main(["strategy", str(f)]) == 0
+    assert "layer   7" in capsys.readouterr().out
+    assert main(["strategy", "--list", "--backbone", "c3d"]) == 0
+    listed = capsys.readouterr().out.split()
+    assert "mc3" in listed and "ir-csn" not in listed

@@ -1,0 +1,711 @@
+"""The embedded synthetic spatiotemporal benchmark: procedurally generated clips whose truth is known.
+
+Three kinds, each a ``torch.utils.data.Dataset`` of ``(clip, label)``:
+
+``synthetic-appearance``
+    The class is the object's appearance: colour and shape (and texture when there are more than
+    36 classes). Its motion is drawn at random, independently of the class, so one frame suffices.
+``synthetic-motion``
+    The class is a motion *profile*: the order in which the object passes through the states of
+    its path. Everything else (appearance, background, path, noise, shake, distractors) is drawn
+    independently of the class, and the classes differ **only in the order of the frames**.
+``synthetic-mixed``
+    The class is an (appearance, motion profile) pair, as in Something-Something's
+    "pushing X from left to right".
+
+How a clip is made
+------------------
+1. A background: a grey level plus a smooth, periodic random field (``clutter``) that the camera
+   shake rolls around without seams.
+2. A target object: a shape (disk, square, triangle, cross, ring, bar), a colour and a texture
+   (solid, striped, checked).
+3. A *path* of ``T`` states ``s_0 .. s_{T-1}`` in one motion family drawn at random per clip:
+   ``translate`` (along an axis within 60 degrees of horizontal, ``s_0`` at the left end),
+   ``rotate`` (``s_0`` to ``s_{T-1}`` clockwise) or ``scale`` (``s_0`` smallest).
+4. A *profile*: a permutation ``pi`` of ``0 .. T-1``; frame ``t`` shows state ``s_{pi(t)}``.
+   The profiles (all that are distinct at the clip length, at most 8) are
+
+   ================ ==================== ===============================================
+   ``forward``      0 1 2 3 4 5 6 7      left to right / clockwise / growing
+   ``backward``     7 6 5 4 3 2 1 0      the time reversal of ``forward``
+   ``forward-return``  0 2 4 6 7 5 3 1   out at double speed and back
+   ``backward-return`` 7 5 3 1 0 2 4 6   the same from the other end
+   ``forward-twice``   0 2 4 6 1 3 5 7   two passes at double speed
+   ``backward-twice``  7 5 3 1 6 4 2 0   the time reversal of ``forward-twice``
+   ``swing-out``    3 4 2 5 1 6 0 7      back and forth with a growing amplitude
+   ``swing-in``     7 0 6 1 5 2 4 3      the time reversal of ``swing-out``
+   ================ ==================== ===============================================
+
+   (shown for ``T = 8``). Speed and one-way versus back-and-forth are thus expressed as orders
+   of one and the same set of states.
+5. Distractors (smaller objects with random appearance that jitter independently in every frame),
+   integer camera shake drawn independently per frame, and Gaussian pixel noise.
+
+Why the motion classes cannot be told from frames without their order
+--------------------------------------------------------------------
+For ``synthetic-motion`` the class enters only through ``pi``: the path, the appearance and
+every other random draw are made before, and independently of, the class. Everything that
+varies over time without following the path (shake, distractor jitter, noise) is independent
+and identically distributed over frames. Hence the multiset of frames of a clip has exactly the
+same distribution in every class, and so does a frame drawn at a random time: no frame-level
+model, and no model of an orderless set of frames, can beat chance. Order carries everything:
+``backward`` is ``forward`` played backwards. (A frame at a *known* time index is not
+class-free - a growing object is small in frame 0 - but that is order information.)
+
+Determinism
+-----------
+Clip ``i`` of a split is generated from its own ``numpy.random.SeedSequence([seed, split_id,
+index])``, so it does not depend on which other clips were generated, or in which order, and the
+train / val / test splits are disjoint random streams. For a fixed seed the bytes are identical
+(with a given numpy version; numpy does not promise its streams across versions). Labels are
+balanced and interleaved: ``label(i) = i % num_classes``.
+
+Output
+------
+``output="uint8"``: a ``T H W 3`` uint8 tensor. ``output="float"`` (the default, for training):
+a float32 ``3 T H W`` tensor, ``(x / 255 - MEAN) / STD`` with ``MEAN = 0.5`` and ``STD = 0.25``
+for every channel. :meth:`SyntheticVideo.clip_array` and :meth:`SyntheticVideo.label` give the
+numpy array and the label without building tensors.
+
+>>> ds = make_synthetic("synthetic-motion", split="train")
+>>> clip, label = ds[0]          # clip: float32 3 x 8 x 32 x 32
+>>> ds.classes[label]
+'forward'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from statistics import NormalDist
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+__all__ = [
+    "KINDS",
+    "SPLITS",
+    "COLOURS",
+    "SHAPES",
+    "TEXTURES",
+    "MOTION_FAMILIES",
+    "MEAN",
+    "STD",
+    "PRESETS",
+    "SyntheticConfig",
+    "SyntheticVideo",
+    "appearance_classes",
+    "make_synthetic",
+    "motion_profiles",
+    "synthetic_config",
+]
+
+KINDS = ("appearance", "motion", "mixed")
+SPLITS = {"train": 0, "val": 1, "test": 2}
+OUTPUTS = ("float", "uint8")
+
+#: Normalisation of ``output="float"``: ``(x / 255 - MEAN) / STD`` per channel.
+MEAN = 0.5
+STD = 0.25
+
+COLOURS: dict[str, tuple[float, float, float]] = {
+    "red": (0.90, 0.12, 0.10),
+    "green": (0.10, 0.75, 0.20),
+    "blue": (0.15, 0.30, 0.95),
+    "yellow": (0.95, 0.85, 0.10),
+    "magenta": (0.85, 0.15, 0.85),
+    "cyan": (0.10, 0.85, 0.90),
+}
+# Shapes are distinct under rotation, since rotation is part of the random motion.
+SHAPES = ("disk", "square", "triangle", "cross", "ring", "bar")
+TEXTURES = ("solid", "striped", "checked")
+MOTION_FAMILIES = ("translate", "rotate", "scale")
+_ISOTROPIC = frozenset({"disk", "ring"})  # a rotation is invisible on these unless textured
+
+_MAX_APPEARANCE_PAIRS = len(COLOURS) * len(SHAPES)  # classes up to here: (colour, shape)
+_MAX_APPEARANCE = _MAX_APPEARANCE_PAIRS * len(TEXTURES)  # beyond: (colour, shape, texture)
+
+# Geometry in units of the frame size, at difficulty 0 and 1 (linear in between).
+_RADIUS = ((0.15, 0.21), (0.10, 0.14))  # target radius range
+_TRAVEL = (0.42, 0.25)  # translation path length
+_TURN = (math.radians(90.0), math.radians(50.0))  # rotation path extent
+_GROWTH = (2.2, 1.5)  # scale ratio between the last and first state
+_FADE = (0.0, 0.55)  # how far the object's colour is pulled toward the background
+_MAX_TILT = math.radians(60.0)  # translation axes lie within this angle of horizontal
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    """Everything that defines a synthetic benchmark; presets in :data:`PRESETS`.
+
+    ``num_classes=None`` takes the kind's default (6 appearance, 4 motion, 8 mixed classes).
+    Knobs: ``noise`` (std of Gaussian pixel noise, fraction of full range), ``clutter``
+    (0..1, contrast of the background texture), ``distractors`` (number of extra objects),
+    ``camera_shake`` (std of the per-frame camera offset, fraction of ``size``), ``difficulty``
+    (0..1: smaller, fainter objects and smaller motions), ``motions`` (the motion families
+    drawn from), ``motion_classes`` (``mixed``: motion profiles per appearance).
+    ``*_per_class`` are the clips per class of each split.
+    """
+
+    kind: str = "motion"
+    num_classes: int | None = None
+    frames: int = 8
+    size: int = 32
+    train_per_class: int = 100
+    val_per_class: int = 20
+    test_per_class: int = 50
+    seed: int = 0
+    noise: float = 0.03
+    clutter: float = 0.3
+    distractors: int = 0
+    camera_shake: float = 0.0
+    difficulty: float = 0.0
+    motions: tuple[str, ...] = MOTION_FAMILIES
+    motion_classes: int = 2
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown synthetic kind {self.kind!r}; expected one of: {', '.join(KINDS)}")
+        _check_int("frames", self.frames, 1, 1024)
+        if self.kind != "appearance" and self.frames < 2:
+            raise ValueError(
+                f"kind {self.kind!r} needs frames >= 2 (a motion needs at least two frames), got {self.frames}"
+            )
+        _check_int("size", self.size, 8, 1024)
+        for split in SPLITS:
+            _check_int(f"{split}_per_class", getattr(self, f"{split}_per_class"), 0, 10**7)
+        _check_int("seed", self.seed, 0, 2**63 - 1)
+        _check_float("noise", self.noise, 0.0, 1.0)
+        _check_float("clutter", self.clutter, 0.0, 1.0)
+        _check_int("distractors", self.distractors, 0, 16)
+        _check_float("camera_shake", self.camera_shake, 0.0, 0.5)
+        _check_float("difficulty", self.difficulty, 0.0, 1.0)
+        motions = (self.motions,) if isinstance(self.motions, str) else tuple(self.motions)
+        if not motions or any(m not in MOTION_FAMILIES for m in motions) or len(set(motions)) != len(motions):
+            raise ValueError(
+                f"motions must be a non-empty subset of: {', '.join(MOTION_FAMILIES)}; got {self.motions!r}"
+            )
+        object.__setattr__(self, "motions", motions)
+        n_profiles = len(motion_profiles(self.frames))
+        _check_int("motion_classes", self.motion_classes, 1, n_profiles)
+        limit = self.max_classes
+        if self.num_classes is None:
+            default = {"appearance": 6, "motion": 4, "mixed": 8}[self.kind]
+            object.__setattr__(self, "num_classes", min(default, limit))
+        elif isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int) or not (
+            2 <= self.num_classes <= limit
+        ):
+            raise ValueError(f"num_classes must be an integer in 2..{limit} for {self._limit_reason()}; "
+                             f"got {self.num_classes!r}")
+
+    @property
+    def max_classes(self) -> int:
+        """The most classes this kind supports at this clip length."""
+        if self.kind == "appearance":
+            return _MAX_APPEARANCE
+        if self.kind == "motion":
+            return len(motion_profiles(self.frames))
+        return _MAX_APPEARANCE_PAIRS * self.motion_classes
+
+    def _limit_reason(self) -> str:
+        if self.kind == "appearance":
+            return f"kind 'appearance' ({len(COLOURS)} colours x {len(SHAPES)} shapes x {len(TEXTURES)} textures)"
+        if self.kind == "motion":
+            return f"kind 'motion' at frames={self.frames} (distinct profiles: {', '.join(motion_profiles(self.frames))})"
+        return (f"kind 'mixed' ({_MAX_APPEARANCE_PAIRS} appearances x motion_classes={self.motion_classes})")
+
+    def per_class(self, split: str) -> int:
+        return getattr(self, f"{_check_split(split)}_per_class")
+
+    def replace(self, **changes) -> SyntheticConfig:
+        _check_fields(changes)
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def classes(self) -> list[str]:
+        """Readable class names, index = label."""
+        k = self.num_classes
+        if self.kind == "appearance":
+            return appearance_classes(k)
+        if self.kind == "motion":
+            return list(motion_profiles(self.frames))[:k]
+        profiles = list(motion_profiles(self.frames))[: self.motion_classes]
+        looks = appearance_classes(-(-k // self.motion_classes))
+        return [f"{looks[i // self.motion_classes]}_{profiles[i % self.motion_classes]}" for i in range(k)]
+
+
+PRESETS: dict[str, dict] = {
+    # Seconds on a 2-core CPU: the known-answer tests use it.
+    "tiny": {"frames": 8, "size": 32, "train_per_class": 100, "val_per_class": 20, "test_per_class": 50},
+    "small": {"frames": 16, "size": 64, "train_per_class": 300, "val_per_class": 50, "test_per_class": 100},
+    # The clip shape of the video ResNets (16 x 112 x 112); minutes per epoch on a CPU.
+    "standard": {"frames": 16, "size": 112, "train_per_class": 1000, "val_per_class": 100, "test_per_class": 200},
+}
+
+
+def synthetic_config(name: str, preset: str = "tiny", **overrides) -> SyntheticConfig:
+    """The config of ``synthetic-<kind>`` (or ``<kind>``) from a preset plus overrides."""
+    kind = name.removeprefix("synthetic-")
+    if kind not in KINDS:
+        raise ValueError(
+            f"unknown synthetic dataset {name!r}; expected one of: "
+            + ", ".join(f"synthetic-{k}" for k in KINDS)
+        )
+    if preset not in PRESETS:
+        raise ValueError(f"unknown synthetic preset {preset!r}; expected one of: {', '.join(PRESETS)}")
+    _check_fields(overrides)
+    return SyntheticConfig(kind=kind, **{**PRESETS[preset], **overrides})
+
+
+def make_synthetic(
+    name: str,
+    split: str = "train",
+    *,
+    output: str = "float",
+    preset: str = "tiny",
+    cache: bool = False,
+    config: SyntheticConfig | None = None,
+    **overrides,
+) -> SyntheticVideo:
+    """The synthetic dataset ``name`` (``synthetic-appearance``, ``-motion`` or ``-mixed``).
+
+    ``overrides`` are :class:`SyntheticConfig` fields on top of ``preset``; or pass a whole
+    ``config`` (its kind must match ``name``). ``cache=True`` renders the split once into memory.
+    """
+    if config is None:
+        config = synthetic_config(name, preset, **overrides)
+    else:
+        if name.removeprefix("synthetic-") != config.kind:
+            raise ValueError(f"config is of kind {config.kind!r}, but the dataset asked for is {name!r}")
+        if overrides:
+            config = config.replace(**overrides)
+    return SyntheticVideo(config, split, output=output, cache=cache)
+
+
+class SyntheticVideo(Dataset):
+    """One split of a synthetic benchmark: ``ds[i] -> (clip, label)``.
+
+    ``clip`` is float32 ``3 T H W`` (normalised, see :data:`MEAN`, :data:`STD`) or, with
+    ``output="uint8"``, uint8 ``T H W 3``.
+    """
+
+    def __init__(self, config: SyntheticConfig, split: str = "train", *, output: str = "float",
+                 cache: bool = False) -> None:
+        if not isinstance(config, SyntheticConfig):
+            raise ValueError(f"config must be a SyntheticConfig, got {type(config).__name__}")
+        if output not in OUTPUTS:
+            raise ValueError(f"unknown output {output!r}; expected one of: {', '.join(OUTPUTS)}")
+        self.config = config
+        self.split = _check_split(split)
+        self.output = output
+        self.classes = config.classes
+        self.num_classes = config.num_classes
+        self._generator = _ClipGenerator(config, SPLITS[self.split])
+        self._cache: np.ndarray | None = None
+        if cache:
+            self._cache = self.array()
+
+    def __len__(self) -> int:
+        return self.config.num_classes * self.config.per_class(self.split)
+
+    def __repr__(self) -> str:
+        c = self.config
+        return (f"SyntheticVideo(synthetic-{c.kind}, split={self.split!r}, {len(self)} clips of "
+                f"{c.frames}x{c.size}x{c.size}, {c.num_classes} classes, output={self.output!r})")
+
+    def _index(self, i: int) -> int:
+        n = len(self)
+        if isinstance(i, (bool, np.bool_)) or not isinstance(i, (int, np.integer)):
+            raise TypeError(f"clip index must be an integer, got {type(i).__name__}")
+        i = int(i)
+        if not -n <= i < n:
+            raise IndexError(f"clip index {i} out of range for {n} clips")
+        return i % n
+
+    def label(self, i: int) -> int:
+        return self._index(i) % self.config.num_classes
+
+    @property
+    def labels(self) -> np.ndarray:
+        """All labels of the split, int64."""
+        return np.arange(len(self), dtype=np.int64) % self.config.num_classes
+
+    def clip_array(self, i: int) -> np.ndarray:
+        """Clip ``i`` as a uint8 ``T H W 3`` numpy array."""
+        i = self._index(i)
+        if self._cache is not None:
+            return self._cache[i]
+        return self._generator.clip(i, i % self.config.num_classes)
+
+    def array(self) -> np.ndarray:
+        """The whole split as one uint8 ``N T H W 3`` array (the cache, when there is one)."""
+        if self._cache is not None:
+            return self._cache
+        c = self.config
+        out = np.empty((len(self), c.frames, c.size, c.size, 3), np.uint8)
+        for i in range(len(self)):
+            out[i] = self._generator.clip(i, i % c.num_classes)
+        return out
+
+    @property
+    def cached(self) -> bool:
+        return self._cache is not None
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        i = self._index(i)
+        x = torch.from_numpy(np.ascontiguousarray(self.clip_array(i)))
+        if self.output == "float":
+            x = to_float(x)
+        return x, i % self.config.num_classes
+
+
+def to_float(x: torch.Tensor) -> torch.Tensor:
+    """uint8 ``... T H W 3`` -> normalised float32 ``... 3 T H W``."""
+    x = x.movedim(-1, -4).to(torch.float32).contiguous()
+    return x.div_(255.0).sub_(MEAN).div_(STD)
+
+
+# --------------------------------------------------------------------------------------------
+# class vocabularies
+
+
+def appearance_classes(n: int) -> list[str]:
+    """The first ``n`` appearance class names.
+
+    Up to 36 classes a class is a (colour, shape) pair ("red-disk") and the texture is drawn at
+    random; above, a class is (colour, shape, texture) ("red-disk-striped"). The order walks
+    the diagonals of the colour x shape table, so the first 6 classes differ in both.
+    """
+    if not 1 <= n <= _MAX_APPEARANCE:
+        raise ValueError(f"appearance classes: n must be in 1..{_MAX_APPEARANCE}, got {n}")
+    names = []
+    for k in range(n):
+        colour, shape, texture = _appearance_of(k, n)
+        names.append(f"{colour}-{shape}" + (f"-{texture}" if texture is not None else ""))
+    return names
+
+
+def _appearance_of(k: int, n: int) -> tuple[str, str, str | None]:
+    colours = list(COLOURS)
+    j = k % _MAX_APPEARANCE_PAIRS
+    c = j % len(colours)
+    s = (c + j // len(colours)) % len(SHAPES)
+    texture = TEXTURES[k // _MAX_APPEARANCE_PAIRS] if n > _MAX_APPEARANCE_PAIRS else None
+    return colours[c], SHAPES[s], texture
+
+
+def motion_profiles(frames: int) -> dict[str, tuple[int, ...]]:
+    """The distinct motion profiles at clip length ``frames``: name -> permutation ``pi``
+    (frame ``t`` shows path state ``pi[t]``). Candidates that coincide with an earlier one at
+    this length are dropped, so short clips have fewer profiles."""
+    return dict(_profiles(frames))
+
+
+def _profiles(t: int) -> list[tuple[str, tuple[int, ...]]]:
+    if t < 1:
+        raise ValueError(f"frames must be >= 1, got {t}")
+    fwd = list(range(t))
+    evens, odds = fwd[0::2], fwd[1::2]
+    mid = (t - 1) // 2
+    swing = [mid]
+    for step in range(1, t):
+        nxt = mid + (step + 1) // 2 if step % 2 else mid - step // 2
+        swing.append(nxt)
+    if sorted(swing) != fwd:  # pragma: no cover - construction guarantees a permutation
+        raise AssertionError("swing profile is not a permutation")
+
+    def mirror(p: list[int]) -> list[int]:
+        return [t - 1 - k for k in p]
+
+    candidates = [
+        ("forward", fwd),
+        ("backward", fwd[::-1]),
+        ("forward-return", evens + odds[::-1]),
+        ("backward-return", mirror(evens + odds[::-1])),
+        ("forward-twice", evens + odds),
+        ("backward-twice", (evens + odds)[::-1]),
+        ("swing-out", swing),
+        ("swing-in", swing[::-1]),
+    ]
+    seen: set[tuple[int, ...]] = set()
+    out = []
+    for name, p in candidates:
+        key = tuple(p)
+        if key not in seen:
+            seen.add(key)
+            out.append((name, key))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# rendering
+
+
+class _ClipGenerator:
+    """Renders clip ``index`` of one split; all randomness comes from the clip's own seed.
+
+    Frames are composed channel-planar (3, T, S, S) in float32, which keeps numpy's inner loops
+    long, and interleaved into T H W 3 only at the end, in uint8.
+    """
+
+    def __init__(self, config: SyntheticConfig, split_id: int) -> None:
+        self.c = config
+        self.split_id = split_id
+        t, s = config.frames, config.size
+        self.coords = np.arange(s, dtype=np.float32) + 0.5  # pixel centres
+        self.profiles = np.array([p for _, p in _profiles(t)], dtype=np.int64)
+        self.colours = np.array(list(COLOURS.values()), dtype=np.float64)
+        self.colour_index = {name: i for i, name in enumerate(COLOURS)}
+        self.arange = np.arange(s)
+        self.u = np.arange(t, dtype=np.float64) / max(t - 1, 1) - 0.5  # path parameter, -1/2 .. 1/2
+        # random bytes -> Gaussian noise in 8-bit units, with the +0.5 of rounding folded in
+        self.noise_table = (_NORMAL_TABLE * np.float32(255.0 * config.noise) + np.float32(0.5)).astype(np.float32)
+        # The background field is a coarse periodic grid of random values smoothed onto the frame
+        # by a Gaussian kernel on the torus: seamless under the camera's roll, blobs of about a
+        # sixth of the frame at any size, and two small matrix products per clip.
+        self.grid = g = 12
+        dist = (np.arange(s)[:, None] + 0.5) / s - (np.arange(g)[None, :] + 0.5) / g
+        dist -= np.round(dist)
+        w = np.exp(-0.5 * (dist * g / 0.8) ** 2)
+        self.smooth = w.astype(np.float32)  # (S, g)
+        self.smooth_t = np.ascontiguousarray(self.smooth.T)
+        energy = (w**2).sum(1)
+        gain = np.array([0.18, 0.06, 0.06, 0.06]) * config.clutter  # luminance, then colour
+        # unit variance at every pixel: divide by sqrt(sum_i wy_i^2 * sum_j wx_j^2)
+        self.field_gain = (gain[:, None, None] / np.sqrt(np.outer(energy, energy))).astype(np.float32)
+        d = config.difficulty
+        lerp = lambda pair: pair[0] + (pair[1] - pair[0]) * d  # noqa: E731
+        self.radius = (lerp((_RADIUS[0][0], _RADIUS[1][0])) * s, lerp((_RADIUS[0][1], _RADIUS[1][1])) * s)
+        self.travel = lerp(_TRAVEL) * s
+        self.turn = lerp(_TURN)
+        self.growth = lerp(_GROWTH)
+        self.fade = lerp(_FADE)
+        n_app = config.num_classes if config.kind == "appearance" else -(-config.num_classes // config.motion_classes)
+        self.app_table = [_appearance_of(k, n_app) for k in range(n_app)] if config.kind != "motion" else []
+
+    # -- one clip ------------------------------------------------------------------------------
+
+    def clip(self, index: int, label: int) -> np.ndarray:
+        """Clip ``index`` with label ``label`` as uint8 ``T H W 3``."""
+        planar = self.planar(index, label)
+        out = np.empty(planar.shape[1:] + (3,), np.uint8)
+        for ch in range(3):  # interleaving channel by channel is the fastest way in numpy
+            out[..., ch] = planar[ch]
+        return out
+
+    def planar(self, index: int, label: int) -> np.ndarray:
+        """Clip ``index`` with label ``label`` as uint8 ``3 T H W``."""
+        c = self.c
+        t, s = c.frames, c.size
+        rng = np.random.default_rng(np.random.SeedSequence([c.seed, self.split_id, index]))
+        # Every draw below is made in the same way whatever the label; the label is applied last.
+        shake = np.rint(rng.normal(0.0, c.camera_shake * s, (t, 2))).astype(np.int64)  # (dx, dy) per frame
+        frame, grey = self._background(rng, shake)  # (3, T, S, S) float32 in [0, 1]
+
+        # distractors first, so that the target is never hidden; they jitter i.i.d. per frame
+        for _ in range(c.distractors):
+            shape, colour, texture = self._random_look(rng)
+            r = rng.uniform(0.55, 0.8) * rng.uniform(*self.radius)
+            centre = rng.uniform(r, s - r, 2)
+            jitter = rng.normal(0.0, 0.04 * s, (2, t))
+            ang = np.full(t, rng.uniform(0, 2 * math.pi))
+            phase = rng.uniform(0, 2, 2)
+            rgb = self._shade(rng.random(4), colour, grey)
+            self._draw(frame, shape, texture, rgb, centre[0] + jitter[0] + shake[:, 0],
+                       centre[1] + jitter[1] + shake[:, 1], ang, np.full(t, r), phase)
+
+        shape, colour, texture = self._random_look(rng)
+        family = c.motions[rng.integers(len(c.motions))]
+        cx, cy, ang, rad = self._path(rng, family)
+        phase = rng.uniform(0, 2, 2)
+        order = self.profiles[rng.integers(len(self.profiles))]
+        shading = rng.random(4)
+        noise = rng.bit_generator.random_raw(-(-frame.size // 8)) if c.noise > 0 else None
+
+        # the label: the appearance of the target and / or the order of its path's states
+        if c.kind == "appearance":
+            shape, colour, texture = self._labelled_look(label, texture)
+        elif c.kind == "motion":
+            order = self.profiles[label]
+        else:
+            shape, colour, texture = self._labelled_look(label // c.motion_classes, texture)
+            order = self.profiles[label % c.motion_classes]
+        if c.kind != "appearance" and family == "rotate" and shape in _ISOTROPIC and texture == "solid":
+            texture = "striped"  # keep the rotation visible (texture carries no label here)
+        self._draw(frame, shape, texture, self._shade(shading, colour, grey), cx[order] + shake[:, 0],
+                   cy[order] + shake[:, 1], ang[order], rad[order], phase)
+
+        frame *= np.float32(255.0)
+        if noise is not None:
+            # Gaussian noise through its quantile table: a random byte per value is several
+            # times cheaper than a float normal draw, and the result is quantised to 8 bits.
+            frame += np.take(self.noise_table, noise.view(np.uint8)[: frame.size]).reshape(frame.shape)
+        else:
+            frame += np.float32(0.5)
+        np.clip(frame, 0.0, 255.0, out=frame)
+        return frame.astype(np.uint8)
+
+    # -- pieces --------------------------------------------------------------------------------
+
+    def _background(self, rng: np.random.Generator, shake: np.ndarray) -> tuple[np.ndarray, float]:
+        """A grey level plus a smooth periodic field, rolled by the camera shake: (3, T, S, S)."""
+        c = self.c
+        t, s, g = c.frames, c.size, self.grid
+        grey = rng.uniform(0.35, 0.6)
+        coarse = rng.standard_normal((4, g, g), dtype=np.float32)  # drawn even without clutter
+        if c.clutter == 0:
+            return np.full((3, t, s, s), grey, np.float32), grey
+        field = np.matmul(np.matmul(self.smooth, coarse), self.smooth_t)  # (4, S, S)
+        field *= self.field_gain
+        base = field[1:] + (field[0] + np.float32(grey))  # mostly luminance, a little colour
+        if not shake.any():
+            return np.repeat(base[:, None], t, axis=1), grey
+        # the camera's roll of each frame is a window into the field tiled 2 x 2
+        tiled = np.tile(base, (1, 2, 2))
+        frame = np.empty((3, t, s, s), np.float32)
+        for i, (ox, oy) in enumerate((-shake) % s):
+            frame[:, i] = tiled[:, oy:oy + s, ox:ox + s]
+        return frame, grey
+
+    def _random_look(self, rng: np.random.Generator) -> tuple[str, int, str]:
+        return (SHAPES[rng.integers(len(SHAPES))], int(rng.integers(len(COLOURS))),
+                TEXTURES[rng.integers(len(TEXTURES))])
+
+    def _labelled_look(self, k: int, random_texture: str) -> tuple[str, int, str]:
+        colour, shape, texture = self.app_table[k]
+        return shape, self.colour_index[colour], texture if texture is not None else random_texture
+
+    def _shade(self, u: np.ndarray, colour: int, grey: float) -> np.ndarray:
+        """The object's RGB (3, 1, 1, 1) from 4 uniform draws: the palette colour with a little
+        brightness and hue jitter, pulled toward the background grey by ``difficulty``."""
+        d = self.c.difficulty
+        rgb = self.colours[colour] * (1.0 - (0.1 + 0.15 * d) * u[0]) + (0.04 + 0.04 * d) * (2 * u[1:] - 1)
+        rgb += self.fade * (grey - rgb)
+        return np.clip(rgb, 0.0, 1.0).astype(np.float32)[:, None, None, None]
+
+    def _path(self, rng: np.random.Generator, family: str):
+        """The target's states s_0 .. s_{T-1} (centre x, y, angle, radius), class-independent."""
+        s = self.c.size
+        r0 = rng.uniform(*self.radius)
+        ang0 = rng.uniform(0, 2 * math.pi)
+        tilt = rng.uniform(-_MAX_TILT, _MAX_TILT)
+        px, py = rng.random(2)
+        u = self.u
+        ang = np.full_like(u, ang0)
+        rad = np.full_like(u, r0)
+        hx = hy = 0.0
+        if family == "translate":
+            hx, hy = 0.5 * self.travel * math.cos(tilt), 0.5 * self.travel * math.sin(tilt)
+        elif family == "rotate":
+            ang = ang0 + u * self.turn  # a growing angle turns clockwise (y points down)
+        else:
+            rad = r0 * np.exp(u * math.log(self.growth))
+        reach = float(rad.max()) * 1.05
+        # the centre is uniform over the positions that keep every state inside the frame
+        lo_x, lo_y = reach + abs(hx), reach + abs(hy)
+        cx0 = lo_x + px * max(s - 2 * lo_x, 0.0)
+        cy0 = lo_y + py * max(s - 2 * lo_y, 0.0)
+        return cx0 + (2 * hx) * u, cy0 + (2 * hy) * u, ang, rad
+
+    def _draw(self, frame: np.ndarray, shape: str, texture: str, rgb: np.ndarray, cx: np.ndarray,
+              cy: np.ndarray, ang: np.ndarray, rad: np.ndarray, phase: np.ndarray) -> None:
+        """Alpha-composite one object onto ``frame`` (3, T, S, S) in place; states are (T,) arrays.
+
+        Only the window that holds the object in every frame is touched, so the cost follows
+        the object and its path rather than the frame.
+        """
+        s = self.c.size
+        f32 = np.float32
+        reach = rad * 1.2 + 1.0
+        x0 = max(0, math.floor((cx - reach).min()))
+        x1 = min(s, math.ceil((cx + reach).max()))
+        y0 = max(0, math.floor((cy - reach).min()))
+        y1 = min(s, math.ceil((cy + reach).max()))
+        if x1 <= x0 or y1 <= y0:
+            return
+        # pixel-centre offsets from the object's centre, turned into the object's frame (pixels)
+        dx = self.coords[x0:x1] - cx.astype(f32)[:, None, None]  # (T, 1, w)
+        dy = self.coords[y0:y1, None] - cy.astype(f32)[:, None, None]  # (T, h, 1)
+        co = np.cos(ang).astype(f32)[:, None, None]
+        si = np.sin(ang).astype(f32)[:, None, None]
+        u = dx * co + dy * si
+        v = dy * co - dx * si
+        r = float(rad[0]) if rad[0] == rad[-1] else rad.astype(f32)[:, None, None]  # radius: fixed or growing
+        alpha = _inside(shape, u, v, r)  # signed distance inside the outline, in pixels
+        alpha += f32(0.5)
+        np.clip(alpha, 0.0, 1.0, out=alpha)  # coverage, anti-aliased over about a pixel
+        if texture == "solid":
+            paint = rgb
+        else:
+            # light and dark bands, half a period each: a period of 0.9 radii (stripes) or
+            # one radius (checks), with a random phase; the parity of the band index decides
+            k = f32(2.0) / r
+            if texture == "striped":
+                band = np.floor(u * (k / f32(0.9)) + f32(phase[0]))
+            else:  # checked
+                band = np.floor(u * k + f32(phase[0])) + np.floor(v * k + f32(phase[1]))
+            paint = _BAND_SHADE[band.astype(np.int64) & 1] * rgb
+        win = frame[:, :, y0:y1, x0:x1]
+        win += alpha * (paint - win)
+
+
+def _inside(shape: str, u: np.ndarray, v: np.ndarray, r) -> np.ndarray:
+    """How far (pixels, approximately) each point ``(u, v)`` lies inside the outline of ``shape``
+    of radius ``r`` centred at the origin (negative outside)."""
+    if shape == "disk":
+        return r - np.sqrt(u * u + v * v)
+    if shape == "square":
+        return 0.8 * r - np.maximum(np.abs(u), np.abs(v))
+    if shape == "triangle":
+        h = np.float32(math.sqrt(3) / 2)
+        hv = np.float32(0.5) * v
+        return 0.5 * r - np.maximum(np.maximum(-v, h * u + hv), hv - h * u)
+    if shape == "cross":
+        au, av = np.abs(u), np.abs(v)
+        return -np.minimum(np.maximum(au - r, av - 0.33 * r), np.maximum(au - 0.33 * r, av - r))
+    if shape == "ring":
+        return 0.28 * r - np.abs(np.sqrt(u * u + v * v) - 0.72 * r)
+    if shape == "bar":
+        return -np.maximum(np.abs(u) - r, np.abs(v) - 0.38 * r)
+    raise ValueError(f"unknown shape {shape!r}; expected one of: {', '.join(SHAPES)}")
+
+
+def _normal_table() -> np.ndarray:
+    """Standard-normal quantiles of the 256 byte values (tails cut near 2.9 sigma), unit variance."""
+    q = np.array([NormalDist().inv_cdf((b + 0.5) / 256) for b in range(256)])
+    return (q / q.std()).astype(np.float32)
+
+
+_NORMAL_TABLE = _normal_table()
+_BAND_SHADE = np.array([1.0, 0.2], np.float32)  # light band, dark band
+
+
+# --------------------------------------------------------------------------------------------
+# argument checks
+
+
+def _check_int(name: str, value: object, lo: int, hi: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
+        raise ValueError(f"{name} must be an integer in {lo}..{hi}, got {value!r}")
+
+
+def _check_float(name: str, value: object, lo: float, hi: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
+        raise ValueError(f"{name} must be a number in [{lo}, {hi}], got {value!r}")
+
+
+def _check_split(split: str) -> str:
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of: {', '.join(SPLITS)}")
+    return split
+
+
+_FIELDS = tuple(f.name for f in dataclasses.fields(SyntheticConfig))
+
+
+def _check_fields(overrides: dict) -> None:
+    bad = sorted(set(overrides) - set(_FIELDS))
+    if bad:
+        raise ValueError(f"unknown synthetic option(s) {', '.join(bad)}; expected any of: {', '.join(_FIELDS)}")
