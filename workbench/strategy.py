@@ -49,6 +49,7 @@ UNIT_CODES: dict[str, str] = {
     "ip-CSN": "i",
     "ir-CSN": "r",
     "2D": "2",
+    "skip": "0",  # template networks only: every branch of the layer dropped
 }
 UNIT_NAMES: tuple[str, ...] = tuple(UNIT_CODES)
 _CODE_TO_UNIT = {c: u for u, c in UNIT_CODES.items()}
@@ -57,8 +58,8 @@ _CODE_TO_UNIT = {c: u for u, c in UNIT_CODES.items()}
 # "(2+1)D" = 1x7x7 -> 45 -> 3x1x1 (torchvision R(2+1)D); "fold" = R2D, frames folded into channels.
 STEMS: tuple[str, ...] = ("3D", "2D", "(2+1)D", "fold")
 
-_GENERIC_UNITS = tuple(u for u in UNIT_NAMES)
-_TEMPLATE_UNITS = ("S", "ST", "S+ST", "T", "S+T", "T+ST", "S+T+ST")
+_GENERIC_UNITS = tuple(u for u in UNIT_NAMES if u != "skip")
+_TEMPLATE_UNITS = ("S", "ST", "S+ST", "T", "S+T", "T+ST", "S+T+ST", "skip")
 
 
 @dataclass(frozen=True)

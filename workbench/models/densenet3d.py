@@ -36,7 +36,9 @@ DENSENET_BLOCKS = {
 
 
 def unit_branches(unit: str) -> tuple[bool, bool, bool]:
-    """(S, ST, T) branches present in a template unit."""
+    """(S, ST, T) branches present in a template unit (``skip``: none)."""
+    if unit == "skip":
+        return (False, False, False)
     parts = set(unit.split("+"))
     allowed = {"S", "ST", "T"}
     if not parts <= allowed:
@@ -47,16 +49,21 @@ def unit_branches(unit: str) -> tuple[bool, bool, bool]:
 class DenseLayer(nn.Module):
     """One dense layer of the template. Output: ``growth`` new channels."""
 
-    def __init__(self, in_channels: int, growth: int, bn_size: int, unit: str) -> None:
+    def __init__(self, in_channels: int, growth: int, bn_size: int, unit: str, keep_spatial: bool = False) -> None:
         super().__init__()
         has_s, has_st, has_t = unit_branches(unit)
+        self.growth = growth
         width = bn_size * growth
         self.unit = unit
         # Every branch conv has its own BN-ReLU in front (as the authors' Conv3d_with_CD), so a
         # dropped branch takes its normalisation with it; this gives the paper's 21.40M params.
         self.branch_s = _PreAct(in_channels, width, (1, 1, 1)) if has_s else None
         self.branch_st = _PreAct(in_channels, width, (3, 1, 1)) if has_st else None
-        if has_s or has_st:
+        # keep_spatial: a layer extracted from the template whose S and ST branches were both
+        # dropped still runs BN-ReLU-1x3x3 on a zero input, exactly as the gated template computes
+        self.zero_spatial_input = keep_spatial and not (has_s or has_st)
+        self.width = width
+        if has_s or has_st or keep_spatial:
             self.norm2 = nn.BatchNorm3d(width)
             self.spatial = nn.Conv3d(width, growth, (1, 3, 3), padding=(0, 1, 1), bias=False)
         else:
@@ -69,12 +76,18 @@ class DenseLayer(nn.Module):
             if branch is not None:
                 y = branch(x)
                 mid = y if mid is None else mid + y
+        if mid is None and self.zero_spatial_input:
+            b, _, t, h, w = x.shape
+            mid = x.new_zeros((b, self.width, t, h, w))
         out = None
         if mid is not None:
             out = self.spatial(torch.relu(self.norm2(mid)))
         if self.branch_t is not None:
             y = self.branch_t(x)
             out = y if out is None else out + y
+        if out is None:  # a fresh 'skip' layer adds zero features
+            b, _, t, h, w = x.shape
+            out = x.new_zeros((b, self.growth, t, h, w))
         return out
 
 
@@ -125,6 +138,7 @@ class DenseTemplate(VideoModel):
         temporal_reduction: int = 1,
         temporal_transitions: bool | None = None,
         dropout: float = 0.0,
+        template_compat: bool = False,
     ) -> None:
         super().__init__()
         layout = strategy.layout
@@ -157,7 +171,7 @@ class DenseTemplate(VideoModel):
         for b, n in enumerate(blocks):
             layers = nn.ModuleList()
             for _ in range(n):
-                layers.append(DenseLayer(c, growth, bn_size, next(units)))
+                layers.append(DenseLayer(c, growth, bn_size, next(units), keep_spatial=template_compat))
                 c += growth
             self.blocks.append(layers)
             if b < len(blocks) - 1:

@@ -1,0 +1,390 @@
+"""The probability space: a template network whose fusion branches are gated by variational DropPath.
+
+Every layer of the template holds all candidate branches (``S``: 1x1x1 -> 1x3x3, ``ST``:
+3x1x1 -> 1x3x3, and optionally ``T``: 3x1x1 straight to the output). Each (layer, branch) has a
+learnable drop probability ``p = sigmoid(logit)``, initialised at 0.1. Training the template once
+embeds every fusion strategy in a probability space (Zhou et al., CVPR 2020):
+
+* relaxed training: one concrete (Gumbel-sigmoid) mask per example and gate, temperature ``tau``;
+  the branch output is multiplied by ``1 - drop`` (no ``1/(1-p)`` rescaling, as the authors' code);
+* a strategy is a hard Bernoulli draw: branch kept with probability ``1 - p``; a layer whose
+  branches are all dropped is ``skip``;
+* layer-level preference: per-gate ``1 - sqrt(p)`` (the paper's Eq. 7) and the per-unit
+  probabilities implied by independent gates (P(S) = (1-p_S) p_ST, ...);
+* network-level estimates: a strategy runs as a real sub-network of the shared weights (dropped
+  branches are not computed); :mod:`workbench.estimate` scores many of them.
+
+Modes (``TemplateSupernet.mode``): ``"warmup"`` (no gates: every branch on), ``"relaxed"``
+(concrete masks; used for training and for Monte-Carlo evaluation), ``"expected"`` (each branch
+scaled by ``1 - p``), ``"fixed"`` (one strategy, set with :meth:`TemplateSupernet.set_strategy`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from .models.base import VideoModel
+from .models.densenet3d import DENSENET_BLOCKS, DenseTemplate
+from .strategy import Strategy, backbone_layout
+
+__all__ = [
+    "SupernetConfig",
+    "TemplateSupernet",
+    "concrete_drop",
+    "UNIT_SETS",
+    "units_from_branches",
+]
+
+# Candidate unit sets: U = {S, ST, S+ST} (the paper's default) or the larger set with T.
+UNIT_SETS: dict[str, tuple[str, ...]] = {
+    "paper": ("S", "ST"),  # branches; units are their non-empty sums: S, ST, S+ST
+    "with-t": ("S", "ST", "T"),  # S, ST, T, S+ST, S+T, T+ST, S+T+ST
+}
+_BRANCH_ORDER = ("S", "T", "ST")
+# temporal extent of each branch's first conv: the 'volume' prior scales the weight penalty by it
+_BRANCH_VOLUME = {"S": 1.0, "ST": 3.0, "T": 3.0}
+
+
+def units_from_branches(kept: Sequence[str]) -> str:
+    """Unit name for a set of kept branches, in canonical order (``skip`` when none)."""
+    kept = [b for b in _BRANCH_ORDER if b in kept]
+    return "+".join(kept) if kept else "skip"
+
+
+def branches_of(unit: str) -> tuple[str, ...]:
+    return () if unit == "skip" else tuple(unit.split("+"))
+
+
+def concrete_drop(logit: torch.Tensor, shape: Sequence[int], tau: float, generator=None) -> torch.Tensor:
+    """Relaxed Bernoulli(p = sigmoid(logit)) *drop* variable of ``shape``, differentiable in logit:
+    sigmoid((logit + log u - log(1-u)) / tau), u ~ U(0,1) (Concrete / Gumbel-sigmoid)."""
+    eps = 1e-7
+    u = torch.rand(shape, generator=generator, device=logit.device, dtype=logit.dtype).clamp(eps, 1 - eps)
+    return torch.sigmoid((logit + torch.log(u) - torch.log1p(-u)) / tau)
+
+
+@dataclass(frozen=True)
+class SupernetConfig:
+    """Everything needed to rebuild a template network (stored in checkpoints as JSON)."""
+
+    backbone: str = "densenet-tiny"
+    unit_set: str = "paper"
+    num_classes: int = 10
+    growth: int = 8
+    bn_size: int = 2
+    stem_width: int | None = None
+    temporal_reduction: int = 1
+    tau: float = 0.2
+    p_init: float = 0.1
+    # regulariser: "paper" = Eq. 5, (1/N) p log p + k^2 (1-p) ||w||^2 / (2N);
+    # "code" = the authors' code, (k/N) ||w||^2 (1-p) + (1/N) [p log p + (1-p) log(1-p)]
+    regularizer: str = "paper"
+    length_scale: float = 1.0  # k
+    # "volume": a branch's weight penalty is scaled by its temporal kernel extent (ST/T x3), i.e.
+    # the Gaussian prior's precision grows with the kernel volume; "none": the paper's plain prior
+    prior: str = "volume"
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        layout = backbone_layout(self.backbone)
+        if layout.family != "densenet":
+            raise ValueError(
+                f"the template network needs a densenet backbone, got {self.backbone!r}; "
+                f"expected one of: {', '.join(DENSENET_BLOCKS)}"
+            )
+        if self.unit_set not in UNIT_SETS:
+            raise ValueError(f"unknown unit set {self.unit_set!r}; expected one of: {', '.join(UNIT_SETS)}")
+        if not 0.0 < self.p_init < 1.0:
+            raise ValueError(f"p_init must lie in (0, 1), got {self.p_init}")
+        if self.tau <= 0:
+            raise ValueError(f"tau must be positive, got {self.tau}")
+        if self.regularizer not in ("paper", "code"):
+            raise ValueError(f"unknown regularizer {self.regularizer!r}; expected 'paper' or 'code'")
+        if self.prior not in ("volume", "none"):
+            raise ValueError(f"unknown prior {self.prior!r}; expected 'volume' or 'none'")
+
+    @property
+    def branches(self) -> tuple[str, ...]:
+        return UNIT_SETS[self.unit_set]
+
+    @property
+    def units(self) -> tuple[str, ...]:
+        """Every unit of the space, skip last."""
+        bs = self.branches
+        out = []
+        for r in range(1, len(bs) + 1):
+            for combo in itertools.combinations(bs, r):
+                out.append(units_from_branches(combo))
+        return (*sorted(set(out), key=lambda u: (len(branches_of(u)), u)), "skip")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SupernetConfig:
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown supernet config keys {sorted(unknown)}; expected {sorted(known)}")
+        return cls(**d)
+
+    def model_kwargs(self) -> dict:
+        return dict(
+            num_classes=self.num_classes, growth=self.growth, bn_size=self.bn_size,
+            stem_width=self.stem_width, temporal_reduction=self.temporal_reduction, dropout=self.dropout,
+        )
+
+
+class TemplateSupernet(VideoModel):
+    """The gated DenseNet template. Input ``B 3 T H W``; output logits ``B num_classes``."""
+
+    def __init__(self, config: SupernetConfig | None = None, **overrides) -> None:
+        super().__init__()
+        if config is None:
+            config = SupernetConfig(**overrides)
+        elif overrides:
+            config = SupernetConfig(**{**config.to_dict(), **overrides})
+        self.config = config
+        layout = backbone_layout(config.backbone)
+        full = units_from_branches(config.branches)
+        self.net = DenseTemplate(
+            Strategy(config.backbone, (full,) * layout.num_layers),
+            template_compat=True, temporal_transitions=True, **config.model_kwargs(),
+        )
+        self.num_layers = layout.num_layers
+        self.num_classes = config.num_classes
+        logit0 = math.log(config.p_init / (1 - config.p_init))
+        # one logit per (layer, branch): L x B
+        self.gate_logits = nn.Parameter(torch.full((self.num_layers, len(config.branches)), logit0))
+        self.mode = "relaxed"
+        self._fixed: tuple[tuple[str, ...], ...] | None = None
+        self._layers = [layer for _, layer in self.net.layer_modules()]
+        self._branch_index = {b: i for i, b in enumerate(config.branches)}
+        self._cached_masks: torch.Tensor | None = None
+
+    # ---- the space ---------------------------------------------------------------------------
+    @property
+    def branches(self) -> tuple[str, ...]:
+        return self.config.branches
+
+    @property
+    def units(self) -> tuple[str, ...]:
+        return self.config.units
+
+    @property
+    def backbone(self) -> str:
+        return self.config.backbone
+
+    def drop_probabilities(self) -> torch.Tensor:
+        """``L x B`` drop probabilities p (detached)."""
+        return torch.sigmoid(self.gate_logits.detach()).cpu()
+
+    def gate_parameters(self) -> list[nn.Parameter]:
+        return [self.gate_logits]
+
+    def weight_parameters(self) -> list[nn.Parameter]:
+        return [p for n, p in self.named_parameters() if n != "gate_logits"]
+
+    def unit_probabilities(self) -> torch.Tensor:
+        """``L x U`` probability of each unit of :attr:`units` at each layer (rows sum to 1)."""
+        p = self.drop_probabilities().double()
+        cols = []
+        for u in self.units:
+            kept = set(branches_of(u))
+            prob = torch.ones(self.num_layers, dtype=torch.float64)
+            for b, j in self._branch_index.items():
+                prob = prob * ((1 - p[:, j]) if b in kept else p[:, j])
+            cols.append(prob)
+        return torch.stack(cols, 1)
+
+    def use_probabilities(self) -> torch.Tensor:
+        """The paper's per-gate layer-level preference, ``1 - sqrt(p)`` (Eq. 7), ``L x B``."""
+        return 1 - self.drop_probabilities().sqrt()
+
+    def most_probable(self) -> Strategy:
+        probs = self.unit_probabilities()
+        units = tuple(self.units[i] for i in probs.argmax(1).tolist())
+        return Strategy(self.backbone, units, name="most-probable")
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> list[Strategy]:
+        """``n`` strategies drawn from the learned distribution (hard Bernoulli masks)."""
+        if n < 1:
+            raise ValueError(f"n must be a positive number of strategies, got {n}")
+        p = self.drop_probabilities()
+        out = []
+        for _ in range(n):
+            drop = torch.rand(p.shape, generator=generator) < p
+            units = tuple(
+                units_from_branches([b for b, j in self._branch_index.items() if not drop[l, j]])
+                for l in range(self.num_layers)
+            )
+            out.append(Strategy(self.backbone, units))
+        return out
+
+    def log_prob(self, strategy: Strategy) -> float:
+        """log P(strategy) under independent gates."""
+        self._check_strategy(strategy)
+        p = self.drop_probabilities().double()
+        total = 0.0
+        for l, u in enumerate(strategy.units):
+            kept = set(branches_of(u))
+            for b, j in self._branch_index.items():
+                q = (1 - p[l, j]) if b in kept else p[l, j]
+                total += math.log(max(q.item(), 1e-300))
+        return total
+
+    def expected_temporal_layers(self) -> float:
+        """Expected number of layers that keep at least one temporal branch (ST or T)."""
+        p = self.drop_probabilities().double()
+        drop_all_t = torch.ones(self.num_layers, dtype=torch.float64)
+        for b, j in self._branch_index.items():
+            if b in ("ST", "T"):
+                drop_all_t = drop_all_t * p[:, j]
+        return float((1 - drop_all_t).sum())
+
+    def _check_strategy(self, strategy: Strategy) -> None:
+        if strategy.backbone != self.backbone:
+            raise ValueError(f"strategy is for backbone {strategy.backbone!r}, the template is {self.backbone!r}")
+        for l, u in enumerate(strategy.units):
+            if u not in self.units:
+                raise ValueError(
+                    f"layer {l}: unit {u!r} is not in this template's unit set {self.config.unit_set!r}; "
+                    f"allowed: {', '.join(self.units)}"
+                )
+
+    # ---- modes ---------------------------------------------------------------------------------
+    def set_mode(self, mode: str) -> TemplateSupernet:
+        if mode not in ("warmup", "relaxed", "expected", "fixed"):
+            raise ValueError(f"unknown mode {mode!r}; expected warmup, relaxed, expected or fixed")
+        if mode == "fixed" and self._fixed is None:
+            raise ValueError("mode 'fixed' needs a strategy: call set_strategy(strategy)")
+        self.mode = mode
+        return self
+
+    def set_strategy(self, strategy: Strategy | None) -> TemplateSupernet:
+        """Run one strategy as a real sub-network (dropped branches are not computed)."""
+        if strategy is None:
+            self._fixed = None
+            if self.mode == "fixed":
+                self.mode = "relaxed"
+            return self
+        self._check_strategy(strategy)
+        self._fixed = tuple(branches_of(u) for u in strategy.units)
+        self.mode = "fixed"
+        return self
+
+    # ---- regulariser -----------------------------------------------------------------------------
+    def regularizer(self, n_train: int) -> torch.Tensor:
+        """The KL term of the variational objective for the gated branches, for a training set of
+        ``n_train`` examples (see :class:`SupernetConfig` for the two forms)."""
+        if n_train < 1:
+            raise ValueError(f"n_train must be a positive number of training examples, got {n_train}")
+        cfg = self.config
+        k = cfg.length_scale
+        p = torch.sigmoid(self.gate_logits).clamp(1e-6, 1 - 1e-6)
+        sq = torch.stack([
+            torch.stack([self._branch_sq_norm(layer, b) for b in self.branches]) for layer in self._layers
+        ])  # L x B
+        if cfg.prior == "volume":
+            sq = sq * torch.tensor([_BRANCH_VOLUME[b] for b in self.branches], dtype=sq.dtype)
+        if cfg.regularizer == "paper":
+            reg = (p * torch.log(p)).sum() / n_train + (k * k * (1 - p) * sq).sum() / (2 * n_train)
+        else:
+            ent = p * torch.log(p) + (1 - p) * torch.log(1 - p)
+            reg = (k * (1 - p) * sq).sum() / n_train + ent.sum() / n_train
+        return reg
+
+    @staticmethod
+    def _branch_sq_norm(layer, branch: str) -> torch.Tensor:
+        mod = {"S": layer.branch_s, "ST": layer.branch_st, "T": layer.branch_t}[branch]
+        return mod.conv.weight.pow(2).sum()
+
+    # ---- forward -------------------------------------------------------------------------------
+    def _layer_forward(self, li: int, layer, x: torch.Tensor, masks: torch.Tensor | None) -> torch.Tensor:
+        mode = self.mode
+        if mode == "fixed":
+            kept = self._fixed[li]
+        else:
+            kept = self.branches
+        mid = None
+        for name, branch in (("S", layer.branch_s), ("ST", layer.branch_st)):
+            if branch is None or name not in kept:
+                continue
+            y = branch(x)
+            if masks is not None:
+                y = y * masks[:, li, self._branch_index[name]].view(-1, 1, 1, 1, 1)
+            mid = y if mid is None else mid + y
+        b, _, t, h, w = x.shape
+        if mid is None:  # S and ST dropped: the 1x3x3 path sees zeros, as in the gated template
+            mid = x.new_zeros((b, layer.width, t, h, w))
+        out = layer.spatial(torch.relu(layer.norm2(mid)))
+        if layer.branch_t is not None and "T" in kept:
+            y = layer.branch_t(x)
+            if masks is not None:
+                y = y * masks[:, li, self._branch_index["T"]].view(-1, 1, 1, 1, 1)
+            out = out + y
+        return out
+
+    def _masks(self, batch: int) -> torch.Tensor | None:
+        """``B x L x Br`` keep-multipliers for the current mode, or None (all ones)."""
+        if self.mode in ("warmup", "fixed"):
+            return None
+        if self.mode == "expected":
+            keep = 1 - torch.sigmoid(self.gate_logits)
+            return keep.unsqueeze(0).expand(batch, -1, -1)
+        drop = concrete_drop(self.gate_logits, (batch, *self.gate_logits.shape), self.config.tau)
+        return 1 - drop
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        x = self._prepare(x)
+        net = self.net
+        masks = self._masks(x.shape[0])
+        x = net.stem(x)
+        li = 0
+        for bi, layers in enumerate(net.blocks):
+            feats = [x]
+            for layer in layers:
+                inp = torch.cat(feats, 1) if len(feats) > 1 else feats[0]
+                feats.append(self._layer_forward(li, layer, inp, masks))
+                li += 1
+            x = torch.cat(feats, 1)
+            if bi < len(net.transitions):
+                x = net.transitions[bi](x)
+        return net.avgpool(net.relu(net.norm(x))).flatten(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.fc(self.net.dropout(self.forward_features(x)))
+
+    def layer_modules(self):
+        return [(f"net.{n}", m) for n, m in self.net.layer_modules()]
+
+    @property
+    def strategy(self) -> Strategy:
+        """The active strategy in fixed mode, else the full template."""
+        if self.mode == "fixed" and self._fixed is not None:
+            return Strategy(self.backbone, tuple(units_from_branches(k) for k in self._fixed))
+        return self.net.strategy
+
+    # ---- extraction ------------------------------------------------------------------------------
+    def extract(self, strategy: Strategy, *, inherit_weights: bool = True) -> DenseTemplate:
+        """``strategy`` as a stand-alone network, with the template's weights (or fresh ones)."""
+        self._check_strategy(strategy)
+        model = DenseTemplate(
+            strategy, template_compat=True, temporal_transitions=True, **self.config.model_kwargs()
+        )
+        if inherit_weights:
+            src = self.net.state_dict()
+            dst = model.state_dict()
+            missing = [k for k in dst if k not in src]
+            if missing:  # pragma: no cover - the template holds every branch
+                raise ValueError(f"template lacks weights for {missing[:5]}")
+            model.load_state_dict({k: src[k] for k in dst})
+        if self.channels_last:
+            model.set_channels_last(True)
+        return model

@@ -1,0 +1,346 @@
+"""One training loop for the template network (warm-up, then gated) and for stand-alone networks.
+
+* SGD or AdamW, step or cosine schedule; the template's gate logits get their own optimizer
+  (Adam, ``gate_lr``) and enter only after the warm-up.
+* Per-epoch history of losses, accuracies, learning rate, time and every gate's drop probability.
+* A checkpoint after every epoch (``DIR/last.safetensors`` + ``DIR/last.json``, written
+  atomically): weights, optimizer state, RNG state and history. ``resume=True`` continues from
+  it; the data order of each epoch is a function of (seed, epoch), so on CPU a resumed run ends
+  with the same numbers as an uninterrupted one.
+* Progress bars from ``tqdm.auto``: widgets in notebooks, text in a terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from .checkpoint import CheckpointError, atomic_write_bytes, load_checkpoint, save_checkpoint
+
+__all__ = ["TrainConfig", "History", "train", "evaluate", "make_train_loader"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 10
+    warmup_epochs: int = 0  # template only: epochs with every branch on, before gating
+    batch_size: int = 32
+    optimizer: str = "adamw"  # sgd | adamw
+    lr: float = 3e-3
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    schedule: str = "cosine"  # cosine | step | constant
+    milestones: tuple[int, ...] = ()
+    gamma: float = 0.1
+    gate_lr: float = 0.05
+    n_train: int | None = None  # N of the regulariser; default: the training set's size
+    seed: int = 0
+    num_workers: int = 0
+    device: str = "cpu"
+    amp: bool = False
+    grad_clip: float | None = None
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+        if not 0 <= self.warmup_epochs <= self.epochs:
+            raise ValueError(f"warmup_epochs must lie in 0..epochs ({self.epochs}), got {self.warmup_epochs}")
+        if self.optimizer not in ("sgd", "adamw"):
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; expected 'sgd' or 'adamw'")
+        if self.schedule not in ("cosine", "step", "constant"):
+            raise ValueError(f"unknown schedule {self.schedule!r}; expected 'cosine', 'step' or 'constant'")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["milestones"] = list(self.milestones)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        d = dict(d)
+        d["milestones"] = tuple(d.get("milestones", ()))
+        return cls(**d)
+
+
+@dataclass
+class History:
+    """Per-epoch records. ``gates`` holds the drop probabilities, epoch x layer x branch."""
+
+    epoch: list[int] = field(default_factory=list)
+    phase: list[str] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    train_reg: list[float] = field(default_factory=list)
+    train_acc: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    val_acc: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+    gates: list[list[list[float]]] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> History:
+        return cls(**d)
+
+    def __len__(self) -> int:
+        return len(self.epoch)
+
+
+def _is_supernet(model: nn.Module) -> bool:
+    return hasattr(model, "gate_logits") and hasattr(model, "regularizer")
+
+
+def make_train_loader(dataset: Dataset, config: TrainConfig, epoch: int, *, shuffle: bool = True,
+                      drop_last: bool = False) -> DataLoader:
+    """A loader whose order depends only on (seed, epoch): resumable and reproducible."""
+    g = torch.Generator()
+    g.manual_seed(config.seed * 100_003 + epoch)
+    return DataLoader(
+        dataset, batch_size=config.batch_size, shuffle=shuffle, generator=g, drop_last=drop_last,
+        num_workers=config.num_workers, pin_memory=config.device.startswith("cuda"),
+        persistent_workers=False,
+    )
+
+
+def _lr_at(config: TrainConfig, epoch: int) -> float:
+    if config.schedule == "constant":
+        return config.lr
+    if config.schedule == "step":
+        return config.lr * config.gamma ** sum(epoch >= m for m in config.milestones)
+    return 0.5 * config.lr * (1 + math.cos(math.pi * epoch / config.epochs))
+
+
+def _make_optimizers(model: nn.Module, config: TrainConfig):
+    if _is_supernet(model):
+        weights, gates = model.weight_parameters(), model.gate_parameters()
+    else:
+        weights, gates = list(model.parameters()), []
+    if config.optimizer == "sgd":
+        opt = torch.optim.SGD(weights, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    else:
+        opt = torch.optim.AdamW(weights, lr=config.lr, weight_decay=config.weight_decay)
+    gate_opt = torch.optim.Adam(gates, lr=config.gate_lr) if gates else None
+    return opt, gate_opt
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader: DataLoader, device: str = "cpu", *, max_batches: int | None = None) -> dict:
+    """Mean cross-entropy, top-1 and top-5 accuracy over ``loader``."""
+    model.eval()
+    total = correct1 = correct5 = 0
+    loss_sum = 0.0
+    for i, batch in enumerate(loader):
+        if max_batches is not None and i >= max_batches:
+            break
+        x, y = batch[0].to(device), batch[1].to(device)
+        out = model(x).float()
+        loss_sum += nn.functional.cross_entropy(out, y, reduction="sum").item()
+        k = min(5, out.shape[1])
+        top = out.topk(k, 1).indices
+        correct1 += (top[:, 0] == y).sum().item()
+        correct5 += (top == y[:, None]).any(1).sum().item()
+        total += y.numel()
+    if total == 0:
+        raise ValueError("evaluation loader yielded no examples")
+    return {"loss": loss_sum / total, "top1": correct1 / total, "top5": correct5 / total, "n": total}
+
+
+def _opt_to_tensors(prefix: str, opt: torch.optim.Optimizer) -> tuple[dict, dict]:
+    sd = opt.state_dict()
+    tensors, scalars = {}, {}
+    for pid, st in sd["state"].items():
+        for k, v in st.items():
+            if torch.is_tensor(v):
+                tensors[f"{prefix}/{pid}/{k}"] = v
+            else:
+                scalars[f"{pid}/{k}"] = v
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def _opt_from_tensors(prefix: str, opt: torch.optim.Optimizer, tensors: dict, meta: dict) -> None:
+    state: dict = {}
+    for key, v in tensors.items():
+        if not key.startswith(prefix + "/"):
+            continue
+        _, pid, k = key.split("/", 2)
+        state.setdefault(int(pid), {})[k] = v
+    for key, v in meta["scalars"].items():
+        pid, k = key.split("/", 1)
+        state.setdefault(int(pid), {})[k] = v
+    opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+
+
+def _save(out_dir: Path, model, opt, gate_opt, history: History, epoch: int, config: TrainConfig,
+          model_kwargs: dict, extra_meta: dict) -> None:
+    tensors, opt_meta = _opt_to_tensors("opt", opt)
+    gate_meta = None
+    if gate_opt is not None:
+        t2, gate_meta = _opt_to_tensors("gate_opt", gate_opt)
+        tensors.update(t2)
+    tensors["rng/torch"] = torch.get_rng_state()
+    meta = {
+        "epoch": epoch,
+        "train_config": config.to_dict(),
+        "history": history.to_dict(),
+        "optimizer": opt_meta,
+        "gate_optimizer": gate_meta,
+        **extra_meta,
+    }
+    save_checkpoint(out_dir / "last", model, model_kwargs=model_kwargs, metadata=meta, extra_tensors=tensors)
+    atomic_write_bytes(out_dir / "history.json", (json.dumps(history.to_dict()) + "\n").encode())
+
+
+def train(
+    model: nn.Module,
+    train_set: Dataset,
+    val_set: Dataset | None,
+    config: TrainConfig,
+    *,
+    out_dir: str | Path | None = None,
+    resume: bool = False,
+    model_kwargs: dict | None = None,
+    extra_meta: dict | None = None,
+    on_epoch: Callable[[History, nn.Module], None] | None = None,
+    stop_after: int | None = None,
+) -> History:
+    """Train ``model``; returns its :class:`History`.
+
+    A template network (:class:`~workbench.supernet.TemplateSupernet`) trains its first
+    ``warmup_epochs`` with every branch on, then with relaxed gates and the regulariser.
+    ``on_epoch(history, model)`` runs after each epoch (live plots). ``stop_after`` ends the run
+    after that many epochs of this call (to test resumption). ``model_kwargs`` are stored in
+    the checkpoint so the model can be rebuilt from it.
+    """
+    from tqdm.auto import tqdm
+
+    if len(train_set) == 0:
+        raise ValueError("training set is empty")
+    device = config.device
+    model.to(device)
+    supernet = _is_supernet(model)
+    opt, gate_opt = _make_optimizers(model, config)
+    history = History()
+    start = 0
+    run_dir = Path(out_dir) if out_dir is not None else None
+    if resume:
+        if run_dir is None:
+            raise ValueError("resume=True needs out_dir, the run folder holding last.safetensors")
+        if not (run_dir / "last.json").is_file():
+            raise CheckpointError(f"nothing to resume: {run_dir / 'last.json'} does not exist")
+        state, meta, extra = load_checkpoint(run_dir / "last", build=False)
+        missing, unexpected = model.load_state_dict(state, strict=True), None
+        del missing, unexpected
+        m = meta["metadata"]
+        saved_cfg = TrainConfig.from_dict(m["train_config"])
+        if replace(saved_cfg, progress=config.progress, device=config.device, num_workers=config.num_workers) != config:
+            raise ValueError(
+                "resume: the training configuration differs from the checkpoint's "
+                f"({saved_cfg} vs {config}); resume with the saved configuration"
+            )
+        _opt_from_tensors("opt", opt, extra, m["optimizer"])
+        if gate_opt is not None and m.get("gate_optimizer"):
+            _opt_from_tensors("gate_opt", gate_opt, extra, m["gate_optimizer"])
+        torch.set_rng_state(extra["rng/torch"])
+        history = History.from_dict(m["history"])
+        start = m["epoch"] + 1
+    else:
+        torch.manual_seed(config.seed)
+    n_train = config.n_train or len(train_set)
+    val_loader = (
+        DataLoader(val_set, batch_size=config.batch_size, shuffle=False, num_workers=config.num_workers)
+        if val_set is not None else None
+    )
+    use_amp = config.amp and device.startswith("cuda")
+    scaler = torch.amp.GradScaler("cuda") if use_amp else None
+    done_here = 0
+    for epoch in range(start, config.epochs):
+        if stop_after is not None and done_here >= stop_after:
+            break
+        t0 = time.perf_counter()
+        gated = supernet and epoch >= config.warmup_epochs
+        phase = ("gated" if gated else "warmup") if supernet else "train"
+        if supernet:
+            model.set_mode("relaxed" if gated else "warmup")
+        lr = _lr_at(config, epoch)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        model.train()
+        loader = make_train_loader(train_set, config, epoch)
+        loss_sum = reg_sum = 0.0
+        correct = seen = 0
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs} [{phase}]", leave=False,
+                   disable=not config.progress)
+        for batch in bar:
+            x, y = batch[0].to(device, non_blocking=True), batch[1].to(device, non_blocking=True)
+            opt.zero_grad(set_to_none=True)
+            if gate_opt is not None:
+                gate_opt.zero_grad(set_to_none=True)
+            with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=use_amp):
+                logits = model(x)
+                loss = nn.functional.cross_entropy(logits.float(), y)
+            total = loss
+            reg = torch.zeros(())
+            if gated:
+                reg = model.regularizer(n_train)
+                total = loss + reg
+            if scaler is not None:
+                scaler.scale(total).backward()
+                scaler.unscale_(opt)
+            else:
+                total.backward()
+            if config.grad_clip:
+                nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            if scaler is not None:
+                scaler.step(opt)
+                if gated:
+                    scaler.step(gate_opt)
+                scaler.update()
+            else:
+                opt.step()
+                if gated:
+                    gate_opt.step()
+            b = y.numel()
+            loss_sum += loss.item() * b
+            reg_sum += float(reg.detach()) * b
+            correct += (logits.argmax(1) == y).sum().item()
+            seen += b
+            bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
+        bar.close()
+        history.epoch.append(epoch)
+        history.phase.append(phase)
+        history.lr.append(lr)
+        history.train_loss.append(loss_sum / seen)
+        history.train_reg.append(reg_sum / seen)
+        history.train_acc.append(correct / seen)
+        if val_loader is not None:
+            if supernet:  # validate the template as it trains: expected masks, deterministic
+                model.set_mode("expected" if gated else "warmup")
+            r = evaluate(model, val_loader, device)
+            history.val_loss.append(r["loss"])
+            history.val_acc.append(r["top1"])
+        else:
+            history.val_loss.append(float("nan"))
+            history.val_acc.append(float("nan"))
+        if supernet:
+            history.gates.append(model.drop_probabilities().tolist())
+            model.set_mode("relaxed")
+        history.seconds.append(time.perf_counter() - t0)
+        if run_dir is not None:
+            _save(run_dir, model, opt, gate_opt, history, epoch, config, model_kwargs or {}, extra_meta or {})
+        if on_epoch is not None:
+            on_epoch(history, model)
+        done_here += 1
+    return history
