@@ -211,6 +211,200 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def _add_data_args(q: argparse.ArgumentParser, default: str = "synthetic-mixed") -> None:
+    g = q.add_argument_group("data")
+    g.add_argument("--dataset", default=default, help=f"dataset name (default {default}; see `workbench info`)")
+    g.add_argument("--root", default=None, help="dataset root folder (real datasets)")
+    g.add_argument("--frames", type=_size, default=None, help="clip length (synthetic default 8)")
+    g.add_argument("--size", type=_size, default=None, help="frame size (synthetic default 32)")
+    g.add_argument("--clips-per-class", type=_size, default=None, help="synthetic: training clips per class")
+    g.add_argument("--data-seed", type=int, default=None, help="synthetic: generator seed")
+    g.add_argument("--data-arg", action="append", default=[], metavar="KEY=VALUE",
+                   help="any other dataset argument (JSON value), repeatable")
+
+
+def _data_kw(args) -> dict:
+    kw = {}
+    if args.frames:
+        kw["frames"] = args.frames
+    if args.size:
+        kw["size"] = args.size
+    if args.clips_per_class:
+        kw["train_per_class"] = args.clips_per_class
+    if args.data_seed is not None:
+        kw["seed"] = args.data_seed
+    for item in args.data_arg:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--data-arg expects KEY=VALUE, got {item!r}")
+        try:
+            kw[key] = json.loads(value)
+        except json.JSONDecodeError:
+            kw[key] = value
+    return kw
+
+
+def _add_train_args(q: argparse.ArgumentParser, epochs: int, warmup: int | None) -> None:
+    g = q.add_argument_group("training")
+    g.add_argument("--epochs", type=_size, default=epochs)
+    if warmup is not None:
+        g.add_argument("--warmup", type=int, default=warmup, help="epochs without gates before gating")
+    g.add_argument("--batch-size", type=_size, default=32)
+    g.add_argument("--optimizer", choices=("sgd", "adamw"), default="adamw")
+    g.add_argument("--lr", type=float, default=3e-3)
+    g.add_argument("--weight-decay", type=float, default=1e-4)
+    g.add_argument("--schedule", choices=("cosine", "step", "constant"), default="cosine")
+    g.add_argument("--milestones", type=int, nargs="*", default=[])
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--workers", type=int, default=0, help="DataLoader workers")
+    g.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    g.add_argument("--amp", action="store_true", help="mixed precision (CUDA)")
+    g.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    g.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _train_config(args, gate_lr: float | None = None):
+    from .train import TrainConfig
+
+    kw = dict(
+        epochs=args.epochs, warmup_epochs=getattr(args, "warmup", 0), batch_size=args.batch_size,
+        optimizer=args.optimizer, lr=args.lr, weight_decay=args.weight_decay, schedule=args.schedule,
+        milestones=tuple(args.milestones), seed=args.seed, num_workers=args.workers, device=args.device,
+        amp=args.amp, progress=not args.no_progress,
+    )
+    if gate_lr is not None:
+        kw["gate_lr"] = gate_lr
+    return TrainConfig(**kw)
+
+
+def cmd_supernet_train(args) -> int:
+    from .pipeline import train_supernet
+
+    sn = {
+        "backbone": args.backbone, "unit_set": args.unit_set, "growth": args.growth, "bn_size": args.bn_size,
+        "tau": args.tau, "p_init": args.p_init, "regularizer": args.regularizer, "length_scale": args.k,
+        "prior": args.prior, "temporal_reduction": args.temporal_reduction,
+    }
+    sn = {k: v for k, v in sn.items() if v is not None}
+    model, history = train_supernet(
+        args.out, dataset=args.dataset, root=args.root, data_kw=_data_kw(args), supernet=sn,
+        train_config=_train_config(args, args.gate_lr), resume=args.resume,
+    )
+    print(f"trained {len(history)} epochs; val top-1 {history.val_acc[-1]:.3f}; "
+          f"expected temporal layers {model.expected_temporal_layers():.2f}")
+    _print_marginals(model)
+    print(f"run folder: {args.out}")
+    return 0
+
+
+def _print_marginals(model) -> None:
+    probs = model.unit_probabilities()
+    units = model.units
+    print(f"{'layer':>5}  " + "".join(f"{u:>8}" for u in units) + "   most probable")
+    for i in range(probs.shape[0]):
+        row = probs[i].tolist()
+        print(f"{i:>5}  " + "".join(f"{v:>8.3f}" for v in row) + f"   {units[max(range(len(row)), key=row.__getitem__)]}")
+
+
+def cmd_supernet_sample(args) -> int:
+    from .analysis import pareto_front, top_k
+    from .pipeline import estimate_run
+    from .strategy import parse_strategy
+
+    given = [parse_strategy(s) for s in args.strategy]
+    ds = estimate_run(
+        args.run, n=args.n, seed=args.seed, include_presets=not args.no_presets, strategies=given,
+        split=args.split, recalibrate_batches=args.recalibrate, batch_size=args.batch_size,
+        progress=not args.no_progress, out=args.out,
+    )
+    best = top_k(ds, args.top)
+    print(f"{'top1':>7}{'GMACs':>9}{'log p':>9}  source         strategy")
+    for i in range(best.sizes["strategy"]):
+        r = best.isel(strategy=i)
+        label = str(r["name"].values) or str(r["code"].values)
+        print(f"{float(r.top1):>7.3f}{float(r.gmacs):>9.4f}{float(r.log_prob):>9.2f}  {str(r.source.values):<14} {label}")
+    front = pareto_front(ds)
+    print(f"{int(front.sum())} strategies on the accuracy-vs-GMACs Pareto front")
+    if args.out:
+        print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_supernet_show(args) -> int:
+    from .supernet import load_supernet
+
+    model, meta = load_supernet(args.run)
+    print(f"{args.run}: epoch {meta['metadata']['epoch'] + 1}, backbone {model.backbone}, units {', '.join(model.units)}")
+    _print_marginals(model)
+    print(f"expected temporal layers: {model.expected_temporal_layers():.2f}; most probable: {model.most_probable().code}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from .pipeline import train_strategy
+    from .strategy import parse_strategy
+
+    strategy = parse_strategy(args.strategy, args.backbone)
+    model_kw = {"tiny": True} if args.tiny else {}
+    _, history, test = train_strategy(
+        strategy, args.out, dataset=args.dataset, root=args.root, data_kw=_data_kw(args), model_kw=model_kw,
+        inherit_from=args.inherit_from, train_config=_train_config(args), resume=args.resume,
+    )
+    print(f"{strategy.label}: val top-1 {history.val_acc[-1]:.3f}, test top-1 {test['top1']:.3f} ({test['n']} clips)")
+    return 0
+
+
+def _add_supernet_commands(sub) -> None:
+    p = sub.add_parser("supernet", help="the template network: train it, sample and score strategies")
+    ss = p.add_subparsers(dest="supernet_command", required=True, metavar="SUPERNET_COMMAND")
+
+    q = ss.add_parser("train", help="train the template network (warm-up, then gated)")
+    q.add_argument("--out", required=True, help="run folder")
+    _add_data_args(q)
+    g = q.add_argument_group("template")
+    g.add_argument("--backbone", default="densenet-tiny", help="densenet121, densenet-small, densenet-tiny, ...")
+    g.add_argument("--unit-set", default="paper", help="paper = {S, ST, S+ST}; with-t adds T and its sums")
+    g.add_argument("--growth", type=_size, default=8)
+    g.add_argument("--bn-size", type=_size, default=2)
+    g.add_argument("--temporal-reduction", type=int, default=1, choices=(1, 8))
+    g.add_argument("--tau", type=float, default=0.2, help="concrete relaxation temperature")
+    g.add_argument("--p-init", type=float, default=0.1, help="initial drop probability")
+    g.add_argument("--k", type=float, default=None, help="length-scale k of the weight prior")
+    g.add_argument("--regularizer", choices=("paper", "code"), default="paper")
+    g.add_argument("--prior", choices=("volume", "none"), default="volume")
+    g.add_argument("--gate-lr", type=float, default=0.05)
+    _add_train_args(q, epochs=12, warmup=4)
+    q.set_defaults(func=cmd_supernet_train)
+
+    q = ss.add_parser("sample", help="sample strategies and score them with the shared weights")
+    q.add_argument("--run", required=True, help="a template run folder")
+    q.add_argument("-n", type=int, default=100, help="strategies to sample")
+    q.add_argument("--out", default=None, help="netCDF file for the results")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--split", default="val")
+    q.add_argument("--recalibrate", type=int, default=0, help="BN recalibration batches per strategy")
+    q.add_argument("--batch-size", type=_size, default=64)
+    q.add_argument("--strategy", action="append", default=[], help="also score this strategy (repeatable)")
+    q.add_argument("--no-presets", action="store_true", help="do not score the literature presets")
+    q.add_argument("--top", type=int, default=10, help="rows to print")
+    q.add_argument("--no-progress", action="store_true")
+    q.set_defaults(func=cmd_supernet_sample)
+
+    q = ss.add_parser("show", help="print a trained template's layer-level marginals")
+    q.add_argument("--run", required=True)
+    q.set_defaults(func=cmd_supernet_show)
+
+    q = sub.add_parser("train", help="train one strategy as a stand-alone network")
+    q.add_argument("--strategy", required=True, help="preset name, code 'backbone:units' or JSON file")
+    q.add_argument("--backbone", default="densenet-tiny", help="backbone for a preset")
+    q.add_argument("--out", required=True, help="run folder")
+    q.add_argument("--inherit-from", default=None, help="a template run: start from its weights")
+    q.add_argument("--tiny", action="store_true", help="tiny widths (fresh networks)")
+    _add_data_args(q)
+    _add_train_args(q, epochs=10, warmup=None)
+    q.set_defaults(func=cmd_train)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="workbench", description="Spatiotemporal fusion workbench for 3D CNNs.")
     p.add_argument("--version", action="version", version=f"workbench {__version__}")
@@ -242,6 +436,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--tiny", action="store_true")
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_zoo)
+
+    _add_supernet_commands(sub)
 
     q = sub.add_parser("demo", help="the main job on the embedded defaults (writes to --out)")
     q.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")

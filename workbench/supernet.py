@@ -25,6 +25,7 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -39,6 +40,7 @@ __all__ = [
     "concrete_drop",
     "UNIT_SETS",
     "units_from_branches",
+    "load_supernet",
 ]
 
 # Candidate unit sets: U = {S, ST, S+ST} (the paper's default) or the larger set with T.
@@ -221,8 +223,8 @@ class TemplateSupernet(VideoModel):
         for _ in range(n):
             drop = torch.rand(p.shape, generator=generator) < p
             units = tuple(
-                units_from_branches([b for b, j in self._branch_index.items() if not drop[l, j]])
-                for l in range(self.num_layers)
+                units_from_branches([b for b, j in self._branch_index.items() if not drop[li, j]])
+                for li in range(self.num_layers)
             )
             out.append(Strategy(self.backbone, units))
         return out
@@ -232,10 +234,10 @@ class TemplateSupernet(VideoModel):
         self._check_strategy(strategy)
         p = self.drop_probabilities().double()
         total = 0.0
-        for l, u in enumerate(strategy.units):
+        for li, u in enumerate(strategy.units):
             kept = set(branches_of(u))
             for b, j in self._branch_index.items():
-                q = (1 - p[l, j]) if b in kept else p[l, j]
+                q = (1 - p[li, j]) if b in kept else p[li, j]
                 total += math.log(max(q.item(), 1e-300))
         return total
 
@@ -248,13 +250,32 @@ class TemplateSupernet(VideoModel):
                 drop_all_t = drop_all_t * p[:, j]
         return float((1 - drop_all_t).sum())
 
+    def presets(self) -> list[Strategy]:
+        """The literature presets that fit this template (its unit set), on its stem."""
+        from .strategy import list_presets, preset
+
+        out = []
+        for name in list_presets(self.backbone):
+            s = preset(name, self.backbone)
+            if all(u in self.units for u in s.units):
+                out.append(Strategy(self.backbone, s.units, self.net.strategy.stem, name=name))
+        unique: dict[tuple, Strategy] = {}
+        for s in out:  # presets that coincide here (st / rmc2) are kept once, under the first name
+            unique.setdefault(s.units, s)
+        return list(unique.values())
+
     def _check_strategy(self, strategy: Strategy) -> None:
         if strategy.backbone != self.backbone:
             raise ValueError(f"strategy is for backbone {strategy.backbone!r}, the template is {self.backbone!r}")
-        for l, u in enumerate(strategy.units):
+        if strategy.stem != self.net.strategy.stem:
+            raise ValueError(
+                f"strategy has stem {strategy.stem!r}, the template's stem is {self.net.strategy.stem!r} "
+                "(the stem is not part of the template's space)"
+            )
+        for li, u in enumerate(strategy.units):
             if u not in self.units:
                 raise ValueError(
-                    f"layer {l}: unit {u!r} is not in this template's unit set {self.config.unit_set!r}; "
+                    f"layer {li}: unit {u!r} is not in this template's unit set {self.config.unit_set!r}; "
                     f"allowed: {', '.join(self.units)}"
                 )
 
@@ -388,3 +409,18 @@ class TemplateSupernet(VideoModel):
         if self.channels_last:
             model.set_channels_last(True)
         return model
+
+
+def load_supernet(run: str | Path, *, map_location: str = "cpu") -> tuple[TemplateSupernet, dict]:
+    """The template network of a run folder (``RUN/last``) or checkpoint path, with its metadata."""
+    from .checkpoint import CheckpointError, load_checkpoint
+
+    path = Path(run)
+    ckpt = path / "last" if path.is_dir() else path
+    state, meta, _ = load_checkpoint(ckpt, map_location=map_location, build=False)
+    cfg = meta.get("metadata", {}).get("supernet_config")
+    if cfg is None:
+        raise CheckpointError(f"{ckpt} is not a template-network checkpoint (no supernet_config in its metadata)")
+    model = TemplateSupernet(SupernetConfig.from_dict(cfg))
+    model.load_state_dict(state, strict=True)
+    return model, meta

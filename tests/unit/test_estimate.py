@@ -1,0 +1,116 @@
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import TensorDataset
+
+from workbench.analysis import (
+    estimates_dataset,
+    history_dataset,
+    load_netcdf,
+    marginals,
+    pareto_front,
+    save_netcdf,
+    strategies_from,
+    top_k,
+    unit_probabilities_from_p,
+)
+from workbench.cost import count_cost
+from workbench.estimate import (
+    EstimateConfig,
+    StrategyCostTable,
+    estimate_strategies,
+    recalibrate_bn,
+)
+from workbench.strategy import Strategy
+from workbench.supernet import TemplateSupernet
+from workbench.train import evaluate
+
+
+@pytest.fixture(scope="module")
+def data():
+    g = torch.Generator().manual_seed(0)
+    return TensorDataset(torch.randn(12, 3, 4, 32, 32, generator=g), torch.randint(0, 3, (12,), generator=g))
+
+
+def _net():
+    torch.manual_seed(0)
+    return TemplateSupernet(num_classes=3, growth=4, bn_size=2)
+
+
+def test_cost_table_is_exact():
+    sn = _net()
+    table = StrategyCostTable(sn, (3, 4, 32, 32))
+    for s in sn.sample(3, torch.Generator().manual_seed(0)) + [Strategy("densenet-tiny", ("skip", "S") * 4)]:
+        params, macs = table.cost(s)
+        r = count_cost(sn.extract(s), (3, 4, 32, 32))
+        assert (params, macs) == (r.params, r.macs)
+
+
+def test_estimates_match_direct_evaluation_and_round_trip(data, tmp_path):
+    sn = _net()
+    strategies = sn.sample(2, torch.Generator().manual_seed(1)) + sn.presets()[:2]
+    ds = estimate_strategies(sn, strategies, data, config=EstimateConfig(batch_size=4, progress=False),
+                             sources=["sampled", "sampled", "preset", "preset"])
+    assert ds.sizes["strategy"] == 4 and ds["units"].shape == (4, 8)
+    loader = torch.utils.data.DataLoader(data, batch_size=4)
+    for i, s in enumerate(strategies):
+        direct = evaluate(sn.extract(s), loader)
+        assert ds["top1"].values[i] == pytest.approx(direct["top1"])
+        assert ds["loss"].values[i] == pytest.approx(direct["loss"], rel=1e-5)
+        assert ds["log_prob"].values[i] == pytest.approx(sn.log_prob(s))
+    path = save_netcdf(ds, tmp_path / "est.nc")
+    back = load_netcdf(path)
+    assert strategies_from(back) == strategies
+    assert [s.name for s in strategies_from(back)] == [s.name for s in strategies]
+    assert list(back["source"].values) == ["sampled", "sampled", "preset", "preset"]
+    assert sn.mode == "relaxed"  # the template is left as it was
+
+
+def test_recalibration_changes_stats_and_is_undone(data):
+    sn = _net()
+    before = {k: v.clone() for k, v in sn.state_dict().items() if "running" in k}
+    s = sn.sample(1, torch.Generator().manual_seed(2))
+    a = estimate_strategies(sn, s, data, train_set=data,
+                            config=EstimateConfig(batch_size=4, recalibrate_batches=2, progress=False))
+    b = estimate_strategies(sn, s, data, config=EstimateConfig(batch_size=4, progress=False))
+    after = {k: v for k, v in sn.state_dict().items() if "running" in k}
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert a.attrs["recalibrate_batches"] == 2
+    assert a["loss"].values[0] != b["loss"].values[0]
+    m = sn.extract(s[0])
+    assert recalibrate_bn(m, [(data.tensors[0][:4],)]) == 1
+    assert not m.training
+    with pytest.raises(ValueError, match="needs train_set"):
+        estimate_strategies(sn, s, data, config=EstimateConfig(recalibrate_batches=1, progress=False))
+
+
+def test_unit_probabilities_from_p_and_marginals():
+    p = np.array([[0.2, 0.6]])
+    got = unit_probabilities_from_p(p, ("S", "ST"), ("S", "ST", "S+ST", "skip"))
+    assert np.allclose(got, [[0.8 * 0.6, 0.2 * 0.4, 0.8 * 0.4, 0.2 * 0.6]])
+    sn = _net()
+    m = marginals(sn)
+    assert m.dims == ("layer", "unit") and list(m.unit.values) == ["S", "ST", "S+ST", "skip"]
+    assert np.allclose(m.sum("unit"), 1.0)
+    assert list(m.group.values) == [2, 2, 3, 3, 4, 4, 5, 5]
+
+
+def test_pareto_and_top_k():
+    rows = [
+        {"strategy": Strategy("densenet-tiny", (u,) * 8), "top1": a, "gmacs": c}
+        for u, a, c in [("S", 0.5, 1.0), ("ST", 0.7, 2.0), ("S+ST", 0.6, 3.0), ("skip", 0.2, 0.5)]
+    ]
+    ds = estimates_dataset(rows)
+    assert pareto_front(ds).tolist() == [True, True, False, True]
+    assert list(top_k(ds, 2)["top1"].values) == [0.7, 0.6]
+
+
+def test_history_dataset_schema():
+    h = {"epoch": [0, 1], "phase": ["warmup", "gated"], "lr": [1, 1], "train_loss": [1, 0.9], "train_reg": [0, 1],
+         "train_acc": [0.1, 0.2], "val_loss": [1, 1], "val_acc": [0.1, 0.3], "seconds": [1, 1],
+         "gates": [[[0.1, 0.1]] * 8, [[0.2, 0.5]] * 8]}
+    ds = history_dataset(h, backbone="densenet-tiny", branches=("S", "ST"), units=("S", "ST", "S+ST", "skip"))
+    assert ds["drop_p"].dims == ("epoch", "layer", "branch")
+    assert ds["unit_probability"].sel(epoch=1, layer=0, unit="S").item() == pytest.approx(0.8 * 0.5)
+    with pytest.raises(ValueError, match="needs backbone and branches"):
+        history_dataset(h)

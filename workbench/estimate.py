@@ -1,0 +1,186 @@
+"""Network-level estimates: score strategies with the template's shared weights.
+
+Each strategy runs as a real sub-network of the template (dropped branches are not computed).
+Optionally its BatchNorm statistics are recalibrated on a few training batches first (the
+template's running statistics were collected with every branch mixed in; a sub-network sees
+other activations). Results come back as an ``xarray.Dataset`` with one row per strategy (see
+:func:`workbench.analysis.estimates_dataset`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from .cost import count_cost
+from .strategy import Strategy
+from .supernet import TemplateSupernet
+
+__all__ = ["StrategyCostTable", "EstimateConfig", "estimate_strategies", "recalibrate_bn"]
+
+
+class StrategyCostTable:
+    """Exact params and MACs of any strategy of a template, from a per-(layer, unit) table.
+
+    A layer's cost depends only on its own unit (its input size is fixed by its position), so
+    one count per unit gives every strategy's cost as a sum, without building it.
+    """
+
+    def __init__(self, supernet: TemplateSupernet, input_shape: tuple[int, int, int, int]):
+        self.units = supernet.units
+        self.input_shape = tuple(input_shape)
+        L = supernet.num_layers
+        self.params = torch.zeros(L, len(self.units), dtype=torch.int64)
+        self.macs = torch.zeros(L, len(self.units), dtype=torch.int64)
+        base_params = base_macs = None
+        for j, u in enumerate(self.units):
+            s = Strategy(supernet.backbone, (u,) * L)
+            with torch.device("meta"):
+                model = supernet.extract(s, inherit_weights=False)
+            report = count_cost(model, self.input_shape)
+            for i, row in enumerate(report.layers[:L]):
+                self.params[i, j] = row.params
+                self.macs[i, j] = row.macs
+            other = report.layers[L]
+            base_params, base_macs = other.params, other.macs
+        self.base_params, self.base_macs = int(base_params), int(base_macs)
+        self._col = {u: j for j, u in enumerate(self.units)}
+
+    def cost(self, strategy: Strategy) -> tuple[int, int]:
+        """(params, MACs) of ``strategy``."""
+        idx = torch.tensor([self._col[u] for u in strategy.units])
+        rows = torch.arange(len(idx))
+        return (
+            self.base_params + int(self.params[rows, idx].sum()),
+            self.base_macs + int(self.macs[rows, idx].sum()),
+        )
+
+
+@torch.no_grad()
+def recalibrate_bn(model: nn.Module, batches: Iterable, device: str = "cpu") -> int:
+    """Reset every BatchNorm's running statistics and re-estimate them (cumulative average) on
+    ``batches``; returns the number of batches used. The model is left in eval mode."""
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [(m.momentum,) for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average over the calibration batches
+    model.train()
+    n = 0
+    for batch in batches:
+        model(batch[0].to(device))
+        n += 1
+    for m, (mom,) in zip(bns, saved):
+        m.momentum = mom
+    model.eval()
+    if n == 0:
+        raise ValueError("BN recalibration got no batches")
+    return n
+
+
+def _bn_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {
+        k: v.clone() for k, v in model.state_dict().items()
+        if k.endswith(("running_mean", "running_var", "num_batches_tracked"))
+    }
+
+
+@dataclass(frozen=True)
+class EstimateConfig:
+    batch_size: int = 64
+    recalibrate_batches: int = 0  # 0: use the template's BN statistics
+    calibration_seed: int = 0
+    max_eval_batches: int | None = None
+    device: str = "cpu"
+    input_shape: tuple[int, int, int, int] | None = None  # for the cost columns (C T H W)
+    progress: bool = True
+
+
+def estimate_strategies(
+    supernet: TemplateSupernet,
+    strategies: Sequence[Strategy],
+    eval_set,
+    *,
+    config: EstimateConfig = EstimateConfig(),
+    train_set=None,
+    sources: Sequence[str] | None = None,
+    cost_table: StrategyCostTable | None = None,
+):
+    """Score ``strategies`` with the shared weights; returns an ``xarray.Dataset``.
+
+    ``sources`` labels each row (``"sampled"``, ``"preset"``, ...). With
+    ``config.recalibrate_batches > 0`` each strategy's BN statistics are re-estimated on that
+    many batches of ``train_set`` (the same batches for every strategy), then restored.
+    """
+    from tqdm.auto import tqdm
+
+    from .analysis import estimates_dataset
+
+    if not strategies:
+        raise ValueError("no strategies to estimate")
+    if config.recalibrate_batches and train_set is None:
+        raise ValueError("BN recalibration needs train_set (a few of its batches are used)")
+    device = config.device
+    supernet.to(device)
+    loader = DataLoader(eval_set, batch_size=config.batch_size, shuffle=False)
+    calib = []
+    if config.recalibrate_batches:
+        g = torch.Generator().manual_seed(config.calibration_seed)
+        cl = DataLoader(train_set, batch_size=config.batch_size, shuffle=True, generator=g)
+        for i, b in enumerate(cl):
+            if i >= config.recalibrate_batches:
+                break
+            calib.append(b)
+    if cost_table is None:
+        shape = config.input_shape
+        if shape is None:
+            x0 = eval_set[0][0]
+            shape = tuple(int(s) for s in x0.shape)
+        cost_table = StrategyCostTable(supernet, shape)
+    saved_bn = _bn_state(supernet)
+    saved_mode, saved_fixed = supernet.mode, supernet._fixed
+    rows = []
+    try:
+        for s in tqdm(strategies, desc="strategies", disable=not config.progress):
+            t0 = time.perf_counter()
+            supernet.set_strategy(s)
+            if calib:
+                recalibrate_bn(supernet, calib, device)
+            supernet.eval()
+            correct1 = correct5 = total = 0
+            loss = 0.0
+            with torch.no_grad():
+                for bi, batch in enumerate(loader):
+                    if config.max_eval_batches is not None and bi >= config.max_eval_batches:
+                        break
+                    x, y = batch[0].to(device), batch[1].to(device)
+                    out = supernet(x).float()
+                    loss += nn.functional.cross_entropy(out, y, reduction="sum").item()
+                    top = out.topk(min(5, out.shape[1]), 1).indices
+                    correct1 += (top[:, 0] == y).sum().item()
+                    correct5 += (top == y[:, None]).any(1).sum().item()
+                    total += y.numel()
+            if calib:
+                supernet.load_state_dict(saved_bn, strict=False)
+            params, macs = cost_table.cost(s)
+            rows.append({
+                "strategy": s, "top1": correct1 / total, "top5": correct5 / total, "loss": loss / total,
+                "params": params, "gmacs": macs / 1e9, "log_prob": supernet.log_prob(s),
+                "seconds": time.perf_counter() - t0, "n_eval": total,
+            })
+    finally:
+        supernet.load_state_dict(saved_bn, strict=False)
+        supernet._fixed, supernet.mode = saved_fixed, saved_mode
+    return estimates_dataset(
+        rows, sources=sources, attrs={
+            "recalibrate_batches": config.recalibrate_batches,
+            "input_shape": list(cost_table.input_shape),
+            "backbone": supernet.backbone,
+            "unit_set": supernet.config.unit_set,
+        },
+    )

@@ -1,0 +1,210 @@
+"""Run-level workflows behind the CLI and the notebooks: train the template network, estimate
+strategies, train a strategy stand-alone. A *run folder* holds everything one of them produced:
+
+``run.json``          what was run: dataset, its arguments, configs, versions
+``last.safetensors``  the latest checkpoint (+ ``last.json``); training resumes from it
+``history.json/.nc``  per-epoch history (the ``.nc`` with gate trajectories as xarray)
+``marginals.nc``      per-layer unit probabilities and gates (template runs)
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from . import __version__
+from .analysis import gates, history_dataset, marginals, save_netcdf
+from .checkpoint import atomic_write_bytes
+from .data import SYNTHETIC_DATASETS, build_dataset
+from .strategy import Strategy
+from .supernet import SupernetConfig, TemplateSupernet, load_supernet
+from .train import History, TrainConfig, train
+
+__all__ = ["open_splits", "train_supernet", "estimate_run", "train_strategy", "read_run"]
+
+
+def open_splits(dataset: str, *, root: str | None = None, splits: Sequence[str] = ("train", "val"), **data_kw):
+    """The requested splits of ``dataset`` as a dict (synthetic ones need no root)."""
+    out = {}
+    for split in splits:
+        kw = dict(data_kw)
+        if dataset in SYNTHETIC_DATASETS:
+            out[split] = build_dataset(dataset, split=split, **kw)
+        else:
+            out[split] = build_dataset(dataset, root=root, split=split, **kw)
+    return out
+
+
+def _num_classes(ds) -> int:
+    classes = getattr(ds, "classes", None)
+    if classes is None:
+        raise ValueError(f"dataset {type(ds).__name__} does not say its classes")
+    return len(classes)
+
+
+def _write_json(path: Path, obj) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+def read_run(run: str | Path) -> dict:
+    path = Path(run) / "run.json"
+    if not path.is_file():
+        raise ValueError(f"{run} is not a run folder (no run.json); expected the --out folder of a training run")
+    return json.loads(path.read_text())
+
+
+def train_supernet(
+    out: str | Path,
+    *,
+    dataset: str = "synthetic-mixed",
+    root: str | None = None,
+    data_kw: dict | None = None,
+    supernet: dict | SupernetConfig | None = None,
+    train_config: TrainConfig = TrainConfig(epochs=12, warmup_epochs=4, batch_size=32),
+    resume: bool = False,
+    on_epoch=None,
+) -> tuple[TemplateSupernet, History]:
+    """Train the template network on ``dataset``; everything lands in the run folder ``out``."""
+    out = Path(out)
+    data_kw = dict(data_kw or {})
+    splits = open_splits(dataset, root=root, **data_kw)
+    k = _num_classes(splits["train"])
+    if isinstance(supernet, SupernetConfig):
+        cfg = supernet
+    else:
+        cfg = SupernetConfig(**{"num_classes": k, **(supernet or {})})
+    if cfg.num_classes != k:
+        raise ValueError(f"supernet has {cfg.num_classes} classes, dataset {dataset!r} has {k}")
+    spec = {
+        "kind": "supernet",
+        "dataset": dataset, "root": root, "data_kw": data_kw,
+        "supernet_config": cfg.to_dict(), "train_config": train_config.to_dict(),
+        "classes": list(splits["train"].classes),
+        "versions": {"workbench": __version__, "torch": torch.__version__, "python": platform.python_version()},
+    }
+    if resume:
+        saved = read_run(out)
+        for key in ("dataset", "data_kw", "supernet_config"):
+            if saved.get(key) != spec[key]:
+                raise ValueError(f"resume: {key} differs from the run's ({saved.get(key)} vs {spec[key]})")
+    out.mkdir(parents=True, exist_ok=True)
+    _write_json(out / "run.json", spec)
+    torch.manual_seed(train_config.seed)
+    model = TemplateSupernet(cfg)
+
+    def after_epoch(history, m):
+        save_netcdf(history_dataset(history, backbone=cfg.backbone, branches=cfg.branches, units=cfg.units),
+                    out / "history.nc")
+        if on_epoch is not None:
+            on_epoch(history, m)
+
+    history = train(
+        model, splits["train"], splits.get("val"), train_config, out_dir=out, resume=resume,
+        extra_meta={"supernet_config": cfg.to_dict()}, on_epoch=after_epoch,
+    )
+    save_netcdf(_marginals_dataset(model), out / "marginals.nc")
+    return model, history
+
+
+def _marginals_dataset(model: TemplateSupernet):
+    ds = gates(model)
+    ds["unit_probability"] = marginals(model)
+    ds.attrs["expected_temporal_layers"] = model.expected_temporal_layers()
+    ds.attrs["most_probable"] = model.most_probable().code
+    return ds
+
+
+def estimate_run(
+    run: str | Path,
+    *,
+    n: int = 100,
+    seed: int = 0,
+    include_presets: bool = True,
+    strategies: Sequence[Strategy] | None = None,
+    split: str = "val",
+    recalibrate_batches: int = 0,
+    batch_size: int = 64,
+    progress: bool = True,
+    out: str | Path | None = None,
+):
+    """Sample ``n`` strategies from a trained template (plus the presets that fit it, plus any
+    given ``strategies``) and score each with the shared weights on ``split``."""
+    from .estimate import EstimateConfig, estimate_strategies
+
+    spec = read_run(run)
+    model, _ = load_supernet(run)
+    need = ["train", split] if recalibrate_batches else [split]
+    splits = open_splits(spec["dataset"], root=spec.get("root"), splits=sorted(set(need)), **spec["data_kw"])
+    rows: list[Strategy] = []
+    sources: list[str] = []
+    if n:
+        sampled = model.sample(n, torch.Generator().manual_seed(seed))
+        rows += sampled
+        sources += ["sampled"] * len(sampled)
+    if include_presets:
+        ps = model.presets()
+        rows += ps
+        sources += ["preset"] * len(ps)
+    mp = model.most_probable()
+    rows.append(mp)
+    sources.append("most-probable")
+    for s in strategies or []:
+        rows.append(s)
+        sources.append("given")
+    cfg = EstimateConfig(batch_size=batch_size, recalibrate_batches=recalibrate_batches, progress=progress)
+    ds = estimate_strategies(model, rows, splits[split], config=cfg, train_set=splits.get("train"), sources=sources)
+    ds.attrs.update({"run": str(run), "split": split, "seed": seed, "n_sampled": n, "dataset": spec["dataset"]})
+    if out is not None:
+        save_netcdf(ds, out)
+    return ds
+
+
+def train_strategy(
+    strategy: Strategy,
+    out: str | Path,
+    *,
+    dataset: str = "synthetic-mixed",
+    root: str | None = None,
+    data_kw: dict | None = None,
+    model_kw: dict | None = None,
+    inherit_from: str | Path | None = None,
+    train_config: TrainConfig = TrainConfig(epochs=10, batch_size=32),
+    resume: bool = False,
+) -> tuple[torch.nn.Module, History, dict]:
+    """Train ``strategy`` as a stand-alone network. With ``inherit_from`` (a template run), it
+    is extracted from the template with its weights; otherwise built fresh by the model zoo."""
+    from .models import build_model
+    from .train import evaluate
+
+    out = Path(out)
+    data_kw = dict(data_kw or {})
+    splits = open_splits(dataset, root=root, splits=("train", "val", "test"), **data_kw)
+    k = _num_classes(splits["train"])
+    torch.manual_seed(train_config.seed)
+    if inherit_from is not None:
+        template, _ = load_supernet(inherit_from)
+        if template.num_classes != k:
+            raise ValueError(f"template has {template.num_classes} classes, dataset {dataset!r} has {k}")
+        model = template.extract(strategy)
+        model_kwargs = {"template_compat": True, "temporal_transitions": True, **template.config.model_kwargs()}
+    else:
+        model_kwargs = {"num_classes": k, **(model_kw or {})}
+        model = build_model(strategy, **model_kwargs)
+    out.mkdir(parents=True, exist_ok=True)
+    _write_json(out / "run.json", {
+        "kind": "standalone", "strategy": strategy.to_dict(), "dataset": dataset, "root": root,
+        "data_kw": data_kw, "model_kwargs": model_kwargs, "inherit_from": str(inherit_from) if inherit_from else None,
+        "train_config": train_config.to_dict(),
+        "versions": {"workbench": __version__, "torch": torch.__version__},
+    })
+    history = train(model, splits["train"], splits["val"], train_config, out_dir=out, resume=resume,
+                    model_kwargs=model_kwargs)
+    test = evaluate(model, torch.utils.data.DataLoader(splits["test"], batch_size=train_config.batch_size),
+                    train_config.device)
+    _write_json(out / "result.json", {"strategy": strategy.to_dict(), "test": test,
+                                      "val_top1": history.val_acc[-1], "epochs": len(history)})
+    return model, history, test
