@@ -37,8 +37,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from workbench.data.export import write_frames, write_video  # noqa: E402
 from workbench.data.formats import make_dataset, make_loader  # noqa: E402
 
-SHAPES = {"16x112x112": dict(frames=16, size=112, src=(240, 320), src_frames=48, short_side=128),
-          "8x32x32": dict(frames=8, size=32, src=(32, 32), src_frames=16, short_side=32)}
+SHAPES = {
+    "16x112x112": dict(frames=16, size=112, src=(240, 320), src_frames=48, short_side=128),
+    "8x32x32": dict(frames=8, size=32, src=(32, 32), src_frames=16, short_side=32),
+}
 
 
 def _median_rate(fn, clips: int, repeats: int) -> dict:
@@ -56,7 +58,14 @@ def _source_clips(n: int, frames: int, hw: tuple[int, int]) -> list[np.ndarray]:
 
     h, w = hw
     side = min(h, w)
-    ds = make_synthetic("synthetic-motion", split="train", output="uint8", frames=frames, size=side, train_per_class=-(-n // 4))
+    ds = make_synthetic(
+        "synthetic-motion",
+        split="train",
+        output="uint8",
+        frames=frames,
+        size=side,
+        train_per_class=-(-n // 4),
+    )
     out = []
     for i in range(n):
         c = ds.clip_array(i)
@@ -78,7 +87,14 @@ def _write_folder(root: Path, clips: list[np.ndarray], kind: str) -> None:
 def bench_synthetic(shape: dict, clips: int, repeats: int) -> dict:
     from workbench.data.synthetic import make_synthetic
 
-    ds = make_synthetic("synthetic-motion", split="train", output="uint8", frames=shape["frames"], size=shape["size"], train_per_class=10**6)
+    ds = make_synthetic(
+        "synthetic-motion",
+        split="train",
+        output="uint8",
+        frames=shape["frames"],
+        size=shape["size"],
+        train_per_class=10**6,
+    )
     state = {"i": 0}
 
     def run(n):
@@ -90,7 +106,15 @@ def bench_synthetic(shape: dict, clips: int, repeats: int) -> dict:
 
 
 def bench_dataset(root: Path, shape: dict, clips: int, repeats: int) -> dict:
-    ds = make_dataset("folder", root, "train", frames=shape["frames"], stride=1, size=shape["size"], short_side=shape["short_side"])
+    ds = make_dataset(
+        "folder",
+        root,
+        "train",
+        frames=shape["frames"],
+        stride=1,
+        size=shape["size"],
+        short_side=shape["short_side"],
+    )
     state = {"i": 0}
 
     def run(n):
@@ -103,7 +127,15 @@ def bench_dataset(root: Path, shape: dict, clips: int, repeats: int) -> dict:
 
 
 def bench_loader(root: Path, shape: dict, clips: int, repeats: int, workers: int) -> dict:
-    ds = make_dataset("folder", root, "train", frames=shape["frames"], stride=1, size=shape["size"], short_side=shape["short_side"])
+    ds = make_dataset(
+        "folder",
+        root,
+        "train",
+        frames=shape["frames"],
+        stride=1,
+        size=shape["size"],
+        short_side=shape["short_side"],
+    )
     loader = make_loader(ds, batch_size=8, train=True, workers=workers)
 
     def run(n):
@@ -120,10 +152,21 @@ def bench_loader(root: Path, shape: dict, clips: int, repeats: int, workers: int
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--clips", type=int, default=64, help="clips per run (default 64)")
-    p.add_argument("--repeats", type=int, default=5, help="runs per figure; the median is reported (default 5)")
-    p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
-    p.add_argument("--workers", type=int, default=2, help="DataLoader workers for mp4_loader (default 2)")
-    p.add_argument("--videos", type=int, default=16, help="distinct source videos per shape (default 16)")
+    p.add_argument(
+        "--repeats", type=int, default=5, help="runs per figure; the median is reported (default 5)"
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads in this process (default 1, as in a DataLoader worker)",
+    )
+    p.add_argument(
+        "--workers", type=int, default=2, help="DataLoader workers for mp4_loader (default 2)"
+    )
+    p.add_argument(
+        "--videos", type=int, default=16, help="distinct source videos per shape (default 16)"
+    )
     p.add_argument("--quick", action="store_true", help="16 clips, 3 repeats")
     args = p.parse_args(argv)
     if args.quick:
@@ -143,7 +186,9 @@ def main(argv=None) -> int:
                 root = Path(tmp) / name / kind
                 _write_folder(root, src, kind)
                 row[kind] = bench_dataset(root, shape, args.clips, args.repeats)
-            row["mp4_loader"] = bench_loader(Path(tmp) / name / "mp4", shape, args.clips, args.repeats, args.workers)
+            row["mp4_loader"] = bench_loader(
+                Path(tmp) / name / "mp4", shape, args.clips, args.repeats, args.workers
+            )
             row["mp4_loader"]["workers"] = args.workers
             row["source"] = f"{shape['src_frames']}x{shape['src'][0]}x{shape['src'][1]}"
             results[name] = row

@@ -73,7 +73,9 @@ def test_corrupt_and_deleted_files_fail_the_check(tmp_path, exported, fmt, capsy
     root = _copy(tmp_path, exported[fmt])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        entries = index_dataset(fmt, root, "train", **({"fold": 1} if fmt in ("ucf101", "hmdb51") else {})).entries
+        entries = index_dataset(
+            fmt, root, "train", **({"fold": 1} if fmt in ("ucf101", "hmdb51") else {})
+        ).entries
     corrupt, deleted = entries[0].path, entries[1].path
     if corrupt.is_dir():  # Something V1: a frame folder
         (corrupt / "00001.jpg").write_bytes(os.urandom(300))
@@ -110,23 +112,62 @@ def test_corrupt_and_deleted_files_fail_the_check(tmp_path, exported, fmt, capsy
 
 def test_cli_export_and_bad_roots(tmp_path, capsys):
     out = tmp_path / "ucf"
-    assert main(["data", "export", "--dataset", "synthetic-motion", "--format", "ucf101", "--out", str(out),
-                 "--clips-per-class", "2", "--json"]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "export",
+                "--dataset",
+                "synthetic-motion",
+                "--format",
+                "ucf101",
+                "--out",
+                str(out),
+                "--clips-per-class",
+                "2",
+                "--json",
+            ]
+        )
+        == 0
+    )
     info = json.loads(capsys.readouterr().out)
     assert info["format"] == "ucf101" and info["files"] == 2 * len(info["classes"])
     assert (out / "ucfTrainTestlist" / "trainlist03.txt").is_file()
     # exporting over a non-empty folder needs --force
     assert main(["data", "export", "--format", "ucf101", "--out", str(out)]) == 2
     assert "not empty" in capsys.readouterr().err
-    assert main(["data", "export", "--format", "ucf101", "--out", str(out), "--force", "--clips-per-class", "1"]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "export",
+                "--format",
+                "ucf101",
+                "--out",
+                str(out),
+                "--force",
+                "--clips-per-class",
+                "1",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     # a root with the wrong layout: exit 1 and the expected layout in the report
     assert main(["data", "check", "--format", "hmdb51", "--root", str(out)]) == 1
     text = capsys.readouterr().out
     assert "testTrainMulti_7030_splits" in text and "[layout]" in text
-    assert main(["data", "check", "--format", "kinetics", "--root", str(tmp_path / "absent"), "--json"]) == 1
+    assert (
+        main(
+            ["data", "check", "--format", "kinetics", "--root", str(tmp_path / "absent"), "--json"]
+        )
+        == 1
+    )
     report = json.loads(capsys.readouterr().out)
-    assert report["problems"][0]["kind"] == "layout" and "does not exist" in report["problems"][0]["detail"]
+    assert (
+        report["problems"][0]["kind"] == "layout"
+        and "does not exist" in report["problems"][0]["detail"]
+    )
 
 
 def test_check_reports_label_mismatch(tmp_path, exported, capsys):
@@ -136,6 +177,22 @@ def test_check_reports_label_mismatch(tmp_path, exported, capsys):
     rel, lab = lines[0].rsplit(" ", 1)
     lines[0] = f"{rel} {int(lab) % 2 + 1}"
     lst.write_text("\n".join(lines) + "\n")
-    assert main(["data", "check", "--format", "ucf101", "--root", str(root), "--fold", "1", "--decode", "none"]) == 1
+    assert (
+        main(
+            [
+                "data",
+                "check",
+                "--format",
+                "ucf101",
+                "--root",
+                str(root),
+                "--fold",
+                "1",
+                "--decode",
+                "none",
+            ]
+        )
+        == 1
+    )
     out = capsys.readouterr().out
     assert "label-mismatch" in out and rel in out

@@ -34,7 +34,9 @@ T, S = 8, 32
 
 @pytest.fixture(scope="module")
 def clips():
-    ds = make_synthetic("synthetic-motion", split="train", output="uint8", frames=T, size=S, train_per_class=3)
+    ds = make_synthetic(
+        "synthetic-motion", split="train", output="uint8", frames=T, size=S, train_per_class=3
+    )
     return [ds.clip_array(i) for i in range(len(ds))]
 
 
@@ -52,10 +54,16 @@ def ucf(tmp_path_factory, clips):
     root = tmp_path_factory.mktemp("ucf")
     # classInd order is case-insensitive alphabetical: sorted() would swap the first two
     classes = ["Hammering", "HammerThrow", "HandstandPushups"]
-    stems = {"Hammering": "Hammering", "HammerThrow": "HammerThrow", "HandstandPushups": "HandStandPushups"}
+    stems = {
+        "Hammering": "Hammering",
+        "HammerThrow": "HammerThrow",
+        "HandstandPushups": "HandStandPushups",
+    }
     sdir = root / "ucfTrainTestlist"
     sdir.mkdir()
-    (sdir / "classInd.txt").write_bytes("".join(f"{k + 1} {c}\r\n" for k, c in enumerate(classes)).encode())
+    (sdir / "classInd.txt").write_bytes(
+        "".join(f"{k + 1} {c}\r\n" for k, c in enumerate(classes)).encode()
+    )
     train, test = [], []
     for k, c in enumerate(classes):
         for g in (1, 8):  # g01 is a test group of split 1
@@ -83,7 +91,9 @@ def test_ucf101_classes_labels_and_missing(ucf):
 def test_ucf101_test_list_labels_come_from_the_folder(ucf):
     root, classes = ucf
     idx = index_ucf101(root, "test", fold=1)
-    assert [(e.key.split("/")[0], e.label) for e in idx.entries] == [(c, k) for k, c in enumerate(classes)]
+    assert [(e.key.split("/")[0], e.label) for e in idx.entries] == [
+        (c, k) for k, c in enumerate(classes)
+    ]
     # the HandStandPushups file stem is not used to find the class
     assert idx.entries[2].path.name == "v_HandStandPushups_g01_c01.avi"
     assert not idx.problems
@@ -94,7 +104,9 @@ def test_ucf101_label_mismatch_is_reported(tmp_path, ucf):
     sdir = tmp_path / "lists"
     sdir.mkdir()
     (sdir / "classInd.txt").write_text((root / "ucfTrainTestlist" / "classInd.txt").read_text())
-    (sdir / "trainlist01.txt").write_text("Hammering/v_Hammering_g08_c01.avi 3\nNoSuchClass/v_NoSuchClass_g01_c01.avi 1\n")
+    (sdir / "trainlist01.txt").write_text(
+        "Hammering/v_Hammering_g08_c01.avi 3\nNoSuchClass/v_NoSuchClass_g01_c01.avi 1\n"
+    )
     idx = index_ucf101(root, "train", split_dir=sdir)
     kinds = sorted(p.kind for p in idx.problems)
     assert kinds == ["label-mismatch", "unknown-class"]
@@ -122,8 +134,16 @@ def hmdb(tmp_path_factory, clips):
     sdir.mkdir()
     classes = ["climb_stairs", "climb"]  # sorting file names would put climb_stairs first
     names = {
-        "climb": ["(Rad)Schlag_die_Bank!_climb_f_cm_np1_le_med_0.avi", "a_climb_u_nm_np1_ba_goo_0.avi", "b_climb_u_nm_np1_ba_goo_1.avi"],
-        "climb_stairs": ["x_climb_stairs_f_cm_np1_fr_med_0.avi", "y_climb_stairs_f_cm_np1_fr_med_1.avi", "z_climb_stairs_f_cm_np1_fr_med_2.avi"],
+        "climb": [
+            "(Rad)Schlag_die_Bank!_climb_f_cm_np1_le_med_0.avi",
+            "a_climb_u_nm_np1_ba_goo_0.avi",
+            "b_climb_u_nm_np1_ba_goo_1.avi",
+        ],
+        "climb_stairs": [
+            "x_climb_stairs_f_cm_np1_fr_med_0.avi",
+            "y_climb_stairs_f_cm_np1_fr_med_1.avi",
+            "z_climb_stairs_f_cm_np1_fr_med_2.avi",
+        ],
     }
     k = 0
     for c in classes:
@@ -131,7 +151,9 @@ def hmdb(tmp_path_factory, clips):
             write_video(root / "hmdb51_org" / c / n, clips[k], codec="mpeg4", fps=30)
             k += 1
         tags = ["1", "2", "0"]
-        (sdir / f"{c}_test_split1.txt").write_text("".join(f"{n} {t} \n" for n, t in zip(names[c], tags)))
+        (sdir / f"{c}_test_split1.txt").write_text(
+            "".join(f"{n} {t} \n" for n, t in zip(names[c], tags))
+        )
     return root, names
 
 
@@ -140,8 +162,14 @@ def test_hmdb51_tags_classes_and_odd_names(hmdb):
     tr = make_dataset("hmdb51", root, "train", frames=4, size=28)
     te = make_dataset("hmdb51", root, "test", mode="val", frames=4, size=28)
     assert tr.classes == ["climb", "climb_stairs"]
-    assert [(e.key, e.label) for e in tr.entries] == [(names["climb"][0], 0), (names["climb_stairs"][0], 1)]
-    assert [e.key for e in te.entries] == [names["climb"][1], names["climb_stairs"][1]]  # tag 0 unused
+    assert [(e.key, e.label) for e in tr.entries] == [
+        (names["climb"][0], 0),
+        (names["climb_stairs"][0], 1),
+    ]
+    assert [e.key for e in te.entries] == [
+        names["climb"][1],
+        names["climb_stairs"][1],
+    ]  # tag 0 unused
     clip, label = tr[0]
     assert clip.shape == (3, 4, 28, 28) and label == 0
 
@@ -149,8 +177,15 @@ def test_hmdb51_tags_classes_and_odd_names(hmdb):
 def test_hmdb51_finds_a_video_by_name_and_reports_the_folder(tmp_path, hmdb, clips):
     root, names = hmdb
     (tmp_path / "testTrainMulti_7030_splits").mkdir()
-    (tmp_path / "testTrainMulti_7030_splits" / "wave_test_split2.txt").write_text("w_wave_f_cm_np1_fr_med_0.avi 1\n")
-    write_video(tmp_path / "videos" / "other" / "w_wave_f_cm_np1_fr_med_0.avi", clips[0], codec="mpeg4", fps=30)
+    (tmp_path / "testTrainMulti_7030_splits" / "wave_test_split2.txt").write_text(
+        "w_wave_f_cm_np1_fr_med_0.avi 1\n"
+    )
+    write_video(
+        tmp_path / "videos" / "other" / "w_wave_f_cm_np1_fr_med_0.avi",
+        clips[0],
+        codec="mpeg4",
+        fps=30,
+    )
     idx = index_hmdb51(tmp_path, "train", fold=2)
     assert len(idx.entries) == 1 and idx.entries[0].path.parent.name == "other"
     assert [p.kind for p in idx.problems] == ["label-mismatch"]
@@ -164,7 +199,11 @@ def test_hmdb51_finds_a_video_by_name_and_reports_the_folder(tmp_path, hmdb, cli
 @pytest.fixture(scope="module")
 def ssv1(tmp_path_factory, clips):
     root = tmp_path_factory.mktemp("ssv1")
-    classes = ["Holding something", "Putting something, something and something on the table", "Moving something up"]
+    classes = [
+        "Holding something",
+        "Putting something, something and something on the table",
+        "Moving something up",
+    ]
     (root / "something-something-v1-labels.csv").write_text("".join(f"{c}\n" for c in classes))
     rows = {"train": [], "validation": [], "test": []}
     for vid in range(1, 7):
@@ -197,28 +236,50 @@ def test_frame_folder_listing_ignores_flow_and_sorts_numerically(tmp_path, clips
     write_frames(d, clips[0][:3], pattern="img_{:05d}.jpg")
     write_frames(d, clips[0][:2], pattern="flow_x_{:05d}.jpg")
     (d / "img_00010.jpg").write_bytes((d / "img_00001.jpg").read_bytes())
-    assert [p.name for p in list_frames(d)] == ["img_00001.jpg", "img_00002.jpg", "img_00003.jpg", "img_00010.jpg"]
+    assert [p.name for p in list_frames(d)] == [
+        "img_00001.jpg",
+        "img_00002.jpg",
+        "img_00003.jpg",
+        "img_00010.jpg",
+    ]
 
 
 # -- Something-Something V2 -----------------------------------------------------------------------
 
 
 def _ssv2(root, clips, qualcomm=False):
-    classes = ["Approaching something with your camera", "Holding something next to something", "Something falling like a feather or paper"]
+    classes = [
+        "Approaching something with your camera",
+        "Holding something next to something",
+        "Something falling like a feather or paper",
+    ]
     labels = {c: str(k) for k, c in enumerate(classes)}
-    templates = ["Approaching [something] with your camera", "Holding [something] next to [something]", "[Something] falling like a feather or paper"]
+    templates = [
+        "Approaching [something] with your camera",
+        "Holding [something] next to [something]",
+        "[Something] falling like a feather or paper",
+    ]
     vdir = root / "20bn-something-something-v2"
     train, val = [], []
     for k in range(5):
         vid = str(1420 + k)
         write_video(vdir / f"{vid}.webm", clips[k], codec="libvpx-vp9", fps=12)
-        row = {"id": vid, "label": "a caption, not the class", "template": templates[k % 3], "placeholders": ["x"]}
+        row = {
+            "id": vid,
+            "label": "a caption, not the class",
+            "template": templates[k % 3],
+            "placeholders": ["x"],
+        }
         (train if k < 3 else val).append(row)
     test = [{"id": "1425"}]
     write_video(vdir / "1425.webm", clips[5], codec="libvpx-vp9", fps=12)
     files = {"labels": labels, "train": train, "validation": val, "test": test}
     for name, data in files.items():
-        path = root / "labels" / f"{name}.json" if qualcomm else root / f"something-something-v2-{name}.json"
+        path = (
+            root / "labels" / f"{name}.json"
+            if qualcomm
+            else root / f"something-something-v2-{name}.json"
+        )
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(data))
     if qualcomm:
@@ -259,14 +320,21 @@ def kinetics(tmp_path_factory, clips):
     rows = [[labels[k % 3], ids[k], 10 * k, 10 * k + 10, "train", 0] for k in range(4)]
     # mmaction-style class folders with spaces turned into '_'; one row has no file
     for k, (lab, yid, s, e, _, _) in enumerate(rows[:3]):
-        write_video(root / "train" / lab.replace(" ", "_") / f"{yid}_{s:06d}_{e:06d}.mp4", clips[k], codec="libx264", fps=30)
+        write_video(
+            root / "train" / lab.replace(" ", "_") / f"{yid}_{s:06d}_{e:06d}.mp4",
+            clips[k],
+            codec="libx264",
+            fps=30,
+        )
     (root / "annotations").mkdir()
     with open(root / "annotations" / "train.csv", "w", newline="") as fh:
         w = csv.writer(fh, quoting=csv.QUOTE_NONNUMERIC)
         w.writerow(["label", "youtube_id", "time_start", "time_end", "split", "is_cc"])
         w.writerows(rows)
     # an old-style test CSV: no label, float times, flat folder
-    (root / "annotations" / "test.csv").write_text("youtube_id,time_start,time_end,split\n--65_UAU7ao,0.0,10.0,test\n")
+    (root / "annotations" / "test.csv").write_text(
+        "youtube_id,time_start,time_end,split\n--65_UAU7ao,0.0,10.0,test\n"
+    )
     write_video(root / "test" / "--65_UAU7ao_000000_000010.mp4", clips[3], codec="libx264", fps=30)
     return root, sorted(labels)
 
@@ -277,10 +345,16 @@ def test_kinetics_csv_ids_class_folders_and_missing_rows(kinetics):
         ds = make_dataset("kinetics-400", root, "train", frames=4, size=28)
     assert ds.classes == classes and ds.name == "kinetics-400/train"
     assert [e.key[:11] for e in ds.entries] == ["--6bJUbfpnQ", "0wR5jVB-WPk", "_dbcJuKJQNs"]
-    assert [ds.classes[e.label] for e in ds.entries] == ["air drumming", "passing American football (in game)", "massaging person's head"]
+    assert [ds.classes[e.label] for e in ds.entries] == [
+        "air drumming",
+        "passing American football (in game)",
+        "massaging person's head",
+    ]
     assert ds.missing[0].endswith("abc_def-123_000030_000040.mp4")
     clip, label = ds[1]
-    assert clip.shape == (3, 4, 28, 28) and label == classes.index("passing American football (in game)")
+    assert clip.shape == (3, 4, 28, 28) and label == classes.index(
+        "passing American football (in game)"
+    )
 
 
 def test_kinetics_unlabelled_test_csv_and_replacements(kinetics, tmp_path, clips):
@@ -310,7 +384,11 @@ def test_folder_of_classes_with_videos_and_frame_folders(tmp_path, clips):
     (tmp_path / ".hidden").mkdir()
     ds = make_dataset("folder", tmp_path, "train", frames=4, size=28, mode="val")
     assert ds.classes == ["clap", "wave"]
-    assert [(e.key, e.label) for e in ds.entries] == [("clap/c.avi", 0), ("wave/a.mp4", 1), ("wave/b_frames", 1)]
+    assert [(e.key, e.label) for e in ds.entries] == [
+        ("clap/c.avi", 0),
+        ("wave/a.mp4", 1),
+        ("wave/b_frames", 1),
+    ]
     assert all(ds[i][0].shape == (3, 4, 28, 28) for i in range(3))
     with pytest.raises(ValueError, match="has no class sub-folders"):
         make_dataset("folder", tmp_path / ".hidden")
@@ -347,7 +425,9 @@ def test_unreadable_videos_are_skipped_warned_and_counted(folder_with_bad):
 
 
 def test_drop_policy_and_collate(folder_with_bad):
-    ds = _quiet(make_dataset, "folder", folder_with_bad, "train", frames=4, size=28, on_error="drop")
+    ds = _quiet(
+        make_dataset, "folder", folder_with_bad, "train", frames=4, size=28, on_error="drop"
+    )
     items = _quiet(lambda: [ds[i] for i in range(len(ds))])
     assert sum(x is None for x in items) == 3
     batch = collate_drop_none(items)
@@ -373,7 +453,10 @@ def test_empty_dataset_and_all_unreadable(tmp_path):
         make_dataset("folder", tmp_path)
     (tmp_path / "c" / "x.mp4").write_bytes(b"not a video")
     ds = make_dataset("folder", tmp_path)
-    with pytest.warns(SkippedVideoWarning), pytest.raises(ValueError, match="none of the 1 videos could be read"):
+    with (
+        pytest.warns(SkippedVideoWarning),
+        pytest.raises(ValueError, match="none of the 1 videos could be read"),
+    ):
         ds[0]
 
 
@@ -382,7 +465,9 @@ def test_empty_dataset_and_all_unreadable(tmp_path):
 
 def test_test_mode_views_and_indices(ucf):
     root, _ = ucf
-    ds = make_dataset("ucf101", root, "test", frames=4, size=24, short_side=32, num_clips=2, num_crops=3)
+    ds = make_dataset(
+        "ucf101", root, "test", frames=4, size=24, short_side=32, num_clips=2, num_crops=3
+    )
     assert ds.views == 6 and len(ds) == 18
     items = [ds[i] for i in range(len(ds))]
     assert [v for _, _, v in items] == [i // 6 for i in range(18)]
@@ -391,7 +476,7 @@ def test_test_mode_views_and_indices(ucf):
     assert not torch.equal(crops[0], crops[2])  # left and right crops differ
     loader = make_loader(ds, batch_size=4, train=False, workers=0)
     scores, vids = [], []
-    for x, y, v in loader:
+    for x, _y, v in loader:
         scores.append(x.mean(dim=(2, 3, 4)))
         vids.append(v)
     ids, avg = average_scores_per_video(torch.cat(scores), torch.cat(vids))
@@ -450,7 +535,11 @@ def test_decode_webm_without_frame_count_and_short_side(tmp_path, clips):
 def test_decode_errors_name_the_file(tmp_path):
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(os.urandom(100))
-    for path, msg in [(bad, "not a readable video"), (tmp_path / "none.mp4", "no such file"), (tmp_path / "d", "no such file")]:
+    for path, msg in [
+        (bad, "not a readable video"),
+        (tmp_path / "none.mp4", "no such file"),
+        (tmp_path / "d", "no such file"),
+    ]:
         with pytest.raises(DecodeError, match=msg) as e:
             read_clips(path, lambda n: [np.arange(2)])
         assert str(path) in str(e.value)

@@ -74,7 +74,9 @@ def test_flip_to_float_normalize():
 
 @pytest.mark.parametrize("mode", ["train", "val", "test"])
 def test_clip_transform_modes(mode):
-    ds = make_synthetic("synthetic-motion", split="train", output="uint8", frames=8, size=32, train_per_class=1)
+    ds = make_synthetic(
+        "synthetic-motion", split="train", output="uint8", frames=8, size=32, train_per_class=1
+    )
     clip = torch.from_numpy(ds.clip_array(0))
     t = ClipTransform(mode, size=28, num_crops=3)
     out = t(clip, view=2 if mode == "test" else 0)
@@ -90,7 +92,9 @@ def test_train_flip_is_consistent_and_can_be_switched_off():
     outs = [t(clip, rng=np.random.default_rng(s)) for s in range(12)]
     flipped = [bool(torch.equal(o, hflip(clip))) for o in outs]
     assert any(flipped) and not all(flipped)
-    assert all(torch.equal(o, clip) or torch.equal(o, hflip(clip)) for o in outs)  # whole clip or nothing
+    assert all(
+        torch.equal(o, clip) or torch.equal(o, hflip(clip)) for o in outs
+    )  # whole clip or nothing
     never = ClipTransform("train", size=32, short_side=32, flip=False, output="uint8")
     assert all(torch.equal(never(clip, rng=np.random.default_rng(s)), clip) for s in range(12))
 

@@ -64,7 +64,11 @@ class CheckReport:
         if self.splits:
             lines.append(
                 "  splits: "
-                + ", ".join(f"{k} {v['videos']} videos" + (f" ({v['missing']} missing)" if v["missing"] else "") for k, v in self.splits.items())
+                + ", ".join(
+                    f"{k} {v['videos']} videos"
+                    + (f" ({v['missing']} missing)" if v["missing"] else "")
+                    for k, v in self.splits.items()
+                )
             )
         lines.append(f"  checked {self.checked} files (decode={self.decode})")
         if self.ok:
@@ -85,11 +89,17 @@ def check_file(path, decode: str = "first") -> Problem | None:
         if p.is_dir():
             frames = list_frames(p)
             if not frames:
-                return Problem("unreadable", str(p), "frame folder holds no numbered .jpg/.png frames")
+                return Problem(
+                    "unreadable", str(p), "frame folder holds no numbered .jpg/.png frames"
+                )
             nums = sorted(int("".join(ch for ch in f.stem if ch.isdigit())) for f in frames)
             if nums[-1] - nums[0] + 1 != len(nums):
                 gaps = sorted(set(range(nums[0], nums[-1] + 1)) - set(nums))
-                return Problem("unreadable", str(p), f"frame numbering has gaps (missing {gaps[:5]}{' ...' if len(gaps) > 5 else ''})")
+                return Problem(
+                    "unreadable",
+                    str(p),
+                    f"frame numbering has gaps (missing {gaps[:5]}{' ...' if len(gaps) > 5 else ''})",
+                )
             if decode != "none":
                 from PIL import Image
 
@@ -98,7 +108,9 @@ def check_file(path, decode: str = "first") -> Problem | None:
                         with Image.open(f) as im:
                             im.convert("RGB").load()
                     except (OSError, ValueError, SyntaxError) as e:
-                        return Problem("unreadable", str(f), f"frame does not load ({type(e).__name__}: {e})")
+                        return Problem(
+                            "unreadable", str(f), f"frame does not load ({type(e).__name__}: {e})"
+                        )
             return None
         if not p.is_file():
             return Problem("missing-file", str(p), "no such file")
@@ -118,9 +130,15 @@ def _plan(fmt: str, root: Path, folds, index_kw: dict) -> list[tuple[str, dict, 
     if fmt in ("ucf101", "hmdb51"):
         return [(s, {"fold": f}, True) for f in folds for s in ("train", "test")]
     if fmt == "something-v1":
-        return [("train", {}, True), ("val", {}, True), ("test", {}, (root / "something-something-v1-test.csv").is_file())]
+        return [
+            ("train", {}, True),
+            ("val", {}, True),
+            ("test", {}, (root / "something-something-v1-test.csv").is_file()),
+        ]
     if fmt == "something-v2":
-        test = (root / "something-something-v2-test.json").is_file() or (root / "labels" / "test.json").is_file()
+        test = (root / "something-something-v2-test.json").is_file() or (
+            root / "labels" / "test.json"
+        ).is_file()
         return [("train", {}, True), ("val", {}, True), ("test", {}, test)]
     if fmt == "kinetics":
         ann = index_kw.get("annotations")
@@ -128,7 +146,15 @@ def _plan(fmt: str, root: Path, folds, index_kw: dict) -> list[tuple[str, dict, 
     return [("train", {}, False), ("val", {}, False), ("test", {}, False)]
 
 
-def check_dataset(fmt: str, root, *, decode: str = "first", workers: int | None = None, folds=(1, 2, 3), **index_kw) -> CheckReport:
+def check_dataset(
+    fmt: str,
+    root,
+    *,
+    decode: str = "first",
+    workers: int | None = None,
+    folds=(1, 2, 3),
+    **index_kw,
+) -> CheckReport:
     """Check the dataset of format ``fmt`` at ``root``; see the module docstring."""
     if decode not in DECODE_MODES:
         raise ValueError(f"decode must be one of {DECODE_MODES}, got {decode!r}")
@@ -145,7 +171,11 @@ def check_dataset(fmt: str, root, *, decode: str = "first", workers: int | None 
 
     root_p = Path(root) if root is not None else None
     if root_p is None or not root_p.is_dir():
-        what = "was not given" if root_p is None else ("does not exist" if not root_p.exists() else "is not a directory")
+        what = (
+            "was not given"
+            if root_p is None
+            else ("does not exist" if not root_p.exists() else "is not a directory")
+        )
         add(Problem("layout", str(root), f"dataset root {what}; expected layout:\n{LAYOUTS[fmt]}"))
         return report
 
@@ -164,7 +194,15 @@ def check_dataset(fmt: str, root, *, decode: str = "first", workers: int | None 
             continue  # no split folders: one index covers the whole root
         indexes.append(idx)
     if not indexes and not report.problems:
-        add(Problem("layout", str(root_p), optional_errors[0] if optional_errors else f"nothing to index; expected layout:\n{LAYOUTS[fmt]}"))
+        add(
+            Problem(
+                "layout",
+                str(root_p),
+                optional_errors[0]
+                if optional_errors
+                else f"nothing to index; expected layout:\n{LAYOUTS[fmt]}",
+            )
+        )
     if not indexes:
         return report
 
@@ -172,11 +210,20 @@ def check_dataset(fmt: str, root, *, decode: str = "first", workers: int | None 
     paths: dict[str, None] = {}
     for idx in indexes:
         label = idx.split + (str(idx.fold) if idx.fold else "")
-        report.splits[label] = {"videos": len(idx.entries) + len(idx.missing), "missing": len(idx.missing)}
+        report.splits[label] = {
+            "videos": len(idx.entries) + len(idx.missing),
+            "missing": len(idx.missing),
+        }
         for p in idx.problems:
             add(p)
         for e in idx.missing:
-            add(Problem("missing-file", str(e.path), f"listed in {e.source or 'the annotations'} as {e.key!r} but not found"))
+            add(
+                Problem(
+                    "missing-file",
+                    str(e.path),
+                    f"listed in {e.source or 'the annotations'} as {e.key!r} but not found",
+                )
+            )
         for e in idx.entries:
             paths.setdefault(str(e.path), None)
 

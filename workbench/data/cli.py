@@ -5,7 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 
-FORMAT_CHOICES = ("ucf101", "hmdb51", "something-v1", "something-v2", "kinetics", "kinetics-400", "kinetics-600", "kinetics-700", "folder")
+FORMAT_CHOICES = (
+    "ucf101",
+    "hmdb51",
+    "something-v1",
+    "something-v2",
+    "kinetics",
+    "kinetics-400",
+    "kinetics-600",
+    "kinetics-700",
+    "folder",
+)
 
 
 def _positive(text: str) -> int:
@@ -35,7 +45,9 @@ def cmd_export(args) -> int:
         print(json.dumps(d, indent=2))
         return 0
     splits = ", ".join(f"{k} {v}" for k, v in res.splits.items())
-    print(f"wrote {res.files} clips of {len(res.classes)} classes from {args.dataset} as {res.format} to {res.root}")
+    print(
+        f"wrote {res.files} clips of {len(res.classes)} classes from {args.dataset} as {res.format} to {res.root}"
+    )
     print(f"  splits: {splits}")
     print(f"  check it with: workbench data check --format {args.format} --root {res.root}")
     return 0
@@ -56,7 +68,9 @@ def cmd_check(args) -> int:
 
 
 def add_data_commands(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("data", help="datasets: export the synthetic benchmark to real formats, check a dataset")
+    p = sub.add_parser(
+        "data", help="datasets: export the synthetic benchmark to real formats, check a dataset"
+    )
     dsub = p.add_subparsers(dest="data_command", required=True, metavar="DATA_COMMAND")
 
     q = dsub.add_parser(
@@ -66,13 +80,26 @@ def add_data_commands(sub: argparse._SubParsersAction) -> None:
         "pipeline (indexing, decoding, sampling, transforms, check) runs end to end on generated data.",
     )
     q.add_argument("--format", required=True, choices=FORMAT_CHOICES, help="target dataset format")
-    q.add_argument("--out", required=True, help="output folder (must be empty or absent unless --force)")
-    q.add_argument("--dataset", default="synthetic-motion", help="synthetic dataset to export (default synthetic-motion)")
-    q.add_argument("--clips-per-class", type=_positive, default=4, help="clips per class (default 4)")
+    q.add_argument(
+        "--out", required=True, help="output folder (must be empty or absent unless --force)"
+    )
+    q.add_argument(
+        "--dataset",
+        default="synthetic-motion",
+        help="synthetic dataset to export (default synthetic-motion)",
+    )
+    q.add_argument(
+        "--clips-per-class", type=_positive, default=4, help="clips per class (default 4)"
+    )
     q.add_argument("--frames", type=_positive, default=8, help="frames per clip (default 8)")
     q.add_argument("--size", type=_positive, default=32, help="frame side in pixels (default 32)")
     q.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    q.add_argument("--fps", type=_positive, default=None, help="frame rate written (default: the format's usual one)")
+    q.add_argument(
+        "--fps",
+        type=_positive,
+        default=None,
+        help="frame rate written (default: the format's usual one)",
+    )
     q.add_argument("--force", action="store_true", help="delete a non-empty --out first")
     q.add_argument("--json", action="store_true", help="print JSON")
     q.set_defaults(func=cmd_export)
@@ -91,7 +118,19 @@ def add_data_commands(sub: argparse._SubParsersAction) -> None:
         default="first",
         help="how far to read each video: existence only, first frame (default), every frame",
     )
-    q.add_argument("--workers", type=_positive, default=None, help="parallel file checks (default min(4, CPUs))")
-    q.add_argument("--fold", dest="folds", type=int, action="append", choices=(1, 2, 3), help="UCF101/HMDB51 split to check (repeatable; default all three)")
+    q.add_argument(
+        "--workers",
+        type=_positive,
+        default=None,
+        help="parallel file checks (default min(4, CPUs))",
+    )
+    q.add_argument(
+        "--fold",
+        dest="folds",
+        type=int,
+        action="append",
+        choices=(1, 2, 3),
+        help="UCF101/HMDB51 split to check (repeatable; default all three)",
+    )
     q.add_argument("--json", action="store_true", help="print the report as JSON")
     q.set_defaults(func=cmd_check)

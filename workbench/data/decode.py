@@ -40,7 +40,19 @@ __all__ = [
     "is_frame_folder",
 ]
 
-VIDEO_EXTENSIONS = (".avi", ".mp4", ".webm", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg", ".ogv", ".flv", ".wmv")
+VIDEO_EXTENSIONS = (
+    ".avi",
+    ".mp4",
+    ".webm",
+    ".mkv",
+    ".mov",
+    ".m4v",
+    ".mpg",
+    ".mpeg",
+    ".ogv",
+    ".flv",
+    ".wmv",
+)
 FRAME_EXTENSIONS = (".jpg", ".jpeg", ".png")
 
 IndexPicker = Callable[[int], Sequence[np.ndarray]]
@@ -129,13 +141,15 @@ def probe_video(path, decode: str = "first") -> VideoInfo:
             try:
                 for frame in container.decode(stream):
                     if count == 0:
-                        frame.to_ndarray(format="rgb24")
+                        _to_rgb(frame, None)
                         width, height = frame.width, frame.height
                     count += 1
                     if decode == "first":
                         break
             except _errors() as e:
-                raise DecodeError(path, f"decoding failed after {count} frames ({type(e).__name__}: {e})") from e
+                raise DecodeError(
+                    path, f"decoding failed after {count} frames ({type(e).__name__}: {e})"
+                ) from e
             if count == 0:
                 raise DecodeError(path, "no decodable frames")
             if decode == "full":
@@ -149,14 +163,17 @@ _local = threading.local()
 
 
 def _reformatter():
-    """A per-thread VideoReformatter: it keeps its swscale context between frames, which a
-    fresh ``frame.to_ndarray`` does not (that costs milliseconds per frame)."""
-    r = getattr(_local, "reformatter", None)
-    if r is None:
+    """A per-thread, per-process VideoReformatter: it keeps its swscale context between frames.
+
+    Conversions run with ``threads=1``: swscale's default starts a thread pool per context, which
+    costs milliseconds per frame at these sizes and deadlocks in a forked DataLoader worker that
+    inherits a context whose threads did not come along."""
+    cached = getattr(_local, "reformatter", None)
+    if cached is None or cached[0] != os.getpid():
         from av.video.reformatter import VideoReformatter
 
-        r = _local.reformatter = VideoReformatter()
-    return r
+        cached = _local.reformatter = (os.getpid(), VideoReformatter())
+    return cached[1]
 
 
 def _to_rgb(frame, short_side: int | None, interpolation: str = "AREA") -> np.ndarray:
@@ -166,8 +183,14 @@ def _to_rgb(frame, short_side: int | None, interpolation: str = "AREA") -> np.nd
             w, h = short_side, max(1, int(round(h * short_side / w)))
         else:
             w, h = max(1, int(round(w * short_side / h))), short_side
-        return _reformatter().reformat(frame, width=w, height=h, format="rgb24", interpolation=interpolation).to_ndarray()
-    return _reformatter().reformat(frame, format="rgb24").to_ndarray()
+        return (
+            _reformatter()
+            .reformat(
+                frame, width=w, height=h, format="rgb24", interpolation=interpolation, threads=1
+            )
+            .to_ndarray()
+        )
+    return _reformatter().reformat(frame, format="rgb24", threads=1).to_ndarray()
 
 
 def read_video_clips(
@@ -228,7 +251,9 @@ def read_video_clips(
         container.close()
 
 
-def decode_video(path, indices: Sequence[int] | None = None, *, short_side: int | None = None) -> np.ndarray:
+def decode_video(
+    path, indices: Sequence[int] | None = None, *, short_side: int | None = None
+) -> np.ndarray:
     """All frames of a video (or those at ``indices``) as a uint8 ``T H W 3`` array."""
     if indices is None:
         return read_video_clips(path, lambda n: [np.arange(n)], short_side=short_side)[0]
@@ -293,7 +318,9 @@ def _load_image(path: Path, short_side: int | None) -> np.ndarray:
         return np.asarray(im, dtype=np.uint8)
 
 
-def read_frame_clips(folder, pick: IndexPicker, *, short_side: int | None = None) -> list[np.ndarray]:
+def read_frame_clips(
+    folder, pick: IndexPicker, *, short_side: int | None = None
+) -> list[np.ndarray]:
     """Like :func:`read_video_clips` for a folder of numbered JPEG/PNG frames."""
     frames = list_frames(folder)
     if not frames:
@@ -311,7 +338,9 @@ def read_frame_clips(folder, pick: IndexPicker, *, short_side: int | None = None
                 try:
                     cache[i] = _load_image(frames[i], short_side)
                 except (OSError, ValueError, SyntaxError) as e:
-                    raise DecodeError(frames[i], f"unreadable frame ({type(e).__name__}: {e})") from e
+                    raise DecodeError(
+                        frames[i], f"unreadable frame ({type(e).__name__}: {e})"
+                    ) from e
             arrs.append(cache[i])
         shapes = {a.shape for a in arrs}
         if len(shapes) > 1:
@@ -320,7 +349,9 @@ def read_frame_clips(folder, pick: IndexPicker, *, short_side: int | None = None
     return out
 
 
-def read_clips(path, pick: IndexPicker, *, short_side: int | None = None, threads: int = 1) -> list[np.ndarray]:
+def read_clips(
+    path, pick: IndexPicker, *, short_side: int | None = None, threads: int = 1
+) -> list[np.ndarray]:
     """A video file or a frame folder, whichever ``path`` is."""
     if Path(path).is_dir():
         return read_frame_clips(path, pick, short_side=short_side)

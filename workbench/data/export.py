@@ -26,11 +26,26 @@ import numpy as np
 
 from .formats import canonical_format
 
-__all__ = ["EXPORT_FORMATS", "ExportResult", "export_dataset", "write_video", "write_frames", "synthetic_source", "select_clips"]
+__all__ = [
+    "EXPORT_FORMATS",
+    "ExportResult",
+    "export_dataset",
+    "write_video",
+    "write_frames",
+    "synthetic_source",
+    "select_clips",
+]
 
 EXPORT_FORMATS = ("ucf101", "hmdb51", "something-v1", "something-v2", "kinetics", "folder")
 
-_FPS = {"ucf101": 25, "hmdb51": 30, "something-v1": 12, "something-v2": 12, "kinetics": 30, "folder": 25}
+_FPS = {
+    "ucf101": 25,
+    "hmdb51": 30,
+    "something-v1": 12,
+    "something-v2": 12,
+    "kinetics": 30,
+    "folder": 25,
+}
 
 
 @dataclass
@@ -42,7 +57,13 @@ class ExportResult:
     splits: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return {"format": self.format, "root": str(self.root), "classes": self.classes, "files": self.files, "splits": self.splits}
+        return {
+            "format": self.format,
+            "root": str(self.root),
+            "classes": self.classes,
+            "files": self.files,
+            "splits": self.splits,
+        }
 
 
 # -- writers ------------------------------------------------------------------------------------
@@ -69,7 +90,9 @@ def write_video(path, frames: np.ndarray, *, codec: str = "mpeg4", fps: int = 25
 
     frames = _even(np.ascontiguousarray(np.asarray(frames, dtype=np.uint8)))
     if frames.ndim != 4 or frames.shape[-1] != 3 or len(frames) == 0:
-        raise ValueError(f"write_video expects uint8 frames T H W 3 with T >= 1, got shape {frames.shape}")
+        raise ValueError(
+            f"write_video expects uint8 frames T H W 3 with T >= 1, got shape {frames.shape}"
+        )
     if codec == "libx264" and not _codec_available("libx264"):
         codec = "mpeg4"
     path = Path(path)
@@ -92,7 +115,9 @@ def write_video(path, frames: np.ndarray, *, codec: str = "mpeg4", fps: int = 25
     return path
 
 
-def write_frames(folder, frames: np.ndarray, *, pattern: str = "{:05d}.jpg", start: int = 1, quality: int = 90) -> Path:
+def write_frames(
+    folder, frames: np.ndarray, *, pattern: str = "{:05d}.jpg", start: int = 1, quality: int = 90
+) -> Path:
     """Write uint8 ``T H W 3`` frames as numbered JPEGs (``00001.jpg`` ...)."""
     from PIL import Image
 
@@ -106,11 +131,27 @@ def write_frames(folder, frames: np.ndarray, *, pattern: str = "{:05d}.jpg", sta
 # -- sources ------------------------------------------------------------------------------------
 
 
-def synthetic_source(name: str = "synthetic-motion", *, clips_per_class: int = 4, frames: int = 8, size: int = 32, seed: int = 0, split: str = "train"):
+def synthetic_source(
+    name: str = "synthetic-motion",
+    *,
+    clips_per_class: int = 4,
+    frames: int = 8,
+    size: int = 32,
+    seed: int = 0,
+    split: str = "train",
+):
     """The synthetic benchmark as a clip source, ``clips_per_class`` clips of each class."""
     from .synthetic import make_synthetic
 
-    return make_synthetic(name, split=split, output="uint8", frames=frames, size=size, seed=seed, **{f"{split}_per_class": clips_per_class})
+    return make_synthetic(
+        name,
+        split=split,
+        output="uint8",
+        frames=frames,
+        size=size,
+        seed=seed,
+        **{f"{split}_per_class": clips_per_class},
+    )
 
 
 def select_clips(source, clips_per_class: int) -> list[list[int]]:
@@ -229,7 +270,9 @@ def _hmdb51(source, picked, out: Path, fps: int, res: ExportResult) -> None:
         for j, i in enumerate(idxs):
             src = "(Synth)Clip!000" if j == 0 else f"Synth{j:03d}"  # real names hold ( ) ! too
             name = f"{src}_{cls}_f_cm_np1_fr_med_{j}.avi"
-            write_video(out / "hmdb51_org" / cls / name, source.clip_array(i), codec="mpeg4", fps=fps)
+            write_video(
+                out / "hmdb51_org" / cls / name, source.clip_array(i), codec="mpeg4", fps=fps
+            )
             res.files += 1
             files.append(name)
         for fold in (1, 2, 3):
@@ -246,7 +289,9 @@ def _hmdb51(source, picked, out: Path, fps: int, res: ExportResult) -> None:
             (sdir / f"{cls}_test_split{fold}.txt").write_text("".join(lines))
     for fold in (1, 2, 3):
         for tag, split in (("1", "train"), ("2", "test")):
-            res.splits[f"{split}{fold}"] = sum(1 for ls in tags[fold].values() for ln in ls if ln.split()[-1] == tag)
+            res.splits[f"{split}{fold}"] = sum(
+                1 for ls in tags[fold].values() for ln in ls if ln.split()[-1] == tag
+            )
     res.classes = names
 
 
@@ -261,7 +306,9 @@ def _something_v1(source, picked, out: Path, fps: int, res: ExportResult) -> Non
             vid += 1
             write_frames(out / "20bn-something-something-v1" / str(vid), source.clip_array(i))
             res.files += 1
-            split = {"train": "train", "val": "validation", "test": "test"}[_three_way(j, len(idxs))]
+            split = {"train": "train", "val": "validation", "test": "test"}[
+                _three_way(j, len(idxs))
+            ]
             lists[split].append(f"{vid}\n" if split == "test" else f"{vid};{names[y]}\n")
     for split, rows in lists.items():
         (out / f"something-something-v1-{split}.csv").write_text("".join(rows))
@@ -279,21 +326,35 @@ def _template(name: str) -> str:
 def _something_v2(source, picked, out: Path, fps: int, res: ExportResult) -> None:
     names = _unique([_sentence(c) for c in source.classes])
     out.mkdir(parents=True, exist_ok=True)
-    (out / "something-something-v2-labels.json").write_text(json.dumps({c: str(k) for k, c in enumerate(names)}, indent=1))
+    (out / "something-something-v2-labels.json").write_text(
+        json.dumps({c: str(k) for k, c in enumerate(names)}, indent=1)
+    )
     lists: dict[str, list[dict]] = {"train": [], "validation": [], "test": []}
     vid = 77000
     for y, idxs in enumerate(picked):
         for j, i in enumerate(idxs):
             vid += 1
-            write_video(out / "20bn-something-something-v2" / f"{vid}.webm", source.clip_array(i), codec="libvpx-vp9", fps=fps)
+            write_video(
+                out / "20bn-something-something-v2" / f"{vid}.webm",
+                source.clip_array(i),
+                codec="libvpx-vp9",
+                fps=fps,
+            )
             res.files += 1
-            split = {"train": "train", "val": "validation", "test": "test"}[_three_way(j, len(idxs))]
+            split = {"train": "train", "val": "validation", "test": "test"}[
+                _three_way(j, len(idxs))
+            ]
             if split == "test":
                 lists[split].append({"id": str(vid)})
             else:
                 t = _template(names[y])
                 lists[split].append(
-                    {"id": str(vid), "label": t.replace("[", "").replace("]", "").lower(), "template": t, "placeholders": ["square"]}
+                    {
+                        "id": str(vid),
+                        "label": t.replace("[", "").replace("]", "").lower(),
+                        "template": t,
+                        "placeholders": ["square"],
+                    }
                 )
     for split, rows in lists.items():
         (out / f"something-something-v2-{split}.json").write_text(json.dumps(rows, indent=1))
@@ -331,7 +392,12 @@ def _folder(source, picked, out: Path, fps: int, res: ExportResult) -> None:
     for y, idxs in enumerate(picked):
         for j, i in enumerate(idxs):
             split = _three_way(j, len(idxs))
-            write_video(out / split / names[y] / f"clip_{j:04d}.mp4", source.clip_array(i), codec="libx264", fps=fps)
+            write_video(
+                out / split / names[y] / f"clip_{j:04d}.mp4",
+                source.clip_array(i),
+                codec="libx264",
+                fps=fps,
+            )
             res.files += 1
             res.splits[split] = res.splits.get(split, 0) + 1
     res.classes = names
@@ -359,13 +425,17 @@ def export_dataset(
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         if not force:
-            raise ValueError(f"output {out} exists and is not empty; pick another folder or pass force=True (--force)")
+            raise ValueError(
+                f"output {out} exists and is not empty; pick another folder or pass force=True (--force)"
+            )
         if out.is_dir():
             shutil.rmtree(out)
         else:
             out.unlink()
     if source is None:
-        source = synthetic_source(dataset, clips_per_class=clips_per_class, frames=frames, size=size, seed=seed)
+        source = synthetic_source(
+            dataset, clips_per_class=clips_per_class, frames=frames, size=size, seed=seed
+        )
     picked = select_clips(source, clips_per_class)
     out.mkdir(parents=True, exist_ok=True)
     res = ExportResult(fmt, out, [])

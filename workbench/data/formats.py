@@ -95,7 +95,16 @@ LAYOUTS = {
   or <root>/{train,val,test}/<class>/...               (class = sub-folder name, sorted)""",
 }
 
-_SPLIT_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val", "validate": "val", "test": "test", "testing": "test"}
+_SPLIT_ALIASES = {
+    "train": "train",
+    "training": "train",
+    "val": "val",
+    "valid": "val",
+    "validation": "val",
+    "validate": "val",
+    "test": "test",
+    "testing": "test",
+}
 
 
 class SkippedVideoWarning(UserWarning):
@@ -164,7 +173,9 @@ def canonical_format(name: str) -> str:
     }
     n = aliases.get(n, n)
     if n not in FORMATS:
-        raise ValueError(f"unknown dataset format {name!r}; expected one of: {', '.join(FORMATS)} (kinetics also as kinetics-400/600/700)")
+        raise ValueError(
+            f"unknown dataset format {name!r}; expected one of: {', '.join(FORMATS)} (kinetics also as kinetics-400/600/700)"
+        )
     return n
 
 
@@ -217,19 +228,14 @@ def _fold(fold: int) -> int:
     return int(fold)
 
 
-def _has_subdirs(p: Path) -> bool:
-    try:
-        return any(e.is_dir() and not e.name.startswith(".") for e in os.scandir(p))
-    except OSError:
-        return False
-
-
 # -- UCF101 -------------------------------------------------------------------------------------
 
 _UCF_STEM = re.compile(r"^v_(.+)_g\d+_c\d+$", re.IGNORECASE)
 
 
-def index_ucf101(root, split: str = "train", fold: int = 1, *, video_dir=None, split_dir=None) -> DatasetIndex:
+def index_ucf101(
+    root, split: str = "train", fold: int = 1, *, video_dir=None, split_dir=None
+) -> DatasetIndex:
     """UCF101 from ``classInd.txt`` and ``trainlist0N.txt`` / ``testlist0N.txt``.
 
     Train-list labels are 1-based and checked against the class of the folder the path names; the
@@ -240,11 +246,19 @@ def index_ucf101(root, split: str = "train", fold: int = 1, *, video_dir=None, s
     root = _root(fmt, root)
     split, fold = _split(split), _fold(fold)
     sdir = Path(split_dir) if split_dir else root / "ucfTrainTestlist"
-    if not (sdir / "classInd.txt").is_file() and split_dir is None and (root / "classInd.txt").is_file():
+    if (
+        not (sdir / "classInd.txt").is_file()
+        and split_dir is None
+        and (root / "classInd.txt").is_file()
+    ):
         sdir = root
     class_file = sdir / "classInd.txt"
     if not class_file.is_file():
-        raise _layout_error(fmt, root, f"has no {class_file.relative_to(root) if class_file.is_relative_to(root) else class_file}")
+        raise _layout_error(
+            fmt,
+            root,
+            f"has no {class_file.relative_to(root) if class_file.is_relative_to(root) else class_file}",
+        )
     if video_dir is not None:
         vdir = Path(video_dir)
     elif (root / "UCF-101").is_dir():
@@ -259,17 +273,29 @@ def index_ucf101(root, split: str = "train", fold: int = 1, *, video_dir=None, s
     for n, line in _lines(class_file):
         parts = line.split(maxsplit=1)
         if len(parts) != 2 or not parts[0].isdigit():
-            problems.append(Problem("bad-line", f"{class_file}:{n}", f"expected '<index> <Class>', got {line!r}"))
+            problems.append(
+                Problem(
+                    "bad-line", f"{class_file}:{n}", f"expected '<index> <Class>', got {line!r}"
+                )
+            )
             continue
         i, name = int(parts[0]), parts[1].strip()
         if i in numbered:
-            problems.append(Problem("duplicate", f"{class_file}:{n}", f"class index {i} appears twice"))
+            problems.append(
+                Problem("duplicate", f"{class_file}:{n}", f"class index {i} appears twice")
+            )
         numbered[i] = name
     if not numbered:
         raise _layout_error(fmt, root, f"has an empty {class_file.name}")
     expected = list(range(1, len(numbered) + 1))
     if sorted(numbered) != expected:
-        problems.append(Problem("bad-line", str(class_file), f"class indices are not 1..{len(numbered)} (1-based, contiguous)"))
+        problems.append(
+            Problem(
+                "bad-line",
+                str(class_file),
+                f"class indices are not 1..{len(numbered)} (1-based, contiguous)",
+            )
+        )
     classes = [numbered[i] for i in sorted(numbered)]
     by_name = {c: k for k, c in enumerate(classes)}
     by_lower = {c.lower(): k for k, c in enumerate(classes)}
@@ -277,8 +303,21 @@ def index_ucf101(root, split: str = "train", fold: int = 1, *, video_dir=None, s
     list_name = f"{'trainlist' if split == 'train' else 'testlist'}0{fold}.txt"
     list_file = sdir / list_name
     if not list_file.is_file():
-        raise _layout_error(fmt, root, f"has no {list_file.relative_to(root) if list_file.is_relative_to(root) else list_file}")
-    idx = DatasetIndex(fmt, root, split, classes, problems=problems, sources=[class_file, list_file], video_dir=vdir, fold=fold)
+        raise _layout_error(
+            fmt,
+            root,
+            f"has no {list_file.relative_to(root) if list_file.is_relative_to(root) else list_file}",
+        )
+    idx = DatasetIndex(
+        fmt,
+        root,
+        split,
+        classes,
+        problems=problems,
+        sources=[class_file, list_file],
+        video_dir=vdir,
+        fold=fold,
+    )
     seen: set[str] = set()
     for n, line in _lines(list_file):
         rel, given = line, None
@@ -294,7 +333,13 @@ def index_ucf101(root, split: str = "train", fold: int = 1, *, video_dir=None, s
             m = _UCF_STEM.match(Path(rel).stem)
             label = by_lower.get(m.group(1).lower()) if m else None
         if label is None:
-            problems.append(Problem("unknown-class", where, f"{rel!r}: class {folder or Path(rel).stem!r} is not in classInd.txt"))
+            problems.append(
+                Problem(
+                    "unknown-class",
+                    where,
+                    f"{rel!r}: class {folder or Path(rel).stem!r} is not in classInd.txt",
+                )
+            )
             continue
         if given is not None and given - 1 != label:
             problems.append(
@@ -329,7 +374,9 @@ def _index_files(folder: Path, exts=VIDEO_EXTENSIONS) -> dict[str, list[Path]]:
     return out
 
 
-def index_hmdb51(root, split: str = "train", fold: int = 1, *, video_dir=None, split_dir=None) -> DatasetIndex:
+def index_hmdb51(
+    root, split: str = "train", fold: int = 1, *, video_dir=None, split_dir=None
+) -> DatasetIndex:
     """HMDB51 from the 153 ``<class>_test_split<1|2|3>.txt`` files (tag 1 train, 2 test, 0 unused).
 
     There is no class-index file: the classes are the split-file prefixes, sorted as folder names
@@ -348,15 +395,21 @@ def index_hmdb51(root, split: str = "train", fold: int = 1, *, video_dir=None, s
         if m and int(m.group(2)) == fold:
             files[m.group(1)] = p
     if not files:
-        raise _layout_error(fmt, root, f"has no '<class>_test_split{fold}.txt' files in {sdir.name}/")
+        raise _layout_error(
+            fmt, root, f"has no '<class>_test_split{fold}.txt' files in {sdir.name}/"
+        )
     if video_dir is not None:
         vdir = Path(video_dir)
     else:
-        vdir = next((root / d for d in ("hmdb51_org", "videos", "hmdb51") if (root / d).is_dir()), root)
+        vdir = next(
+            (root / d for d in ("hmdb51_org", "videos", "hmdb51") if (root / d).is_dir()), root
+        )
     if not vdir.is_dir():
         raise _layout_error(fmt, root, f"has no video folder {vdir}")
     classes = sorted(files)
-    idx = DatasetIndex(fmt, root, split, classes, sources=list(files.values()), video_dir=vdir, fold=fold)
+    idx = DatasetIndex(
+        fmt, root, split, classes, sources=list(files.values()), video_dir=vdir, fold=fold
+    )
     want = "1" if split == "train" else "2"
     owner: dict[str, str] = {}
     by_name: dict[str, list[Path]] | None = None
@@ -365,12 +418,20 @@ def index_hmdb51(root, split: str = "train", fold: int = 1, *, video_dir=None, s
         for n, line in _lines(f):
             parts = line.rsplit(maxsplit=1)
             if len(parts) != 2 or parts[1] not in ("0", "1", "2"):
-                idx.problems.append(Problem("bad-line", f"{f}:{n}", f"expected '<video>.avi <0|1|2>', got {line!r}"))
+                idx.problems.append(
+                    Problem("bad-line", f"{f}:{n}", f"expected '<video>.avi <0|1|2>', got {line!r}")
+                )
                 continue
             name, tag = parts
             if tag != "0":
                 if name in owner and owner[name] != cls:
-                    idx.problems.append(Problem("duplicate", f"{f}:{n}", f"{name!r} is also listed for class {owner[name]!r}"))
+                    idx.problems.append(
+                        Problem(
+                            "duplicate",
+                            f"{f}:{n}",
+                            f"{name!r} is also listed for class {owner[name]!r}",
+                        )
+                    )
                     continue
                 owner[name] = cls
             if tag != want:
@@ -384,7 +445,11 @@ def index_hmdb51(root, split: str = "train", fold: int = 1, *, video_dir=None, s
                     path = found[0]
                     if path.parent.name != cls and path.parent != vdir:
                         idx.problems.append(
-                            Problem("label-mismatch", str(path), f"listed in {f.name} (class {cls!r}) but stored under {path.parent.name!r}")
+                            Problem(
+                                "label-mismatch",
+                                str(path),
+                                f"listed in {f.name} (class {cls!r}) but stored under {path.parent.name!r}",
+                            )
                         )
             entry = Entry(path, label, name, f.name)
             (idx.entries if path.is_file() else idx.missing).append(entry)
@@ -426,16 +491,26 @@ def index_something_v1(root, split: str = "train", *, video_dir=None) -> Dataset
         vid, cls = vid.strip(), cls.strip()
         where = f"{list_file}:{n}"
         if not vid:
-            idx.problems.append(Problem("bad-line", where, f"expected '<id>;<class>', got {line!r}"))
+            idx.problems.append(
+                Problem("bad-line", where, f"expected '<id>;<class>', got {line!r}")
+            )
             continue
         label = -1
         if cls:
             if cls not in by_name:
-                idx.problems.append(Problem("unknown-class", where, f"id {vid}: class {cls!r} is not in {label_file.name}"))
+                idx.problems.append(
+                    Problem(
+                        "unknown-class",
+                        where,
+                        f"id {vid}: class {cls!r} is not in {label_file.name}",
+                    )
+                )
                 continue
             label = by_name[cls]
         elif split != "test":
-            idx.problems.append(Problem("bad-line", where, f"id {vid} has no class (expected '<id>;<class>')"))
+            idx.problems.append(
+                Problem("bad-line", where, f"id {vid} has no class (expected '<id>;<class>')")
+            )
             continue
         if vid in seen:
             idx.problems.append(Problem("duplicate", where, f"id {vid} is listed twice"))
@@ -471,13 +546,18 @@ def index_something_v2(root, split: str = "train", *, video_dir=None) -> Dataset
     split = _split(split)
     name = {"train": "train", "val": "validation", "test": "test"}[split]
     if (root / "something-something-v2-labels.json").is_file():
-        label_file, list_file = root / "something-something-v2-labels.json", root / f"something-something-v2-{name}.json"
+        label_file, list_file = (
+            root / "something-something-v2-labels.json",
+            root / f"something-something-v2-{name}.json",
+        )
         answers = None
     elif (root / "labels" / "labels.json").is_file():
         label_file, list_file = root / "labels" / "labels.json", root / "labels" / f"{name}.json"
         answers = root / "labels" / "test-answers.csv"
     else:
-        raise _layout_error(fmt, root, "has no something-something-v2-labels.json (nor labels/labels.json)")
+        raise _layout_error(
+            fmt, root, "has no something-something-v2-labels.json (nor labels/labels.json)"
+        )
     if not list_file.is_file():
         raise _layout_error(fmt, root, f"has no {list_file.relative_to(root)}")
     if video_dir is not None:
@@ -488,14 +568,22 @@ def index_something_v2(root, split: str = "train", *, video_dir=None) -> Dataset
         raise _layout_error(fmt, root, "has no video folder 20bn-something-something-v2/")
     raw = _load_json(label_file, fmt, root)
     if not isinstance(raw, dict) or not raw:
-        raise _layout_error(fmt, root, f"has a {label_file.name} that is not a non-empty {{template: index}} object")
+        raise _layout_error(
+            fmt, root, f"has a {label_file.name} that is not a non-empty {{template: index}} object"
+        )
     problems: list[Problem] = []
     try:
         numbered = {int(v): k for k, v in raw.items()}
     except (TypeError, ValueError) as e:
         raise _layout_error(fmt, root, f"has non-integer indices in {label_file.name} ({e})") from e
     if sorted(numbered) != list(range(len(raw))):
-        problems.append(Problem("bad-line", str(label_file), f"class indices are not 0..{len(raw) - 1} (0-based, contiguous)"))
+        problems.append(
+            Problem(
+                "bad-line",
+                str(label_file),
+                f"class indices are not 0..{len(raw) - 1} (0-based, contiguous)",
+            )
+        )
     classes = [numbered[i] for i in sorted(numbered)]
     by_name = {c: k for k, c in enumerate(classes)}
     rows = _load_json(list_file, fmt, root)
@@ -508,12 +596,18 @@ def index_something_v2(root, split: str = "train", *, video_dir=None) -> Dataset
         for _, line in _lines(answers):
             vid, _, cls = line.partition(";")
             test_labels[vid.strip()] = cls.strip()
-    idx = DatasetIndex(fmt, root, split, classes, problems=problems, sources=sources, video_dir=vdir)
+    idx = DatasetIndex(
+        fmt, root, split, classes, problems=problems, sources=sources, video_dir=vdir
+    )
     seen = set()
     for n, row in enumerate(rows):
         where = f"{list_file}[{n}]"
         if not isinstance(row, dict) or "id" not in row:
-            problems.append(Problem("bad-line", where, f"expected an object with an 'id', got {str(row)[:80]!r}"))
+            problems.append(
+                Problem(
+                    "bad-line", where, f"expected an object with an 'id', got {str(row)[:80]!r}"
+                )
+            )
             continue
         vid = str(row["id"]).strip()
         label = -1
@@ -526,7 +620,13 @@ def index_something_v2(root, split: str = "train", *, video_dir=None) -> Dataset
                 continue
         if cls is not None:
             if cls not in by_name:
-                problems.append(Problem("unknown-class", where, f"id {vid}: template class {cls!r} is not in {label_file.name}"))
+                problems.append(
+                    Problem(
+                        "unknown-class",
+                        where,
+                        f"id {vid}: template class {cls!r} is not in {label_file.name}",
+                    )
+                )
                 continue
             label = by_name[cls]
         if vid in seen:
@@ -539,7 +639,9 @@ def index_something_v2(root, split: str = "train", *, video_dir=None) -> Dataset
                 if (vdir / f"{vid}{ext}").is_file():
                     path = vdir / f"{vid}{ext}"
                     break
-        (idx.entries if path.is_file() else idx.missing).append(Entry(path, label, vid, list_file.name))
+        (idx.entries if path.is_file() else idx.missing).append(
+            Entry(path, label, vid, list_file.name)
+        )
     return idx
 
 
@@ -559,7 +661,18 @@ def _kinetics_csv(root: Path, split: str, annotations=None) -> Path | None:
         dirs = [root / "annotations", root]
     for d in dirs:
         for n in names:
-            for pattern in (f"{n}.csv", f"kinetics_{n}.csv", f"kinetics-400_{n}.csv", f"kinetics-600_{n}.csv", f"kinetics-700_{n}.csv", f"kinetics-700-2020_{n}.csv", f"kinetics400_{n}.csv", f"kinetics600_{n}.csv", f"kinetics700_{n}.csv", f"kinetics700_2020_{n}.csv"):
+            for pattern in (
+                f"{n}.csv",
+                f"kinetics_{n}.csv",
+                f"kinetics-400_{n}.csv",
+                f"kinetics-600_{n}.csv",
+                f"kinetics-700_{n}.csv",
+                f"kinetics-700-2020_{n}.csv",
+                f"kinetics400_{n}.csv",
+                f"kinetics600_{n}.csv",
+                f"kinetics700_{n}.csv",
+                f"kinetics700_2020_{n}.csv",
+            ):
                 if (d / pattern).is_file():
                     return d / pattern
     return None
@@ -586,7 +699,13 @@ def _read_kinetics_csv(path: Path, problems: list[Problem]) -> list[dict]:
             d["time_start"] = int(float(d["time_start"]))
             d["time_end"] = int(float(d["time_end"]))
         except (KeyError, ValueError):
-            problems.append(Problem("bad-line", f"{path}:{n}", f"expected 'label,youtube_id,time_start,time_end,split', got {','.join(r)!r}"))
+            problems.append(
+                Problem(
+                    "bad-line",
+                    f"{path}:{n}",
+                    f"expected 'label,youtube_id,time_start,time_end,split', got {','.join(r)!r}",
+                )
+            )
             continue
         if not d.get("youtube_id"):
             problems.append(Problem("bad-line", f"{path}:{n}", "empty youtube_id"))
@@ -602,7 +721,15 @@ def _kinetics_classes(classes) -> list[str]:
     return list(classes)
 
 
-def index_kinetics(root, split: str = "train", *, variant: str = "kinetics-400", classes=None, annotations=None, video_dir=None) -> DatasetIndex:
+def index_kinetics(
+    root,
+    split: str = "train",
+    *,
+    variant: str = "kinetics-400",
+    classes=None,
+    annotations=None,
+    video_dir=None,
+) -> DatasetIndex:
     """Kinetics-400/600/700 from the CSV annotations and ``<id>_<start:06d>_<end:06d>.mp4`` clips.
 
     Clips are found by name anywhere under the split's video folder (flat as CVDF ships it, or in
@@ -616,7 +743,11 @@ def index_kinetics(root, split: str = "train", *, variant: str = "kinetics-400",
     problems: list[Problem] = []
     csv_path = _kinetics_csv(root, split, annotations)
     if csv_path is None:
-        raise _layout_error(fmt, root, f"has no {split} CSV (looked for annotations/{split}.csv, {split}.csv, kinetics_{split}.csv)")
+        raise _layout_error(
+            fmt,
+            root,
+            f"has no {split} CSV (looked for annotations/{split}.csv, {split}.csv, kinetics_{split}.csv)",
+        )
     rows = _read_kinetics_csv(csv_path, problems)
     sources = [csv_path]
     if classes is not None:
@@ -624,25 +755,45 @@ def index_kinetics(root, split: str = "train", *, variant: str = "kinetics-400",
     else:
         train_csv = csv_path if split == "train" else _kinetics_csv(root, "train", annotations)
         if train_csv is not None and train_csv != csv_path:
-            class_list = sorted({r["label"] for r in _read_kinetics_csv(train_csv, []) if r.get("label")})
+            class_list = sorted(
+                {r["label"] for r in _read_kinetics_csv(train_csv, []) if r.get("label")}
+            )
             sources.append(train_csv)
         else:
             class_list = sorted({r["label"] for r in rows if r.get("label")})
     if not class_list:
-        raise _layout_error(fmt, root, f"gives no class labels ({csv_path.name} and the train CSV have no 'label' column)")
+        raise _layout_error(
+            fmt,
+            root,
+            f"gives no class labels ({csv_path.name} and the train CSV have no 'label' column)",
+        )
     if video_dir is not None:
         vdir = Path(video_dir)
     else:
-        cands = [root / n for n in _K_SPLIT_NAMES[split]] + [root / f"videos_{n}" for n in _K_SPLIT_NAMES[split]]
+        cands = [root / n for n in _K_SPLIT_NAMES[split]] + [
+            root / f"videos_{n}" for n in _K_SPLIT_NAMES[split]
+        ]
         vdir = next((c for c in cands if c.is_dir()), None)
         if vdir is None:
-            raise _layout_error(fmt, root, f"has no video folder for split {split!r} (looked for {', '.join(c.name + '/' for c in cands)})")
+            raise _layout_error(
+                fmt,
+                root,
+                f"has no video folder for split {split!r} (looked for {', '.join(c.name + '/' for c in cands)})",
+            )
     files = {Path(n).stem: ps[0] for n, ps in _index_files(vdir).items()}
     repl = root / "replacement" / "replacement_for_corrupted_k400"
     if repl.is_dir():
         files.update({Path(n).stem: ps[0] for n, ps in _index_files(repl).items()})
     by_name = {c: k for k, c in enumerate(class_list)}
-    idx = DatasetIndex(variant if variant.startswith("kinetics") else fmt, root, split, class_list, problems=problems, sources=sources, video_dir=vdir)
+    idx = DatasetIndex(
+        variant if variant.startswith("kinetics") else fmt,
+        root,
+        split,
+        class_list,
+        problems=problems,
+        sources=sources,
+        video_dir=vdir,
+    )
     seen = set()
     for r in rows:
         key = f"{r['youtube_id']}_{r['time_start']:06d}_{r['time_end']:06d}"
@@ -651,7 +802,9 @@ def index_kinetics(root, split: str = "train", *, variant: str = "kinetics-400",
         label = -1
         if lab:
             if lab not in by_name:
-                problems.append(Problem("unknown-class", where, f"{key}: label {lab!r} is not a training class"))
+                problems.append(
+                    Problem("unknown-class", where, f"{key}: label {lab!r} is not a training class")
+                )
                 continue
             label = by_name[lab]
         if key in seen:
@@ -678,15 +831,31 @@ def index_folder(root, split: str = "train", *, classes=None) -> DatasetIndex:
     fmt = "folder"
     root = _root(fmt, root)
     split = _split(split)
-    split_dirs = {s: root / n for s in ("train", "val", "test") for n in _K_SPLIT_NAMES[s] if (root / n).is_dir()}
+    split_dirs = {
+        s: root / n
+        for s in ("train", "val", "test")
+        for n in _K_SPLIT_NAMES[s]
+        if (root / n).is_dir()
+    }
     if split_dirs:
         if split not in split_dirs:
-            raise _layout_error(fmt, root, f"has split folders ({', '.join(sorted(p.name for p in split_dirs.values()))}) but none for {split!r}")
+            raise _layout_error(
+                fmt,
+                root,
+                f"has split folders ({', '.join(sorted(p.name for p in split_dirs.values()))}) but none for {split!r}",
+            )
         base = split_dirs[split]
         class_roots = list(split_dirs.values())
     else:
         base, class_roots = root, [root]
-    found = sorted({d.name for r in class_roots for d in r.iterdir() if d.is_dir() and not d.name.startswith(".")})
+    found = sorted(
+        {
+            d.name
+            for r in class_roots
+            for d in r.iterdir()
+            if d.is_dir() and not d.name.startswith(".")
+        }
+    )
     class_list = list(classes) if classes is not None else found
     if not class_list:
         raise _layout_error(fmt, root, "has no class sub-folders")
@@ -694,7 +863,13 @@ def index_folder(root, split: str = "train", *, classes=None) -> DatasetIndex:
     by_name = {c: k for k, c in enumerate(class_list)}
     for cdir in sorted(d for d in base.iterdir() if d.is_dir() and not d.name.startswith(".")):
         if cdir.name not in by_name:
-            idx.problems.append(Problem("unknown-class", str(cdir), f"folder {cdir.name!r} is not among the given classes"))
+            idx.problems.append(
+                Problem(
+                    "unknown-class",
+                    str(cdir),
+                    f"folder {cdir.name!r} is not among the given classes",
+                )
+            )
             continue
         for item in sorted(cdir.iterdir()):
             if item.name.startswith("."):
@@ -705,7 +880,11 @@ def index_folder(root, split: str = "train", *, classes=None) -> DatasetIndex:
                 if is_frame_folder(item):
                     idx.entries.append(Entry(item, by_name[cdir.name], f"{cdir.name}/{item.name}"))
                 else:
-                    idx.problems.append(Problem("unreadable", str(item), "folder holds no numbered .jpg/.png frames"))
+                    idx.problems.append(
+                        Problem(
+                            "unreadable", str(item), "folder holds no numbered .jpg/.png frames"
+                        )
+                    )
     return idx
 
 
@@ -770,7 +949,16 @@ class VideoDataset(Dataset):
             flip = not index.format.startswith("something")
         self.flip = flip
         if isinstance(transform, str) and transform == "default":
-            transform = ClipTransform(mode, size, short_side, flip=flip, num_crops=num_crops, mean=mean, std=std, output=output)
+            transform = ClipTransform(
+                mode,
+                size,
+                short_side,
+                flip=flip,
+                num_crops=num_crops,
+                mean=mean,
+                std=std,
+                output=output,
+            )
         self.transform = transform
         crops = transform.num_views if isinstance(transform, ClipTransform) else 1
         self.num_crops = crops if mode == "test" else 1
@@ -797,7 +985,9 @@ class VideoDataset(Dataset):
     def _report_build(self, on_missing: str) -> None:
         if self.missing and on_missing != "ignore":
             src = ", ".join(p.name for p in self.index.sources[:2])
-            shown = "; ".join(self.missing[:5]) + (f"; ... ({len(self.missing) - 5} more)" if len(self.missing) > 5 else "")
+            shown = "; ".join(self.missing[:5]) + (
+                f"; ... ({len(self.missing) - 5} more)" if len(self.missing) > 5 else ""
+            )
             msg = (
                 f"{self.name}: {len(self.missing)} of {len(self.missing) + len(self.entries)} entries of {src} "
                 f"have no file and are left out (dataset.missing lists them): {shown}"
@@ -808,9 +998,15 @@ class VideoDataset(Dataset):
         if self.problems and on_missing != "ignore":
             shown = "; ".join(str(p) for p in self.problems[:5])
             more = f"; ... ({len(self.problems) - 5} more)" if len(self.problems) > 5 else ""
-            warnings.warn(f"{self.name}: {len(self.problems)} annotation problems (dataset.problems): {shown}{more}", UserWarning, stacklevel=3)
+            warnings.warn(
+                f"{self.name}: {len(self.problems)} annotation problems (dataset.problems): {shown}{more}",
+                UserWarning,
+                stacklevel=3,
+            )
         if not self.entries:
-            raise ValueError(f"{self.name}: no entry of {', '.join(str(s) for s in self.index.sources)} has a file under {self.index.video_dir}")
+            raise ValueError(
+                f"{self.name}: no entry of {', '.join(str(s) for s in self.index.sources)} has a file under {self.index.video_dir}"
+            )
 
     # -- sizes and labels
     @property
@@ -829,6 +1025,7 @@ class VideoDataset(Dataset):
 
     @property
     def labels(self) -> list[int]:
+        """One label per video (not per view)."""
         return [e.label for e in self.entries]
 
     # -- skipping
@@ -864,7 +1061,11 @@ class VideoDataset(Dataset):
                 return
             with open(self._skip_log, "a", encoding="utf-8") as fh:
                 fh.write(f"{path}\t{reason.replace(chr(10), ' ').replace(chr(9), ' ')}\n")
-        warnings.warn(f"{self.name}: skipping unreadable video {path} ({reason})", SkippedVideoWarning, stacklevel=3)
+        warnings.warn(
+            f"{self.name}: skipping unreadable video {path} ({reason})",
+            SkippedVideoWarning,
+            stacklevel=3,
+        )
 
     @property
     def skipped(self) -> list[str]:
@@ -907,7 +1108,9 @@ class VideoDataset(Dataset):
             return self._cache[1]
         t = self.transform
         short = t.short_side if isinstance(t, ClipTransform) else None
-        clips = read_clips(self.entries[vi].path, self.sampler, short_side=short, threads=self.threads)
+        clips = read_clips(
+            self.entries[vi].path, self.sampler, short_side=short, threads=self.threads
+        )
         if self.views > 1:
             self._cache = (vi, clips)
         return clips
@@ -941,7 +1144,9 @@ class VideoDataset(Dataset):
                 self._record_skip(v, e)
                 if self.on_error == "drop":
                     return None
-        raise ValueError(f"{self.name}: none of the {n} videos could be read\n{self.skip_summary()}")
+        raise ValueError(
+            f"{self.name}: none of the {n} videos could be read\n{self.skip_summary()}"
+        )
 
     def __repr__(self) -> str:
         return (
@@ -966,6 +1171,13 @@ def make_dataset(name: str, root=None, split: str = "train", **kw) -> VideoDatas
     (UCF101/HMDB51), ``classes``/``annotations`` (Kinetics), ``classes`` (folder). Everything else
     goes to :class:`VideoDataset` (``frames``, ``stride``, ``mode``, ``size``, ``num_clips``,
     ``num_crops``, ``transform``, ``flip``, ``output``, ``on_error``, ``on_missing``, ...).
+
+    ``mode`` defaults to the split: 'train' (random offset, random crop, flip), 'val' (centre
+    clip, centre crop) or 'test' (``num_clips`` x ``num_crops`` views per video, items carry the
+    video index). UCF101 and HMDB51 only have train and test lists: ``split='val'`` reads the
+    test list with the centre-clip mode, as does ``split='test', mode='val'``. Frames are resized
+    so that their short side is ``short_side`` (default ``size * 8 / 7``); pass
+    ``short_side=size`` to keep data exported at ``size`` unscaled.
     """
     fmt = canonical_format(name)
     index_keys = {
@@ -1000,7 +1212,11 @@ class VideoLoader(DataLoader):
         if isinstance(ds, VideoDataset):
             now = ds.skipped
             if len(now) > before:
-                warnings.warn(f"epoch done; {len(now) - before} newly skipped.\n{ds.skip_summary()}", SkippedVideoWarning, stacklevel=2)
+                warnings.warn(
+                    f"epoch done; {len(now) - before} newly skipped.\n{ds.skip_summary()}",
+                    SkippedVideoWarning,
+                    stacklevel=2,
+                )
 
 
 def make_loader(
@@ -1055,17 +1271,29 @@ def average_scores_per_video(scores, video_ids, num_videos: int | None = None):
     videos without any view get NaN rows.
     """
     s = torch.as_tensor(np.asarray(scores) if not isinstance(scores, torch.Tensor) else scores)
-    v = torch.as_tensor(np.asarray(video_ids) if not isinstance(video_ids, torch.Tensor) else video_ids).long().reshape(-1)
+    v = (
+        torch.as_tensor(
+            np.asarray(video_ids) if not isinstance(video_ids, torch.Tensor) else video_ids
+        )
+        .long()
+        .reshape(-1)
+    )
     if s.dim() != 2 or s.shape[0] != v.shape[0]:
-        raise ValueError(f"scores must be N x C with one video id per row, got {tuple(s.shape)} and {tuple(v.shape)} ids")
+        raise ValueError(
+            f"scores must be N x C with one video id per row, got {tuple(s.shape)} and {tuple(v.shape)} ids"
+        )
     s = s.to(torch.float64) if not s.is_floating_point() else s
     if num_videos is None:
         ids, inv = torch.unique(v, sorted=True, return_inverse=True)
         out = torch.zeros(len(ids), s.shape[1], dtype=s.dtype).index_add_(0, inv, s)
-        cnt = torch.zeros(len(ids), dtype=s.dtype).index_add_(0, inv, torch.ones_like(v, dtype=s.dtype))
+        cnt = torch.zeros(len(ids), dtype=s.dtype).index_add_(
+            0, inv, torch.ones_like(v, dtype=s.dtype)
+        )
         return ids, out / cnt[:, None]
     if len(v) and (v.min() < 0 or v.max() >= num_videos):
-        raise ValueError(f"video ids must lie in [0, {num_videos}), got {int(v.min())}..{int(v.max())}")
+        raise ValueError(
+            f"video ids must lie in [0, {num_videos}), got {int(v.min())}..{int(v.max())}"
+        )
     out = torch.zeros(num_videos, s.shape[1], dtype=s.dtype).index_add_(0, v, s)
     cnt = torch.zeros(num_videos, dtype=s.dtype).index_add_(0, v, torch.ones_like(v, dtype=s.dtype))
     return torch.arange(num_videos), out / cnt[:, None]

@@ -39,7 +39,9 @@ def default_rng(rng: np.random.Generator | None = None) -> np.random.Generator:
 
 def _check(frames: int, stride: int) -> None:
     if frames < 1 or stride < 1:
-        raise ValueError(f"frames and stride must be positive, got frames={frames}, stride={stride}")
+        raise ValueError(
+            f"frames and stride must be positive, got frames={frames}, stride={stride}"
+        )
 
 
 def clip_span(frames: int, stride: int) -> int:
@@ -53,7 +55,9 @@ def _indices(start: int, num_frames: int, frames: int, stride: int) -> np.ndarra
     return np.minimum(idx, max(num_frames - 1, 0))
 
 
-def train_indices(num_frames: int, frames: int, stride: int = 1, rng: np.random.Generator | None = None) -> np.ndarray:
+def train_indices(
+    num_frames: int, frames: int, stride: int = 1, rng: np.random.Generator | None = None
+) -> np.ndarray:
     """One clip from a random offset."""
     last = num_frames - clip_span(frames, stride)
     start = int(default_rng(rng).integers(0, last + 1)) if last > 0 else 0
@@ -66,7 +70,9 @@ def center_indices(num_frames: int, frames: int, stride: int = 1) -> np.ndarray:
     return _indices(max(last, 0) // 2, num_frames, frames, stride)
 
 
-def uniform_indices(num_frames: int, frames: int, stride: int = 1, num_clips: int = 10) -> list[np.ndarray]:
+def uniform_indices(
+    num_frames: int, frames: int, stride: int = 1, num_clips: int = 10
+) -> list[np.ndarray]:
     """``num_clips`` clips with offsets spread evenly over the video (one clip = centre clip)."""
     if num_clips < 1:
         raise ValueError(f"num_clips must be positive, got {num_clips}")

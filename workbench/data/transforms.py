@@ -34,6 +34,7 @@ __all__ = [
     "hflip",
     "to_float",
     "normalize",
+    "to_normalized",
     "ClipTransform",
     "make_transform",
 ]
@@ -76,7 +77,9 @@ def resize_short_side(clip, size: int) -> torch.Tensor:
 def _check_fits(clip: torch.Tensor, size: int) -> None:
     h, w = clip.shape[1], clip.shape[2]
     if size > h or size > w:
-        raise ValueError(f"crop {size}x{size} does not fit frames of {h}x{w}; resize the short side to >= {size} first")
+        raise ValueError(
+            f"crop {size}x{size} does not fit frames of {h}x{w}; resize the short side to >= {size} first"
+        )
 
 
 def crop(clip, top: int, left: int, height: int, width: int) -> torch.Tensor:
@@ -96,7 +99,9 @@ def random_crop(clip, size: int, rng: np.random.Generator | None = None) -> torc
     _check_fits(clip, size)
     h, w = clip.shape[1], clip.shape[2]
     g = default_rng(rng)
-    return crop(clip, int(g.integers(0, h - size + 1)), int(g.integers(0, w - size + 1)), size, size)
+    return crop(
+        clip, int(g.integers(0, h - size + 1)), int(g.integers(0, w - size + 1)), size, size
+    )
 
 
 def view_crop(clip, size: int, view: int, num_views: int = 3) -> torch.Tensor:
@@ -125,22 +130,37 @@ def hflip(clip) -> torch.Tensor:
 
 
 def to_float(clip) -> torch.Tensor:
-    """uint8 ``T H W 3`` -> float32 ``C T H W`` in [0, 1]."""
+    """uint8 ``T H W 3`` -> contiguous float32 ``C T H W`` in [0, 1]."""
     clip = as_clip(clip)
-    return clip.permute(3, 0, 1, 2).to(torch.float32).div_(255.0)
+    return clip.permute(3, 0, 1, 2).contiguous().to(torch.float32).mul_(1.0 / 255.0)
 
 
-def normalize(x: torch.Tensor, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD) -> torch.Tensor:
+def _norm_constants(mean, std, c: int, dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    if len(mean) != c or len(std) != c:
+        raise ValueError(f"mean/std have {len(mean)}/{len(std)} entries for {c} channels")
+    m = torch.as_tensor(mean, dtype=dtype).view(-1, 1, 1, 1)
+    s = torch.as_tensor(std, dtype=dtype).view(-1, 1, 1, 1)
+    return m, s
+
+
+def normalize(
+    x: torch.Tensor, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD
+) -> torch.Tensor:
     """Per-channel ``(x - mean) / std`` on a float ``C T H W`` clip (or ``B C T H W`` batch)."""
     if not x.is_floating_point():
         raise ValueError(f"normalize expects a float clip C T H W, got {x.dtype}")
-    shape = (-1, 1, 1, 1)
-    c = x.shape[-4]
-    if len(mean) != c or len(std) != c:
-        raise ValueError(f"mean/std have {len(mean)}/{len(std)} entries for {c} channels")
-    m = torch.as_tensor(mean, dtype=x.dtype).view(shape)
-    s = torch.as_tensor(std, dtype=x.dtype).view(shape)
+    m, s = _norm_constants(mean, std, x.shape[-4], x.dtype)
     return (x - m) / s
+
+
+def to_normalized(
+    clip, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD
+) -> torch.Tensor:
+    """uint8 ``T H W 3`` -> float32 ``C T H W`` ``(x / 255 - mean) / std`` in two fused passes."""
+    clip = as_clip(clip)
+    m, s = _norm_constants(mean, std, 3, torch.float32)
+    x = clip.permute(3, 0, 1, 2).contiguous().to(torch.float32)
+    return x.mul_(1.0 / (255.0 * s)).sub_(m / s)
 
 
 class ClipTransform:
@@ -209,7 +229,7 @@ class ClipTransform:
             clip = view_crop(resize_short_side(clip, lo), self.size, view, self.num_crops)
         if self.output == "uint8":
             return clip.contiguous()
-        return normalize(to_float(clip), self.mean, self.std)
+        return to_normalized(clip, self.mean, self.std)
 
     def __repr__(self) -> str:
         return (
