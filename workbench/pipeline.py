@@ -24,7 +24,7 @@ from .strategy import Strategy
 from .supernet import SupernetConfig, TemplateSupernet, load_supernet
 from .train import History, TrainConfig, train
 
-__all__ = ["open_splits", "train_supernet", "estimate_run", "train_strategy", "read_run"]
+__all__ = ["open_splits", "train_supernet", "estimate_run", "train_strategy", "read_run", "warn_if_collapsed"]
 
 
 def open_splits(dataset: str, *, root: str | None = None, splits: Sequence[str] = ("train", "val"), **data_kw):
@@ -33,6 +33,7 @@ def open_splits(dataset: str, *, root: str | None = None, splits: Sequence[str] 
     for split in splits:
         kw = dict(data_kw)
         if dataset in SYNTHETIC_DATASETS:
+            kw.setdefault("cache", True)  # render each split once; epochs then cost no generation
             out[split] = build_dataset(dataset, split=split, **kw)
         else:
             out[split] = build_dataset(dataset, root=root, split=split, **kw)
@@ -107,7 +108,25 @@ def train_supernet(
         extra_meta={"supernet_config": cfg.to_dict()}, on_epoch=after_epoch,
     )
     save_netcdf(_marginals_dataset(model), out / "marginals.nc")
+    warn_if_collapsed(model)
     return model, history
+
+
+def warn_if_collapsed(model: TemplateSupernet, threshold: float = 0.5) -> bool:
+    """Warn when the gates collapsed (most layers most likely skipped): the regulariser won over
+    the data term, typically because the length-scale k is too large for the training-set size."""
+    import warnings
+
+    p_skip = model.unit_probabilities()[:, -1]
+    collapsed = bool((p_skip > threshold).float().mean() >= 0.5)
+    if collapsed:
+        warnings.warn(
+            f"the template's gates collapsed: P(skip) > {threshold} in {int((p_skip > threshold).sum())} of "
+            f"{len(p_skip)} layers (length-scale k = {model.config.length_scale}). Lower k (the weight "
+            "penalty scales with k^2/N) or train longer before gating.",
+            RuntimeWarning, stacklevel=2,
+        )
+    return collapsed
 
 
 def _marginals_dataset(model: TemplateSupernet):
@@ -203,8 +222,11 @@ def train_strategy(
     })
     history = train(model, splits["train"], splits["val"], train_config, out_dir=out, resume=resume,
                     model_kwargs=model_kwargs)
-    test = evaluate(model, torch.utils.data.DataLoader(splits["test"], batch_size=train_config.batch_size),
-                    train_config.device)
+    from .data.formats import collate_drop_none
+
+    test_loader = torch.utils.data.DataLoader(splits["test"], batch_size=train_config.batch_size,
+                                              collate_fn=collate_drop_none)
+    test = evaluate(model, test_loader, train_config.device)
     _write_json(out / "result.json", {"strategy": strategy.to_dict(), "test": test,
                                       "val_top1": history.val_acc[-1], "epochs": len(history)})
     return model, history, test

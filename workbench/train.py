@@ -138,21 +138,44 @@ def _make_optimizers(model: nn.Module, config: TrainConfig):
 
 @torch.no_grad()
 def evaluate(model: nn.Module, loader: DataLoader, device: str = "cpu", *, max_batches: int | None = None) -> dict:
-    """Mean cross-entropy, top-1 and top-5 accuracy over ``loader``."""
+    """Mean cross-entropy, top-1 and top-5 accuracy over ``loader``.
+
+    Items that carry a video index (test mode of the real datasets: several clips and crops per
+    video) are scored per video: softmax scores averaged over each video's views."""
     model.eval()
     total = correct1 = correct5 = 0
     loss_sum = 0.0
+    views: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
     for i, batch in enumerate(loader):
         if max_batches is not None and i >= max_batches:
             break
+        if batch is None:  # every item of the batch was unreadable
+            continue
         x, y = batch[0].to(device), batch[1].to(device)
         out = model(x).float()
+        if len(batch) > 2:
+            views.append((out.softmax(1).cpu(), y.cpu(), torch.as_tensor(batch[2]).cpu()))
+            continue
         loss_sum += nn.functional.cross_entropy(out, y, reduction="sum").item()
         k = min(5, out.shape[1])
         top = out.topk(k, 1).indices
         correct1 += (top[:, 0] == y).sum().item()
         correct5 += (top == y[:, None]).any(1).sum().item()
         total += y.numel()
+    if views:
+        scores = torch.cat([v[0] for v in views])
+        labels = torch.cat([v[1] for v in views])
+        vids = torch.cat([v[2] for v in views]).long()
+        ids, inv = torch.unique(vids, sorted=True, return_inverse=True)
+        mean = torch.zeros(len(ids), scores.shape[1]).index_add_(0, inv, scores)
+        mean = mean / torch.zeros(len(ids)).index_add_(0, inv, torch.ones(len(vids)))[:, None]
+        video_label = torch.zeros(len(ids), dtype=torch.long).index_copy_(0, inv, labels)
+        k = min(5, mean.shape[1])
+        top = mean.topk(k, 1).indices
+        n = len(ids)
+        loss = nn.functional.nll_loss(mean.clamp_min(1e-12).log(), video_label).item()
+        return {"loss": loss, "top1": (top[:, 0] == video_label).float().mean().item(),
+                "top5": (top == video_label[:, None]).any(1).float().mean().item(), "n": n, "views": len(vids)}
     if total == 0:
         raise ValueError("evaluation loader yielded no examples")
     return {"loss": loss_sum / total, "top1": correct1 / total, "top5": correct5 / total, "n": total}
