@@ -17,29 +17,32 @@ How a clip is made
 ------------------
 1. A background: a grey level plus a smooth, periodic random field (``clutter``) that the camera
    shake rolls around without seams.
-2. A target object: a shape (disk, square, triangle, cross, ring, bar), a colour and a texture
-   (solid, striped, checked).
-3. A *path* of ``T`` states ``s_0 .. s_{T-1}`` in one motion family drawn at random per clip:
-   ``translate`` (along an axis within 60 degrees of horizontal, ``s_0`` at the left end),
-   ``rotate`` (``s_0`` to ``s_{T-1}`` clockwise) or ``scale`` (``s_0`` smallest).
+2. A target object: a shape (disk, square, triangle, cross, ring, bar), a colour (red, green,
+   blue, yellow, magenta, cyan) and a texture (solid, striped, checked).
+3. A *path* of ``T`` states ``s_0 .. s_{T-1}`` in one motion family, drawn per clip from
+   ``motions``: ``translate`` (along an axis within 60 degrees of horizontal, ``s_0`` at the left
+   end), ``rotate`` (revolve clockwise about a pivot, turning with the revolution), ``scale``
+   (grow) and, not among the defaults, ``spin`` (turn clockwise in place: few pixels change on a
+   small symmetric shape, too few for a tiny 3D CNN trained on a few hundred clips).
 4. A *profile*: a permutation ``pi`` of ``0 .. T-1``; frame ``t`` shows state ``s_{pi(t)}``.
-   The profiles (all that are distinct at the clip length, at most 8) are
+   The profiles (all that are distinct at the clip length: 2 for ``T = 2``, 8 from ``T = 4``) are
 
-   ================ ==================== ===============================================
-   ``forward``      0 1 2 3 4 5 6 7      left to right / clockwise / growing
-   ``backward``     7 6 5 4 3 2 1 0      the time reversal of ``forward``
-   ``forward-return``  0 2 4 6 7 5 3 1   out at double speed and back
-   ``backward-return`` 7 5 3 1 0 2 4 6   the same from the other end
-   ``forward-twice``   0 2 4 6 1 3 5 7   two passes at double speed
-   ``backward-twice``  7 5 3 1 6 4 2 0   the time reversal of ``forward-twice``
-   ``swing-out``    3 4 2 5 1 6 0 7      back and forth with a growing amplitude
-   ``swing-in``     7 0 6 1 5 2 4 3      the time reversal of ``swing-out``
-   ================ ==================== ===============================================
+   =================== ===================== ==============================================
+   ``forward``         0 1 2 3 4 5 6 7       left to right / clockwise / growing
+   ``backward``        7 6 5 4 3 2 1 0       the time reversal of ``forward``
+   ``forward-return``  0 2 4 6 7 5 3 1       out at double speed, and back
+   ``backward-return`` 7 5 3 1 0 2 4 6       the same from the other end
+   ``forward-twice``   0 2 4 6 1 3 5 7       two passes at double speed
+   ``backward-twice``  7 5 3 1 6 4 2 0       the time reversal of ``forward-twice``
+   ``swing-out``       3 4 2 5 1 6 0 7       back and forth with a growing amplitude
+   ``swing-in``        7 0 6 1 5 2 4 3       the time reversal of ``swing-out``
+   =================== ===================== ==============================================
 
-   (shown for ``T = 8``). Speed and one-way versus back-and-forth are thus expressed as orders
-   of one and the same set of states.
-5. Distractors (smaller objects with random appearance that jitter independently in every frame),
-   integer camera shake drawn independently per frame, and Gaussian pixel noise.
+   (shown for ``T = 8``). Direction, sense of rotation, growth versus shrinking, speed and
+   one-way versus back-and-forth are all orders of one and the same set of states; a motion
+   class is a profile, whatever the family of the clip's path.
+5. Distractors (smaller objects of random look that jitter independently in every frame),
+   an integer camera offset drawn independently per frame, and Gaussian pixel noise.
 
 Why the motion classes cannot be told from frames without their order
 --------------------------------------------------------------------
@@ -91,6 +94,7 @@ __all__ = [
     "SHAPES",
     "TEXTURES",
     "MOTION_FAMILIES",
+    "DEFAULT_MOTIONS",
     "MEAN",
     "STD",
     "PRESETS",
@@ -100,6 +104,7 @@ __all__ = [
     "make_synthetic",
     "motion_profiles",
     "synthetic_config",
+    "to_float",
 ]
 
 KINDS = ("appearance", "motion", "mixed")
@@ -121,8 +126,11 @@ COLOURS: dict[str, tuple[float, float, float]] = {
 # Shapes are distinct under rotation, since rotation is part of the random motion.
 SHAPES = ("disk", "square", "triangle", "cross", "ring", "bar")
 TEXTURES = ("solid", "striped", "checked")
-MOTION_FAMILIES = ("translate", "rotate", "scale")
-_ISOTROPIC = frozenset({"disk", "ring"})  # a rotation is invisible on these unless textured
+MOTION_FAMILIES = ("translate", "rotate", "scale", "spin")
+# Turning in place moves few pixels on a small, symmetric shape: a tiny 3D CNN does not learn it
+# from a few hundred clips, so it is a knob rather than a default.
+DEFAULT_MOTIONS = ("translate", "rotate", "scale")
+_ISOTROPIC = frozenset({"disk", "ring"})  # a spin is invisible on these unless textured
 
 _MAX_APPEARANCE_PAIRS = len(COLOURS) * len(SHAPES)  # classes up to here: (colour, shape)
 _MAX_APPEARANCE = _MAX_APPEARANCE_PAIRS * len(TEXTURES)  # beyond: (colour, shape, texture)
@@ -130,7 +138,9 @@ _MAX_APPEARANCE = _MAX_APPEARANCE_PAIRS * len(TEXTURES)  # beyond: (colour, shap
 # Geometry in units of the frame size, at difficulty 0 and 1 (linear in between).
 _RADIUS = ((0.15, 0.21), (0.10, 0.14))  # target radius range
 _TRAVEL = (0.42, 0.25)  # translation path length
-_TURN = (math.radians(90.0), math.radians(50.0))  # rotation path extent
+_ARC = (math.radians(150.0), math.radians(90.0))  # rotation (revolution) path extent
+_ORBIT = (0.20, 0.14)  # radius of the revolution
+_TURN = (math.radians(90.0), math.radians(50.0))  # spin path extent
 _GROWTH = (2.2, 1.5)  # scale ratio between the last and first state
 _FADE = (0.0, 0.55)  # how far the object's colour is pulled toward the background
 _MAX_TILT = math.radians(60.0)  # translation axes lie within this angle of horizontal
@@ -140,13 +150,20 @@ _MAX_TILT = math.radians(60.0)  # translation axes lie within this angle of hori
 class SyntheticConfig:
     """Everything that defines a synthetic benchmark; presets in :data:`PRESETS`.
 
-    ``num_classes=None`` takes the kind's default (6 appearance, 4 motion, 8 mixed classes).
-    Knobs: ``noise`` (std of Gaussian pixel noise, fraction of full range), ``clutter``
-    (0..1, contrast of the background texture), ``distractors`` (number of extra objects),
-    ``camera_shake`` (std of the per-frame camera offset, fraction of ``size``), ``difficulty``
-    (0..1: smaller, fainter objects and smaller motions), ``motions`` (the motion families
-    drawn from), ``motion_classes`` (``mixed``: motion profiles per appearance).
-    ``*_per_class`` are the clips per class of each split.
+    ``num_classes=None`` takes the kind's default (6 appearance, 4 motion, 8 mixed classes);
+    :attr:`max_classes` is the limit (108 appearance; 8 motion from 4 frames on, fewer below;
+    36 x ``motion_classes`` mixed). ``*_per_class`` are the clips per class of each split.
+
+    Knobs (every one changes the clips):
+
+    ``noise``          std of the Gaussian pixel noise, as a fraction of the full range
+    ``clutter``        0..1, contrast of the smooth random background texture
+    ``distractors``    number of extra, smaller objects of random look, jittering per frame
+    ``camera_shake``   std of the per-frame camera offset, as a fraction of ``size``
+    ``difficulty``     0..1: smaller objects, colours pulled toward the background, shorter
+                       paths (travel, revolution, growth)
+    ``motions``        the motion families a clip's path is drawn from
+    ``motion_classes`` ``mixed`` only: motion profiles per appearance
     """
 
     kind: str = "motion"
@@ -162,12 +179,18 @@ class SyntheticConfig:
     distractors: int = 0
     camera_shake: float = 0.0
     difficulty: float = 0.0
-    motions: tuple[str, ...] = MOTION_FAMILIES
+    motions: tuple[str, ...] = DEFAULT_MOTIONS
     motion_classes: int = 2
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"unknown synthetic kind {self.kind!r}; expected one of: {', '.join(KINDS)}")
+        for name in ("frames", "size", "seed", "distractors", "motion_classes", *(f"{x}_per_class" for x in SPLITS)):
+            value = getattr(self, name)
+            if isinstance(value, np.integer):  # accept numpy integers, store Python ones
+                object.__setattr__(self, name, int(value))
+        if isinstance(self.num_classes, np.integer):
+            object.__setattr__(self, "num_classes", int(self.num_classes))
         _check_int("frames", self.frames, 1, 1024)
         if self.kind != "appearance" and self.frames < 2:
             raise ValueError(
@@ -188,8 +211,12 @@ class SyntheticConfig:
                 f"motions must be a non-empty subset of: {', '.join(MOTION_FAMILIES)}; got {self.motions!r}"
             )
         object.__setattr__(self, "motions", motions)
-        n_profiles = len(motion_profiles(self.frames))
-        _check_int("motion_classes", self.motion_classes, 1, n_profiles)
+        _check_int("motion_classes", self.motion_classes, 1, 64)
+        if self.kind == "mixed" and self.motion_classes > len(motion_profiles(self.frames)):
+            raise ValueError(
+                f"motion_classes={self.motion_classes} is more than the {len(motion_profiles(self.frames))} "
+                f"motion profiles at frames={self.frames}: {', '.join(motion_profiles(self.frames))}"
+            )
         limit = self.max_classes
         if self.num_classes is None:
             default = {"appearance": 6, "motion": 4, "mixed": 8}[self.kind]
@@ -306,6 +333,7 @@ class SyntheticVideo(Dataset):
         self._cache: np.ndarray | None = None
         if cache:
             self._cache = self.array()
+            self._cache.flags.writeable = False  # clip_array hands out views of it
 
     def __len__(self) -> int:
         return self.config.num_classes * self.config.per_class(self.split)
@@ -325,7 +353,17 @@ class SyntheticVideo(Dataset):
         return i % n
 
     def label(self, i: int) -> int:
+        """The label of clip ``i`` (``i % num_classes``), without rendering it."""
         return self._index(i) % self.config.num_classes
+
+    def render(self, i: int, label: int) -> np.ndarray:
+        """Clip ``i`` rendered as if its label were ``label``: the same random draws (scene,
+        path, noise), another class. For ``synthetic-motion`` the frames are those of clip
+        ``i``'s path in another order. uint8 ``T H W 3``; never cached."""
+        i = self._index(i)
+        if isinstance(label, bool) or not isinstance(label, (int, np.integer)) or not 0 <= label < self.num_classes:
+            raise ValueError(f"label must be an integer in 0..{self.num_classes - 1}, got {label!r}")
+        return self._generator.clip(i, int(label))
 
     @property
     def labels(self) -> np.ndarray:
@@ -333,7 +371,7 @@ class SyntheticVideo(Dataset):
         return np.arange(len(self), dtype=np.int64) % self.config.num_classes
 
     def clip_array(self, i: int) -> np.ndarray:
-        """Clip ``i`` as a uint8 ``T H W 3`` numpy array."""
+        """Clip ``i`` as a uint8 ``T H W 3`` numpy array (a read-only view when cached)."""
         i = self._index(i)
         if self._cache is not None:
             return self._cache[i]
@@ -351,20 +389,29 @@ class SyntheticVideo(Dataset):
 
     @property
     def cached(self) -> bool:
+        """Whether the split is held in memory (``cache=True``)."""
         return self._cache is not None
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         i = self._index(i)
-        x = torch.from_numpy(np.ascontiguousarray(self.clip_array(i)))
-        if self.output == "float":
-            x = to_float(x)
-        return x, i % self.config.num_classes
+        label = i % self.config.num_classes
+        if self.output == "uint8":
+            return torch.from_numpy(np.array(self.clip_array(i))), label
+        if self._cache is not None:
+            planar = np.ascontiguousarray(self._cache[i].transpose(3, 0, 1, 2), dtype=np.float32)
+        else:  # rendered channel-planar already: no interleaving and no permute on this path
+            planar = self._generator.planar(i, label).astype(np.float32)
+        # (x / 255 - MEAN) / STD in two in-place numpy passes (cheaper here than torch's ops)
+        planar *= np.float32(1.0 / (255.0 * STD))
+        planar -= np.float32(MEAN / STD)
+        return torch.from_numpy(planar), label
 
 
 def to_float(x: torch.Tensor) -> torch.Tensor:
-    """uint8 ``... T H W 3`` -> normalised float32 ``... 3 T H W``."""
-    x = x.movedim(-1, -4).to(torch.float32).contiguous()
-    return x.div_(255.0).sub_(MEAN).div_(STD)
+    """uint8 ``... T H W 3`` -> float32 ``... 3 T H W``, ``(x / 255 - MEAN) / STD``."""
+    out = torch.empty(x.movedim(-1, -4).shape, dtype=torch.float32)
+    out.copy_(x.movedim(-1, -4))
+    return out.div_(255.0).sub_(MEAN).div_(STD)
 
 
 # --------------------------------------------------------------------------------------------
@@ -456,7 +503,7 @@ class _ClipGenerator:
         t, s = config.frames, config.size
         self.coords = np.arange(s, dtype=np.float32) + 0.5  # pixel centres
         self.profiles = np.array([p for _, p in _profiles(t)], dtype=np.int64)
-        self.colours = np.array(list(COLOURS.values()), dtype=np.float64)
+        self.palette = list(COLOURS.values())
         self.colour_index = {name: i for i, name in enumerate(COLOURS)}
         self.arange = np.arange(s)
         self.u = np.arange(t, dtype=np.float64) / max(t - 1, 1) - 0.5  # path parameter, -1/2 .. 1/2
@@ -472,7 +519,7 @@ class _ClipGenerator:
         self.smooth = w.astype(np.float32)  # (S, g)
         self.smooth_t = np.ascontiguousarray(self.smooth.T)
         energy = (w**2).sum(1)
-        gain = np.array([0.18, 0.06, 0.06, 0.06]) * config.clutter  # luminance, then colour
+        gain = np.array([0.18, 0.06, 0.06, 0.06]) * (255.0 * config.clutter)  # luminance, then colour
         # unit variance at every pixel: divide by sqrt(sum_i wy_i^2 * sum_j wx_j^2)
         self.field_gain = (gain[:, None, None] / np.sqrt(np.outer(energy, energy))).astype(np.float32)
         d = config.difficulty
@@ -480,6 +527,8 @@ class _ClipGenerator:
         self.radius = (lerp((_RADIUS[0][0], _RADIUS[1][0])) * s, lerp((_RADIUS[0][1], _RADIUS[1][1])) * s)
         self.travel = lerp(_TRAVEL) * s
         self.turn = lerp(_TURN)
+        self.arc = lerp(_ARC)
+        self.orbit = lerp(_ORBIT) * s
         self.growth = lerp(_GROWTH)
         self.fade = lerp(_FADE)
         n_app = config.num_classes if config.kind == "appearance" else -(-config.num_classes // config.motion_classes)
@@ -500,28 +549,30 @@ class _ClipGenerator:
         c = self.c
         t, s = c.frames, c.size
         rng = np.random.default_rng(np.random.SeedSequence([c.seed, self.split_id, index]))
-        # Every draw below is made in the same way whatever the label; the label is applied last.
-        shake = np.rint(rng.normal(0.0, c.camera_shake * s, (t, 2))).astype(np.int64)  # (dx, dy) per frame
-        frame, grey = self._background(rng, shake)  # (3, T, S, S) float32 in [0, 1]
+        # Every draw is made in the same way whatever the label; the label is applied last.
+        # Scalars come in one block of uniforms per object (one call instead of a dozen).
+        if c.camera_shake > 0:
+            shake = np.rint(rng.normal(0.0, c.camera_shake * s, (t, 2))).astype(np.int64)  # (dx, dy)
+        else:
+            shake = np.zeros((t, 2), np.int64)
+        frame, grey = self._background(rng, shake)  # (3, T, S, S) float32, 8-bit units
 
         # distractors first, so that the target is never hidden; they jitter i.i.d. per frame
         for _ in range(c.distractors):
-            shape, colour, texture = self._random_look(rng)
-            r = rng.uniform(0.55, 0.8) * rng.uniform(*self.radius)
-            centre = rng.uniform(r, s - r, 2)
+            draws = rng.random(_OBJECT_DRAWS).tolist()
             jitter = rng.normal(0.0, 0.04 * s, (2, t))
-            ang = np.full(t, rng.uniform(0, 2 * math.pi))
-            phase = rng.uniform(0, 2, 2)
-            rgb = self._shade(rng.random(4), colour, grey)
-            self._draw(frame, shape, texture, rgb, centre[0] + jitter[0] + shake[:, 0],
-                       centre[1] + jitter[1] + shake[:, 1], ang, np.full(t, r), phase)
+            shape, colour, texture = self._random_look(draws)
+            r = (0.55 + 0.25 * draws[3]) * (self.radius[0] + (self.radius[1] - self.radius[0]) * draws[4])
+            cx = r + (s - 2 * r) * draws[5] + jitter[0] + shake[:, 0]
+            cy = r + (s - 2 * r) * draws[6] + jitter[1] + shake[:, 1]
+            self._draw(frame, shape, texture, self._shade(draws, colour, grey), cx, cy,
+                       np.full(t, 2 * math.pi * draws[7]), np.full(t, r), draws[8:10])
 
-        shape, colour, texture = self._random_look(rng)
-        family = c.motions[rng.integers(len(c.motions))]
-        cx, cy, ang, rad = self._path(rng, family)
-        phase = rng.uniform(0, 2, 2)
-        order = self.profiles[rng.integers(len(self.profiles))]
-        shading = rng.random(4)
+        draws = rng.random(_OBJECT_DRAWS).tolist()
+        shape, colour, texture = self._random_look(draws)
+        family = c.motions[int(draws[3] * len(c.motions))]
+        cx, cy, ang, rad = self._path(draws, family)
+        order = self.profiles[int(draws[10] * len(self.profiles))]  # random: used by 'appearance'
         noise = rng.bit_generator.random_raw(-(-frame.size // 8)) if c.noise > 0 else None
 
         # the label: the appearance of the target and / or the order of its path's states
@@ -532,82 +583,98 @@ class _ClipGenerator:
         else:
             shape, colour, texture = self._labelled_look(label // c.motion_classes, texture)
             order = self.profiles[label % c.motion_classes]
-        if c.kind != "appearance" and family == "rotate" and shape in _ISOTROPIC and texture == "solid":
-            texture = "striped"  # keep the rotation visible (texture carries no label here)
-        self._draw(frame, shape, texture, self._shade(shading, colour, grey), cx[order] + shake[:, 0],
-                   cy[order] + shake[:, 1], ang[order], rad[order], phase)
+        if c.kind != "appearance" and family == "spin" and shape in _ISOTROPIC and texture == "solid":
+            texture = "striped"  # keep the spin visible (texture carries no label here)
+        self._draw(frame, shape, texture, self._shade(draws, colour, grey), cx[order] + shake[:, 0],
+                   cy[order] + shake[:, 1], ang[order], rad[order], draws[8:10])
 
-        frame *= np.float32(255.0)
         if noise is not None:
             # Gaussian noise through its quantile table: a random byte per value is several
             # times cheaper than a float normal draw, and the result is quantised to 8 bits.
             frame += np.take(self.noise_table, noise.view(np.uint8)[: frame.size]).reshape(frame.shape)
         else:
             frame += np.float32(0.5)
-        np.clip(frame, 0.0, 255.0, out=frame)
-        return frame.astype(np.uint8)
+        out = np.empty(frame.shape, np.uint8)
+        np.clip(frame, 0.0, 255.0, out=out, casting="unsafe")  # clip, then truncate: rounding
+        return out
 
     # -- pieces --------------------------------------------------------------------------------
+    # An object's block of uniforms: 0 shape, 1 colour, 2 texture, 3 family (target) or size
+    # factor (distractor), 4 radius, 5-6 position, 7 angle, 8-9 texture phase, 10 profile,
+    # 11 axis tilt (translate) or start of the revolution (rotate), 12-15 shading.
 
     def _background(self, rng: np.random.Generator, shake: np.ndarray) -> tuple[np.ndarray, float]:
         """A grey level plus a smooth periodic field, rolled by the camera shake: (3, T, S, S)."""
         c = self.c
         t, s, g = c.frames, c.size, self.grid
-        grey = rng.uniform(0.35, 0.6)
-        coarse = rng.standard_normal((4, g, g), dtype=np.float32)  # drawn even without clutter
+        grey = 0.35 + 0.25 * rng.random()
         if c.clutter == 0:
-            return np.full((3, t, s, s), grey, np.float32), grey
+            return np.full((3, t, s, s), 255.0 * grey, np.float32), grey
+        coarse = rng.standard_normal((4, g, g), dtype=np.float32)
         field = np.matmul(np.matmul(self.smooth, coarse), self.smooth_t)  # (4, S, S)
         field *= self.field_gain
-        base = field[1:] + (field[0] + np.float32(grey))  # mostly luminance, a little colour
+        base = field[1:] + (field[0] + np.float32(255.0 * grey))  # mostly luminance, a little colour
         if not shake.any():
             return np.repeat(base[:, None], t, axis=1), grey
         # the camera's roll of each frame is a window into the field tiled 2 x 2
         tiled = np.tile(base, (1, 2, 2))
         frame = np.empty((3, t, s, s), np.float32)
-        for i, (ox, oy) in enumerate((-shake) % s):
+        for i, (ox, oy) in enumerate(((-shake) % s).tolist()):
             frame[:, i] = tiled[:, oy:oy + s, ox:ox + s]
         return frame, grey
 
-    def _random_look(self, rng: np.random.Generator) -> tuple[str, int, str]:
-        return (SHAPES[rng.integers(len(SHAPES))], int(rng.integers(len(COLOURS))),
-                TEXTURES[rng.integers(len(TEXTURES))])
+    @staticmethod
+    def _random_look(draws: list[float]) -> tuple[str, int, str]:
+        return (SHAPES[int(draws[0] * len(SHAPES))], int(draws[1] * len(COLOURS)),
+                TEXTURES[int(draws[2] * len(TEXTURES))])
 
     def _labelled_look(self, k: int, random_texture: str) -> tuple[str, int, str]:
         colour, shape, texture = self.app_table[k]
         return shape, self.colour_index[colour], texture if texture is not None else random_texture
 
-    def _shade(self, u: np.ndarray, colour: int, grey: float) -> np.ndarray:
-        """The object's RGB (3, 1, 1, 1) from 4 uniform draws: the palette colour with a little
-        brightness and hue jitter, pulled toward the background grey by ``difficulty``."""
-        d = self.c.difficulty
-        rgb = self.colours[colour] * (1.0 - (0.1 + 0.15 * d) * u[0]) + (0.04 + 0.04 * d) * (2 * u[1:] - 1)
-        rgb += self.fade * (grey - rgb)
-        return np.clip(rgb, 0.0, 1.0).astype(np.float32)[:, None, None, None]
+    def _shade(self, draws: list[float], colour: int, grey: float) -> np.ndarray:
+        """The object's RGB (3, 1, 1, 1), 0..255: the palette colour with a little brightness and hue
+        jitter, pulled toward the background grey by ``difficulty``."""
+        d, fade = self.c.difficulty, self.fade
+        bright = 1.0 - (0.1 + 0.15 * d) * draws[12]
+        hue = 0.04 + 0.04 * d
+        rgb = []
+        for base, u in zip(self.palette[colour], draws[13:16]):
+            x = base * bright + hue * (2 * u - 1)
+            x += fade * (grey - x)
+            rgb.append(255.0 * min(max(x, 0.0), 1.0))
+        return np.array(rgb, np.float32).reshape(3, 1, 1, 1)
 
-    def _path(self, rng: np.random.Generator, family: str):
-        """The target's states s_0 .. s_{T-1} (centre x, y, angle, radius), class-independent."""
+    def _path(self, draws: list[float], family: str):
+        """The target's states s_0 .. s_{T-1} (centre x, y, angle, radius), class-independent.
+
+        The shape of the path comes first, as offsets from an anchor; the anchor is then uniform
+        over the positions that keep every state inside the frame.
+        """
         s = self.c.size
-        r0 = rng.uniform(*self.radius)
-        ang0 = rng.uniform(0, 2 * math.pi)
-        tilt = rng.uniform(-_MAX_TILT, _MAX_TILT)
-        px, py = rng.random(2)
+        r0 = self.radius[0] + (self.radius[1] - self.radius[0]) * draws[4]
+        ang0 = 2 * math.pi * draws[7]
         u = self.u
         ang = np.full_like(u, ang0)
         rad = np.full_like(u, r0)
-        hx = hy = 0.0
-        if family == "translate":
-            hx, hy = 0.5 * self.travel * math.cos(tilt), 0.5 * self.travel * math.sin(tilt)
-        elif family == "rotate":
-            ang = ang0 + u * self.turn  # a growing angle turns clockwise (y points down)
-        else:
+        ox = oy = np.zeros_like(u)
+        if family == "translate":  # left to right, along an axis within 60 degrees of horizontal
+            tilt = _MAX_TILT * (2 * draws[11] - 1)
+            ox, oy = self.travel * math.cos(tilt) * u, self.travel * math.sin(tilt) * u
+        elif family == "rotate":  # revolve clockwise about a pivot, turning with the revolution
+            phi = 2 * math.pi * draws[11] + self.arc * u  # a growing angle is clockwise (y down)
+            ox, oy = self.orbit * np.cos(phi), self.orbit * np.sin(phi)
+            ang = ang + self.arc * u
+        elif family == "scale":  # grow
             rad = r0 * np.exp(u * math.log(self.growth))
-        reach = float(rad.max()) * 1.05
-        # the centre is uniform over the positions that keep every state inside the frame
-        lo_x, lo_y = reach + abs(hx), reach + abs(hy)
-        cx0 = lo_x + px * max(s - 2 * lo_x, 0.0)
-        cy0 = lo_y + py * max(s - 2 * lo_y, 0.0)
-        return cx0 + (2 * hx) * u, cy0 + (2 * hy) * u, ang, rad
+        else:  # spin: turn clockwise in place
+            ang = ang + self.turn * u
+        reach = float(rad[-1]) * 1.05
+        lo_x, hi_x = reach - float(ox.min()), s - reach - float(ox.max())
+        lo_y, hi_y = reach - float(oy.min()), s - reach - float(oy.max())
+        ax = lo_x + draws[5] * max(hi_x - lo_x, 0.0)
+        ay = lo_y + draws[6] * max(hi_y - lo_y, 0.0)
+        return ax + ox, ay + oy, ang, rad
 
     def _draw(self, frame: np.ndarray, shape: str, texture: str, rgb: np.ndarray, cx: np.ndarray,
               cy: np.ndarray, ang: np.ndarray, rad: np.ndarray, phase: np.ndarray) -> None:
@@ -618,11 +685,11 @@ class _ClipGenerator:
         """
         s = self.c.size
         f32 = np.float32
-        reach = rad * 1.2 + 1.0
-        x0 = max(0, math.floor((cx - reach).min()))
-        x1 = min(s, math.ceil((cx + reach).max()))
-        y0 = max(0, math.floor((cy - reach).min()))
-        y1 = min(s, math.ceil((cy + reach).max()))
+        reach = 1.2 * float(rad.max()) + 1.0
+        x0 = max(0, math.floor(float(cx.min()) - reach))
+        x1 = min(s, math.ceil(float(cx.max()) + reach))
+        y0 = max(0, math.floor(float(cy.min()) - reach))
+        y1 = min(s, math.ceil(float(cy.max()) + reach))
         if x1 <= x0 or y1 <= y0:
             return
         # pixel-centre offsets from the object's centre, turned into the object's frame (pixels)
@@ -679,6 +746,7 @@ def _normal_table() -> np.ndarray:
 
 
 _NORMAL_TABLE = _normal_table()
+_OBJECT_DRAWS = 16  # uniforms per object, see _ClipGenerator
 _BAND_SHADE = np.array([1.0, 0.2], np.float32)  # light band, dark band
 
 
