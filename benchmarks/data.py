@@ -149,6 +149,31 @@ def bench_loader(root: Path, shape: dict, clips: int, repeats: int, workers: int
     return _median_rate(run, clips, repeats)
 
 
+def bench_template_step(repeats: int, batch: int = 32, threads: int = 2) -> dict:
+    """Training-step clips/s of the tiny template network (8x32x32, gated), on ``threads``
+    threads: the consumer that loading must outpace."""
+    from workbench.supernet import TemplateSupernet
+
+    prev = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        torch.manual_seed(0)
+        model = TemplateSupernet(num_classes=8, growth=16, bn_size=2).train()
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+        x, y = torch.randn(batch, 3, 8, 32, 32), torch.randint(0, 8, (batch,))
+
+        def step(_clips):
+            opt.zero_grad(set_to_none=True)
+            (torch.nn.functional.cross_entropy(model(x), y) + model.regularizer(1000)).backward()
+            opt.step()
+
+        r = _median_rate(lambda n: [step(None) for _ in range(max(1, n // batch))], batch * 2, repeats)
+    finally:
+        torch.set_num_threads(prev)
+    r["batch"], r["threads"] = batch, threads
+    return r
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--clips", type=int, default=64, help="clips per run (default 64)")
@@ -192,6 +217,9 @@ def main(argv=None) -> int:
             row["mp4_loader"]["workers"] = args.workers
             row["source"] = f"{shape['src_frames']}x{shape['src'][0]}x{shape['src'][1]}"
             results[name] = row
+    step = bench_template_step(args.repeats)
+    tiny = results["8x32x32"]
+    loading = {k: tiny[k]["clips_per_s"] for k in ("synthetic", "mp4", "jpeg", "mp4_loader") if tiny.get(k)}
     import av
 
     out = {
@@ -204,6 +232,9 @@ def main(argv=None) -> int:
         "clips_per_run": args.clips,
         "repeats": args.repeats,
         "results": results,
+        "tiny_template_train_clips_per_s": step,
+        # goal: every loader at least 3x the training-step rate at the tiny size
+        "loading_over_training_8x32x32": {k: round(v / step["clips_per_s"], 2) for k, v in loading.items()},
     }
     print(json.dumps(out, indent=2))
     return 0

@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from workbench.cost import count_cost, count_params  # noqa: E402
 from workbench.models import build_model, create_model  # noqa: E402
+from workbench.models.fuse import fuse_for_inference  # noqa: E402
 from workbench.strategy import list_presets, preset  # noqa: E402
 
 INFER_SHAPE = (4, 3, 16, 112, 112)
@@ -105,9 +106,11 @@ def compare_r2plus1d(repeats: int, compile_: bool) -> dict:
     if compile_:
         m = create_model("r2plus1d_18", channels_last=True)
         variants["ours_compiled"] = (torch.compile(m), True)
-    out: dict = {"variants": list(variants)}
+    out: dict = {"variants": list(variants) + ["ours_fused (inference only)"]}
     for phase, make in (("inference", _infer_fn), ("train", _train_fn)):
         fns = {k: make(m, cl) for k, (m, cl) in variants.items()}
+        if phase == "inference":  # BN folded into the convs: an eval-only path
+            fns["ours_fused"] = _infer_fn(fuse_for_inference(variants["ours_default"][0]), True)
         sec = _timed_rounds(fns, repeats, warmup=2 if compile_ else 1)
         batch = (INFER_SHAPE if phase == "inference" else TRAIN_SHAPE)[0]
         rates = {k: batch / s for k, s in sec.items()}
