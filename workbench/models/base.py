@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["VideoModel", "check_clip"]
+__all__ = ["VideoModel", "check_clip", "init_weights"]
 
 
 def check_clip(x: torch.Tensor, in_channels: int = 3, what: str = "model") -> None:
@@ -47,3 +47,17 @@ class VideoModel(nn.Module):
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last_3d)
         return x
+
+
+def init_weights(model: nn.Module) -> None:
+    """torchvision's video-ResNet initialisation: Kaiming-normal (fan_out) convs, BN gamma 1 and
+    beta 0, linear layers N(0, 0.01) with zero bias."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv3d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, nn.BatchNorm3d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0, 0.01)
+            nn.init.zeros_(m.bias)

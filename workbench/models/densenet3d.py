@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from ..strategy import Strategy
-from .base import VideoModel
+from .base import VideoModel, init_weights
 
 __all__ = ["DenseTemplate", "DenseLayer", "Transition", "DENSENET_BLOCKS"]
 
@@ -183,15 +183,7 @@ class DenseTemplate(VideoModel):
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.fc = nn.Linear(c, num_classes)
         self.feature_dim = c
-        for m in self.modules():
-            if isinstance(m, nn.Conv3d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm3d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, 0, 0.01)
-                nn.init.zeros_(m.bias)
+        init_weights(self)
 
     def layer_modules(self) -> list[tuple[str, nn.Module]]:
         return [(f"blocks.{b}.{i}", layer) for b, blk in enumerate(self.blocks) for i, layer in enumerate(blk)]

@@ -15,7 +15,7 @@ from torch import nn
 
 from ..strategy import Strategy
 from ..units import make_unit, r2plus1d_mid_channels, unit_stride
-from .base import VideoModel
+from .base import VideoModel, init_weights
 
 __all__ = ["VideoResNet", "BasicBlock", "Bottleneck", "make_stem", "RESNET_DEPTHS"]
 
@@ -218,15 +218,7 @@ class VideoResNet(VideoModel):
 
 
 def _init_resnet(model: nn.Module, zero_init_residual: bool) -> None:
-    for m in model.modules():
-        if isinstance(m, nn.Conv3d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-        elif isinstance(m, nn.BatchNorm3d):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.Linear):
-            nn.init.normal_(m.weight, 0, 0.01)
-            nn.init.zeros_(m.bias)
+    init_weights(model)
     if zero_init_residual:
         for m in model.modules():
             if isinstance(m, BasicBlock):
