@@ -20,6 +20,7 @@ A file that cannot be decoded is skipped: a warning names it once, the dataset r
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -1157,10 +1158,8 @@ class VideoDataset(Dataset):
 
 def _remove_log(path: str, owner: int) -> None:
     if os.getpid() == owner:
-        try:
+        with contextlib.suppress(OSError):  # already gone: nothing to clean up
             os.remove(path)
-        except OSError:
-            pass
 
 
 def make_dataset(name: str, root=None, split: str = "train", **kw) -> VideoDataset:
