@@ -282,6 +282,7 @@ def cmd_supernet_train(args) -> int:
 
     sn = {
         "backbone": args.backbone, "unit_set": args.unit_set, "growth": args.growth, "bn_size": args.bn_size,
+        "base_width": args.base_width,
         "tau": args.tau, "p_init": args.p_init, "regularizer": args.regularizer, "length_scale": args.k,
         "prior": args.prior, "temporal_reduction": args.temporal_reduction,
     }
@@ -362,10 +363,12 @@ def _add_supernet_commands(sub) -> None:
     q.add_argument("--out", required=True, help="run folder")
     _add_data_args(q)
     g = q.add_argument_group("template")
-    g.add_argument("--backbone", default="densenet-tiny", help="densenet121, densenet-small, densenet-tiny, ...")
+    g.add_argument("--backbone", default="densenet-tiny",
+                   help="densenet121, densenet-small, densenet-tiny, resnet50-template, resnet26-template, ...")
     g.add_argument("--unit-set", default="paper", help="paper = {S, ST, S+ST}; with-t adds T and its sums")
     g.add_argument("--growth", type=_size, default=8)
     g.add_argument("--bn-size", type=_size, default=2)
+    g.add_argument("--base-width", type=_size, default=8, help="ResNet-bottleneck template width")
     g.add_argument("--temporal-reduction", type=int, default=1, choices=(1, 8))
     g.add_argument("--tau", type=float, default=0.2, help="concrete relaxation temperature")
     g.add_argument("--p-init", type=float, default=0.1, help="initial drop probability")

@@ -209,7 +209,7 @@ def train_strategy(
         if template.num_classes != k:
             raise ValueError(f"template has {template.num_classes} classes, dataset {dataset!r} has {k}")
         model = template.extract(strategy)
-        model_kwargs = {"template_compat": True, "temporal_transitions": True, **template.config.model_kwargs()}
+        model_kwargs = template.config.model_kwargs()
     else:
         model_kwargs = {"num_classes": k, **(model_kw or {})}
         model = build_model(strategy, **model_kwargs)

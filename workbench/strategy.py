@@ -74,7 +74,7 @@ class BackboneLayout:
     unit_2d: str  # the "2D" unit for mc/rmc/heavy presets
     stems: tuple[str, ...] = ("3D", "2D", "(2+1)D", "fold")
     default_stem: str = "3D"
-    family: str = "resnet"  # resnet | densenet | c3d
+    family: str = "resnet"  # resnet | resnet-template | densenet | c3d
     excluded_presets: tuple[str, ...] = ()  # presets that cannot be built on this backbone
 
     @property
@@ -124,6 +124,16 @@ for _n, _g in {
     register_backbone(
         BackboneLayout(
             _n, _g, 2, _TEMPLATE_UNITS, "ST", "S", stems=("3D", "2D"), family="densenet"
+        )
+    )
+
+# ResNet-bottleneck templates (Zhou et al., Table 6): the bottleneck's first conv is a 1x1x1 (S),
+# a 3x1x1 (ST) or their sum, followed by 1x3x3 and 1x1x1.
+for _n, _g in {"resnet50-template": (3, 4, 6, 3), "resnet101-template": (3, 4, 23, 3),
+               "resnet26-template": (2, 2, 2, 2)}.items():
+    register_backbone(
+        BackboneLayout(
+            _n, _g, 2, ("S", "ST", "S+ST", "skip"), "ST", "S", stems=("3D", "2D"), family="resnet-template"
         )
     )
 

@@ -31,7 +31,6 @@ import torch
 from torch import nn
 
 from .models.base import VideoModel
-from .models.densenet3d import DENSENET_BLOCKS, DenseTemplate
 from .strategy import Strategy, backbone_layout
 
 __all__ = [
@@ -78,8 +77,9 @@ class SupernetConfig:
     backbone: str = "densenet-tiny"
     unit_set: str = "paper"
     num_classes: int = 10
-    growth: int = 8
-    bn_size: int = 2
+    growth: int = 8  # DenseNet template
+    bn_size: int = 2  # DenseNet template
+    base_width: int = 8  # ResNet-bottleneck template
     stem_width: int | None = None
     temporal_reduction: int = 1
     tau: float = 0.2
@@ -95,13 +95,18 @@ class SupernetConfig:
 
     def __post_init__(self) -> None:
         layout = backbone_layout(self.backbone)
-        if layout.family != "densenet":
+        if layout.family not in ("densenet", "resnet-template"):
+            from .strategy import list_backbones
+
+            allowed = [b for b in list_backbones() if backbone_layout(b).family in ("densenet", "resnet-template")]
             raise ValueError(
-                f"the template network needs a densenet backbone, got {self.backbone!r}; "
-                f"expected one of: {', '.join(DENSENET_BLOCKS)}"
+                f"the template network needs a densenet or resnet template backbone, got {self.backbone!r}; "
+                f"expected one of: {', '.join(allowed)}"
             )
         if self.unit_set not in UNIT_SETS:
             raise ValueError(f"unknown unit set {self.unit_set!r}; expected one of: {', '.join(UNIT_SETS)}")
+        if layout.family == "resnet-template" and self.unit_set != "paper":
+            raise ValueError("the ResNet-bottleneck template offers the unit set 'paper' (S, ST, S+ST) only")
         if not 0.0 < self.p_init < 1.0:
             raise ValueError(f"p_init must lie in (0, 1), got {self.p_init}")
         if self.tau <= 0:
@@ -136,10 +141,17 @@ class SupernetConfig:
             raise ValueError(f"unknown supernet config keys {sorted(unknown)}; expected {sorted(known)}")
         return cls(**d)
 
+    @property
+    def family(self) -> str:
+        return backbone_layout(self.backbone).family
+
     def model_kwargs(self) -> dict:
+        if self.family == "resnet-template":
+            return dict(num_classes=self.num_classes, base_width=self.base_width, dropout=self.dropout)
         return dict(
             num_classes=self.num_classes, growth=self.growth, bn_size=self.bn_size,
             stem_width=self.stem_width, temporal_reduction=self.temporal_reduction, dropout=self.dropout,
+            template_compat=True, temporal_transitions=True,
         )
 
 
@@ -155,9 +167,10 @@ class TemplateSupernet(VideoModel):
         self.config = config
         layout = backbone_layout(config.backbone)
         full = units_from_branches(config.branches)
-        self.net = DenseTemplate(
-            Strategy(config.backbone, (full,) * layout.num_layers),
-            template_compat=True, temporal_transitions=True, **config.model_kwargs(),
+        from .models import build_model
+
+        self.net = build_model(
+            Strategy(config.backbone, (full,) * layout.num_layers), channels_last=False, **config.model_kwargs()
         )
         self.num_layers = layout.num_layers
         self.num_classes = config.num_classes
@@ -323,35 +336,11 @@ class TemplateSupernet(VideoModel):
 
     @staticmethod
     def _branch_sq_norm(layer, branch: str) -> torch.Tensor:
-        mod = {"S": layer.branch_s, "ST": layer.branch_st, "T": layer.branch_t}[branch]
-        return mod.conv.weight.pow(2).sum()
+        mod = {"S": layer.branch_s, "ST": layer.branch_st, "T": getattr(layer, "branch_t", None)}[branch]
+        conv = mod.conv if hasattr(mod, "conv") else mod  # DenseNet: BN-ReLU-conv; ResNet: the conv
+        return conv.weight.pow(2).sum()
 
     # ---- forward -------------------------------------------------------------------------------
-    def _layer_forward(self, li: int, layer, x: torch.Tensor, masks: torch.Tensor | None) -> torch.Tensor:
-        mode = self.mode
-        if mode == "fixed":
-            kept = self._fixed[li]
-        else:
-            kept = self.branches
-        mid = None
-        for name, branch in (("S", layer.branch_s), ("ST", layer.branch_st)):
-            if branch is None or name not in kept:
-                continue
-            y = branch(x)
-            if masks is not None:
-                y = y * masks[:, li, self._branch_index[name]].view(-1, 1, 1, 1, 1)
-            mid = y if mid is None else mid + y
-        b, _, t, h, w = x.shape
-        if mid is None:  # S and ST dropped: the 1x3x3 path sees zeros, as in the gated template
-            mid = x.new_zeros((b, layer.width, t, h, w))
-        out = layer.spatial(torch.relu(layer.norm2(mid)))
-        if layer.branch_t is not None and "T" in kept:
-            y = layer.branch_t(x)
-            if masks is not None:
-                y = y * masks[:, li, self._branch_index["T"]].view(-1, 1, 1, 1, 1)
-            out = out + y
-        return out
-
     def _masks(self, batch: int) -> torch.Tensor | None:
         """``B x L x Br`` keep-multipliers for the current mode, or None (all ones)."""
         if self.mode in ("warmup", "fixed"):
@@ -364,20 +353,19 @@ class TemplateSupernet(VideoModel):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = self._prepare(x)
-        net = self.net
         masks = self._masks(x.shape[0])
-        x = net.stem(x)
-        li = 0
-        for bi, layers in enumerate(net.blocks):
-            feats = [x]
-            for layer in layers:
-                inp = torch.cat(feats, 1) if len(feats) > 1 else feats[0]
-                feats.append(self._layer_forward(li, layer, inp, masks))
-                li += 1
-            x = torch.cat(feats, 1)
-            if bi < len(net.transitions):
-                x = net.transitions[bi](x)
-        return net.avgpool(net.relu(net.norm(x))).flatten(1)
+        # hand every layer its gate context, run the backbone's own forward, then clear it
+        for li, layer in enumerate(self._layers):
+            layer.gate_kept = self._fixed[li] if self.mode == "fixed" else None
+            layer.gate_mask = (
+                None if masks is None else
+                {b: masks[:, li, j].view(-1, 1, 1, 1, 1) for b, j in self._branch_index.items()}
+            )
+        try:
+            return self.net.forward_features(x)
+        finally:
+            for layer in self._layers:
+                layer.gate_kept = layer.gate_mask = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net.fc(self.net.dropout(self.forward_features(x)))
@@ -393,12 +381,12 @@ class TemplateSupernet(VideoModel):
         return self.net.strategy
 
     # ---- extraction ------------------------------------------------------------------------------
-    def extract(self, strategy: Strategy, *, inherit_weights: bool = True) -> DenseTemplate:
+    def extract(self, strategy: Strategy, *, inherit_weights: bool = True) -> VideoModel:
         """``strategy`` as a stand-alone network, with the template's weights (or fresh ones)."""
+        from .models import build_model
+
         self._check_strategy(strategy)
-        model = DenseTemplate(
-            strategy, template_compat=True, temporal_transitions=True, **self.config.model_kwargs()
-        )
+        model = build_model(strategy, channels_last=False, **self.config.model_kwargs())
         if inherit_weights:
             src = self.net.state_dict()
             dst = model.state_dict()

@@ -1,6 +1,5 @@
 """Every notebook executes headless with its smoke parameters (WORKBENCH_SMOKE=1)."""
 
-import os
 from pathlib import Path
 
 import nbformat

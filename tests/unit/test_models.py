@@ -65,7 +65,7 @@ def test_literature_sizes():
     assert round(count_cost(c3d, (3, 16, 112, 112)).gmacs, 1) == 38.5
 
 
-@pytest.mark.parametrize("backbone", ["resnet18", "resnet50", "densenet-tiny", "c3d"])
+@pytest.mark.parametrize("backbone", ["resnet18", "resnet50", "densenet-tiny", "c3d", "resnet26-template"])
 def test_every_preset_builds_on_its_backbone(backbone):
     for name in list_presets(backbone):
         s = preset(name, backbone)

@@ -106,7 +106,7 @@ def test_regularizer_forms_and_volume_prior():
 
 
 def test_bad_config():
-    with pytest.raises(ValueError, match="needs a densenet backbone"):
+    with pytest.raises(ValueError, match="needs a densenet or resnet template backbone"):
         SupernetConfig(backbone="resnet18")
     with pytest.raises(ValueError, match="unknown unit set"):
         SupernetConfig(unit_set="all")
@@ -142,3 +142,28 @@ def test_training_resumes_to_identical_numbers(tmp_path):
     # the gates move only in the gated phase
     assert torch.allclose(torch.tensor(h1.gates[0]), torch.full((8, 2), 0.1), atol=1e-6)
     assert h1.gates[2] != h1.gates[0]
+
+
+def test_resnet_bottleneck_template():
+    sn = TemplateSupernet(backbone="resnet26-template", num_classes=4, base_width=8).eval()
+    assert sn.units == ("S", "ST", "S+ST", "skip") and sn.gate_logits.shape == (8, 2)
+    x = _x()
+    s = Strategy("resnet26-template", ("S", "ST", "S+ST", "skip") * 2)
+    sn.set_strategy(s)
+    with torch.no_grad():
+        a = sn(x)
+        b = sn.extract(s).eval()(x)
+    assert torch.allclose(a, b, atol=1e-6)
+    sn.set_mode("relaxed").train()
+    out = sn(x)
+    (out.sum() + sn.regularizer(100)).backward()
+    assert sn.gate_logits.grad.abs().sum() > 0
+    assert [p.name for p in sn.presets()][:3] == ["s", "st", "s+st"]
+    with pytest.raises(ValueError, match="unit set 'paper'"):
+        SupernetConfig(backbone="resnet26-template", unit_set="with-t")
+
+
+def test_gate_context_is_cleared_after_forward():
+    sn = TemplateSupernet(num_classes=3)
+    sn(_x(1))
+    assert all(layer.gate_mask is None and layer.gate_kept is None for _, layer in sn.net.layer_modules())

@@ -35,6 +35,7 @@ __all__ = [
 # Settings that make any backbone small enough for tests and CPU demos.
 TINY = {
     "resnet": {"base_width": 8},
+    "resnet-template": {"base_width": 8},
     "densenet": {"growth": 8, "bn_size": 2},
     "c3d": {"width": 1 / 8, "fc_dim": 64, "num_frames": 8, "size": 32},
 }
@@ -61,7 +62,7 @@ def build_model(
     family = strategy.layout.family
     if tiny:
         kw = {**TINY[family], **kw}
-    if family == "resnet":
+    if family in ("resnet", "resnet-template"):
         model: VideoModel = VideoResNet(strategy, **kw)
     elif family == "densenet":
         model = DenseTemplate(strategy, **kw)

@@ -61,7 +61,6 @@ class DenseLayer(nn.Module):
         self.branch_st = _PreAct(in_channels, width, (3, 1, 1)) if has_st else None
         # keep_spatial: a layer extracted from the template whose S and ST branches were both
         # dropped still runs BN-ReLU-1x3x3 on a zero input, exactly as the gated template computes
-        self.zero_spatial_input = keep_spatial and not (has_s or has_st)
         self.width = width
         if has_s or has_st or keep_spatial:
             self.norm2 = nn.BatchNorm3d(width)
@@ -70,23 +69,36 @@ class DenseLayer(nn.Module):
             self.norm2 = self.spatial = None
         self.branch_t = _PreAct(in_channels, growth, (3, 1, 1)) if has_t else None
 
+    # Set by a template network around each forward pass: which branches run (None: all that
+    # exist) and a per-example multiplier per branch (None: 1).
+    gate_kept: tuple[str, ...] | None = None
+    gate_mask: dict[str, torch.Tensor] | None = None
+
+    def _branch(self, name: str, branch: nn.Module | None, x: torch.Tensor) -> torch.Tensor | None:
+        if branch is None or (self.gate_kept is not None and name not in self.gate_kept):
+            return None
+        y = branch(x)
+        if self.gate_mask is not None:
+            y = y * self.gate_mask[name]
+        return y
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         mid = None
-        for branch in (self.branch_s, self.branch_st):
-            if branch is not None:
-                y = branch(x)
+        for name, branch in (("S", self.branch_s), ("ST", self.branch_st)):
+            y = self._branch(name, branch, x)
+            if y is not None:
                 mid = y if mid is None else mid + y
-        if mid is None and self.zero_spatial_input:
-            b, _, t, h, w = x.shape
+        b, _, t, h, w = x.shape
+        if mid is None and self.spatial is not None:
+            # S and ST dropped: the 1x3x3 path sees zeros, exactly as the gated template computes
             mid = x.new_zeros((b, self.width, t, h, w))
         out = None
         if mid is not None:
             out = self.spatial(torch.relu(self.norm2(mid)))
-        if self.branch_t is not None:
-            y = self.branch_t(x)
+        y = self._branch("T", self.branch_t, x)
+        if y is not None:
             out = y if out is None else out + y
         if out is None:  # a fresh 'skip' layer adds zero features
-            b, _, t, h, w = x.shape
             out = x.new_zeros((b, self.growth, t, h, w))
         return out
 

@@ -17,11 +17,12 @@ from ..strategy import Strategy
 from ..units import make_unit, r2plus1d_mid_channels, unit_stride
 from .base import VideoModel, init_weights
 
-__all__ = ["VideoResNet", "BasicBlock", "Bottleneck", "make_stem", "RESNET_DEPTHS"]
+__all__ = ["VideoResNet", "BasicBlock", "Bottleneck", "TemplateBottleneck", "make_stem", "RESNET_DEPTHS"]
 
 # depth -> (block type, blocks per stage)
 RESNET_DEPTHS: dict[int, tuple[str, tuple[int, ...]]] = {
     10: ("basic", (1, 1, 1, 1)),
+    26: ("bottleneck", (2, 2, 2, 2)),  # only as the tiny ResNet-bottleneck template
     18: ("basic", (2, 2, 2, 2)),
     34: ("basic", (3, 4, 6, 3)),
     50: ("bottleneck", (3, 4, 6, 3)),
@@ -84,6 +85,51 @@ class Bottleneck(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = x if self.downsample is None else self.downsample(x)
         out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return self.relu(out + identity)
+
+
+class TemplateBottleneck(nn.Module):
+    """The ResNet-bottleneck template (Zhou et al., Table 6): the first conv is a 1x1x1 (``S``), a
+    3x1x1 (``ST``) or their sum (``S+ST``), then BN-ReLU, a 1x3x3 (spatial stride) and a 1x1x1.
+    Time keeps its resolution. ``skip``: neither branch, the 1x3x3 path sees zeros."""
+
+    expansion = 4
+    gate_kept: tuple[str, ...] | None = None
+    gate_mask: dict[str, torch.Tensor] | None = None
+
+    def __init__(self, inplanes: int, planes: int, unit: str, stride: tuple[int, int], mid_rule: str) -> None:
+        super().__init__()
+        if unit not in ("S", "ST", "S+ST", "skip"):
+            raise ValueError(f"template bottleneck unit must be one of S, ST, S+ST, skip; got {unit!r}")
+        parts = () if unit == "skip" else tuple(unit.split("+"))
+        ss = stride[1]
+        self.unit, self.width = unit, planes
+        self.branch_s = nn.Conv3d(inplanes, planes, 1, bias=False) if "S" in parts else None
+        self.branch_st = nn.Conv3d(inplanes, planes, (3, 1, 1), padding=(1, 0, 0), bias=False) if "ST" in parts else None
+        self.bn1 = nn.BatchNorm3d(planes)
+        self.conv2 = nn.Conv3d(planes, planes, (1, 3, 3), stride=(1, ss, ss), padding=(0, 1, 1), bias=False)
+        self.bn2 = nn.BatchNorm3d(planes)
+        self.conv3 = nn.Conv3d(planes, planes * 4, 1, bias=False)
+        self.bn3 = nn.BatchNorm3d(planes * 4)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = _downsample(inplanes, planes * 4, (1, ss))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        mid = None
+        for name, conv in (("S", self.branch_s), ("ST", self.branch_st)):
+            if conv is None or (self.gate_kept is not None and name not in self.gate_kept):
+                continue
+            y = conv(x)
+            if self.gate_mask is not None:
+                y = y * self.gate_mask[name]
+            mid = y if mid is None else mid + y
+        if mid is None:
+            b, _, t, h, w = x.shape
+            mid = x.new_zeros((b, self.width, t, h, w))
+        out = self.relu(self.bn1(mid))
         out = self.relu(self.bn2(self.conv2(out)))
         out = self.bn3(self.conv3(out))
         return self.relu(out + identity)
@@ -161,15 +207,18 @@ class VideoResNet(VideoModel):
         dropout: float = 0.0,
         zero_init_residual: bool = False,
         stem_pool: bool = False,
+        template_compat: bool = False,  # accepted for symmetry with the DenseNet template
     ) -> None:
         super().__init__()
         layout = strategy.layout
-        if layout.family != "resnet":
+        if layout.family not in ("resnet", "resnet-template"):
             raise ValueError(f"VideoResNet needs a resnet backbone strategy, got backbone {strategy.backbone!r}")
-        depth = depth or int(strategy.backbone.removeprefix("resnet"))
+        depth = depth or int(strategy.backbone.removeprefix("resnet").removesuffix("-template"))
         if depth not in RESNET_DEPTHS:
             raise ValueError(f"unknown ResNet depth {depth}; expected one of {sorted(RESNET_DEPTHS)}")
         kind, blocks = RESNET_DEPTHS[depth]
+        if layout.family == "resnet-template":
+            kind = "template"
         if tuple(blocks) != layout.groups:
             raise ValueError(f"depth {depth} has blocks {blocks}, strategy backbone has {layout.groups}")
         if mid_rule not in ("paper", "torchvision"):
@@ -178,7 +227,7 @@ class VideoResNet(VideoModel):
             raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
         self.strategy = strategy
         self.num_classes = num_classes
-        block_cls = BasicBlock if kind == "basic" else Bottleneck
+        block_cls = {"basic": BasicBlock, "bottleneck": Bottleneck, "template": TemplateBottleneck}[kind]
         self.stem = make_stem(strategy.stem, base_width, num_frames=num_frames)
         # ImageNet-style 1x3x3 max-pool after the stem (VMZ's CSN and P3D); torchvision's video
         # ResNets have none.
