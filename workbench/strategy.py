@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -449,10 +449,3 @@ def parse_strategy(text: str, backbone: str | None = None) -> Strategy:
     if ":" in text:
         return Strategy.from_code(text)
     return preset(text, backbone or "resnet18")
-
-
-def as_units(units: Sequence[str] | str, n: int) -> tuple[str, ...]:
-    """Broadcast a single unit name to ``n`` layers."""
-    if isinstance(units, str):
-        return (units,) * n
-    return tuple(units)

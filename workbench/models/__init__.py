@@ -6,10 +6,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from torch import nn
 
 from ..strategy import Strategy, parse_strategy, preset
 from .base import VideoModel, check_clip
@@ -144,5 +142,3 @@ def create_model(name: str, *, tiny: bool = False, **kw) -> VideoModel:
     spec = model_info(name)
     return build_model(spec.strategy(), tiny=tiny, **{**spec.kwargs, **kw})
 
-
-MODEL_FACTORIES: dict[str, Callable[..., nn.Module]] = {n: (lambda n=n, **kw: create_model(n, **kw)) for n in _MODELS}

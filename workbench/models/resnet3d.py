@@ -8,8 +8,6 @@ the temporal resolution (``2D``) take stride 1 in time, as torchvision's mc3_18 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
 from torch import nn
 
@@ -275,6 +273,3 @@ def _init_resnet(model: nn.Module, zero_init_residual: bool) -> None:
             elif isinstance(m, Bottleneck):
                 nn.init.zeros_(m.bn3.weight)
 
-
-def stage_blocks(depth: int) -> Sequence[int]:
-    return RESNET_DEPTHS[depth][1]
