@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-
 from ..strategy import Strategy, parse_strategy, preset
 from .base import VideoModel, check_clip
 from .c3d import C3D
