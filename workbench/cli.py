@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from . import __version__
 
@@ -244,14 +245,14 @@ def _data_kw(args) -> dict:
     return kw
 
 
-def _add_train_args(q: argparse.ArgumentParser, epochs: int, warmup: int | None) -> None:
+def _add_train_args(q: argparse.ArgumentParser, epochs: int, warmup: int | None, lr: float = 3e-3) -> None:
     g = q.add_argument_group("training")
     g.add_argument("--epochs", type=_size, default=epochs)
     if warmup is not None:
         g.add_argument("--warmup", type=int, default=warmup, help="epochs without gates before gating")
     g.add_argument("--batch-size", type=_size, default=32)
     g.add_argument("--optimizer", choices=("sgd", "adamw"), default="adamw")
-    g.add_argument("--lr", type=float, default=3e-3)
+    g.add_argument("--lr", type=float, default=lr)
     g.add_argument("--weight-decay", type=float, default=1e-4)
     g.add_argument("--schedule", choices=("cosine", "step", "constant"), default="cosine")
     g.add_argument("--milestones", type=int, nargs="*", default=[])
@@ -284,7 +285,7 @@ def cmd_supernet_train(args) -> int:
         "backbone": args.backbone, "unit_set": args.unit_set, "growth": args.growth, "bn_size": args.bn_size,
         "base_width": args.base_width,
         "tau": args.tau, "p_init": args.p_init, "regularizer": args.regularizer, "length_scale": args.k,
-        "prior": args.prior, "temporal_reduction": args.temporal_reduction,
+        "prior": args.prior, "temporal_reduction": args.temporal_reduction, "scaffold": args.scaffold,
     }
     sn = {k: v for k, v in sn.items() if v is not None}
     model, history = train_supernet(
@@ -316,7 +317,7 @@ def cmd_supernet_sample(args) -> int:
     ds = estimate_run(
         args.run, n=args.n, seed=args.seed, include_presets=not args.no_presets, strategies=given,
         split=args.split, recalibrate_batches=args.recalibrate, batch_size=args.batch_size,
-        progress=not args.no_progress, out=args.out,
+        clips=args.clips, crops=args.crops, progress=not args.no_progress, out=args.out,
     )
     best = top_k(ds, args.top)
     print(f"{'top1':>7}{'GMACs':>9}{'log p':>9}  source         strategy")
@@ -339,6 +340,24 @@ def cmd_supernet_show(args) -> int:
     _print_marginals(model)
     print(f"expected temporal layers: {model.expected_temporal_layers():.2f}; most probable: {model.most_probable().code}")
     return 0
+
+
+def cmd_supernet_check(args) -> int:
+    from .known_answer import CRITERIA, known_answer_study
+
+    seeds = args.seeds or list(range(args.n_seeds))
+    print(f"known-answer check: appearance and motion, seeds {seeds}, {args.jobs} job(s) at a time")
+    res = known_answer_study(seeds, args.out, jobs=args.jobs, alpha=args.alpha)
+    short = {c: c.replace("appearance_", "A:").replace("motion_", "M:") for c in CRITERIA}
+    print(f"{'seed':>4}  " + "  ".join(f"{short[c]:>14}" for c in CRITERIA) + "   all")
+    for row in res["per_seed"]:
+        print(f"{row['seed']:>4}  " + "  ".join(f"{'yes' if row['criteria'][c] else 'NO':>14}" for c in CRITERIA)
+              + f"   {'yes' if row['passed'] else 'NO'}")
+    n = len(res["seeds"])
+    for c, text in CRITERIA.items():
+        print(f"  {res['passed'][c]:>2}/{n}  {text}")
+    print(f"all criteria hold for {res['passed_all']} of {n} seeds; details in {Path(args.out) / 'known_answer.json'}")
+    return 0 if res["passed_all"] == n else 1
 
 
 def cmd_train(args) -> int:
@@ -370,31 +389,45 @@ def _add_supernet_commands(sub) -> None:
     g.add_argument("--bn-size", type=_size, default=2)
     g.add_argument("--base-width", type=_size, default=8, help="ResNet-bottleneck template width")
     g.add_argument("--temporal-reduction", type=int, default=1, choices=(1, 8))
+    g.add_argument("--scaffold", choices=("spatial", "paper"), default=None,
+                   help="spatial (default): 1x7x7 stem, 1x1x1 transitions, every temporal conv searched; "
+                        "paper: the authors' 5x7x7 stem and temporal transitions")
     g.add_argument("--tau", type=float, default=0.2, help="concrete relaxation temperature")
     g.add_argument("--p-init", type=float, default=0.1, help="initial drop probability")
     g.add_argument("--k", type=float, default=None, help="length-scale k of the weight prior")
     g.add_argument("--regularizer", choices=("paper", "code"), default="paper")
     g.add_argument("--prior", choices=("volume", "none"), default="volume")
     g.add_argument("--gate-lr", type=float, default=0.05)
-    _add_train_args(q, epochs=12, warmup=4)
+    _add_train_args(q, epochs=15, warmup=5, lr=6e-3)
     q.set_defaults(func=cmd_supernet_train)
 
     q = ss.add_parser("sample", help="sample strategies and score them with the shared weights")
-    q.add_argument("--run", required=True, help="a template run folder")
+    q.add_argument("--run", "--run-dir", dest="run", required=True,
+                   help="a template run folder (spell it --run-dir under torchrun, which claims --run)")
     q.add_argument("-n", type=int, default=100, help="strategies to sample")
     q.add_argument("--out", default=None, help="netCDF file for the results")
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--split", default="val")
     q.add_argument("--recalibrate", type=int, default=0, help="BN recalibration batches per strategy")
     q.add_argument("--batch-size", type=_size, default=64)
+    q.add_argument("--clips", type=_size, default=1, help="clips per video, scores averaged (real datasets)")
+    q.add_argument("--crops", type=_size, default=1, help="spatial crops per clip (real datasets)")
     q.add_argument("--strategy", action="append", default=[], help="also score this strategy (repeatable)")
     q.add_argument("--no-presets", action="store_true", help="do not score the literature presets")
     q.add_argument("--top", type=int, default=10, help="rows to print")
     q.add_argument("--no-progress", action="store_true")
     q.set_defaults(func=cmd_supernet_sample)
 
+    q = ss.add_parser("check", help="does the probability space find the known answer on synthetic data?")
+    q.add_argument("--out", required=True, help="folder for the runs and known_answer.json")
+    q.add_argument("--seeds", type=int, nargs="*", default=None, help="seeds (default: 0 .. n-seeds - 1)")
+    q.add_argument("--n-seeds", type=int, default=3)
+    q.add_argument("--jobs", type=int, default=1, help="runs at a time (the cores are shared out)")
+    q.add_argument("--alpha", type=float, default=0.01, help="level of the S-only-at-chance test")
+    q.set_defaults(func=cmd_supernet_check)
+
     q = ss.add_parser("show", help="print a trained template's layer-level marginals")
-    q.add_argument("--run", required=True)
+    q.add_argument("--run", "--run-dir", dest="run", required=True, help="a template run folder")
     q.set_defaults(func=cmd_supernet_show)
 
     q = sub.add_parser("train", help="train one strategy as a stand-alone network")
@@ -453,8 +486,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import os
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    if int(os.environ.get("RANK", "0")) > 0:  # under torchrun only the first process reports
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
     try:
         return int(args.func(args) or 0)
     except ValueError as e:
@@ -464,10 +501,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # output piped into `head` and friends
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    finally:
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
 
 
 if __name__ == "__main__":

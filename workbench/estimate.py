@@ -1,6 +1,9 @@
 """Network-level estimates: score strategies with the template's shared weights.
 
 Each strategy runs as a real sub-network of the template (dropped branches are not computed).
+Items that carry a video index (real datasets in test mode: several clips and crops per video)
+are scored per video, their softmax scores averaged (multi-clip evaluation). Under ``torchrun``
+the strategies are shared out across processes and every process returns all rows, in order.
 Optionally its BatchNorm statistics are recalibrated on a few training batches first (the
 template's running statistics were collected with every branch mixed in; a sub-network sees
 other activations). Results come back as an ``xarray.Dataset`` with one row per strategy (see
@@ -17,9 +20,12 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from . import distributed as dist_
 from .cost import count_cost
+from .data.formats import collate_drop_none
 from .strategy import Strategy
 from .supernet import TemplateSupernet
+from .train import evaluate
 
 __all__ = ["StrategyCostTable", "EstimateConfig", "estimate_strategies", "recalibrate_bn"]
 
@@ -39,7 +45,7 @@ class StrategyCostTable:
         self.macs = torch.zeros(L, len(self.units), dtype=torch.int64)
         base_params = base_macs = None
         for j, u in enumerate(self.units):
-            s = Strategy(supernet.backbone, (u,) * L)
+            s = Strategy(supernet.backbone, (u,) * L, supernet.config.stem)
             with torch.device("meta"):
                 model = supernet.extract(s, inherit_weights=False)
             report = count_cost(model, self.input_shape)
@@ -127,7 +133,7 @@ def estimate_strategies(
         raise ValueError("BN recalibration needs train_set (a few of its batches are used)")
     device = config.device
     supernet.to(device)
-    loader = DataLoader(eval_set, batch_size=config.batch_size, shuffle=False)
+    loader = DataLoader(eval_set, batch_size=config.batch_size, shuffle=False, collate_fn=collate_drop_none)
     calib = []
     if config.recalibrate_batches:
         g = torch.Generator().manual_seed(config.calibration_seed)
@@ -144,38 +150,28 @@ def estimate_strategies(
         cost_table = StrategyCostTable(supernet, shape)
     saved_bn = _bn_state(supernet)
     saved_mode, saved_fixed = supernet.mode, supernet._fixed
+    mine = dist_.shard(strategies)  # under torchrun each process scores its share of the rows
     rows = []
     try:
-        for s in tqdm(strategies, desc="strategies", disable=not config.progress):
+        for i in tqdm(mine, desc="strategies", disable=not (config.progress and dist_.is_main())):
+            s = strategies[i]
             t0 = time.perf_counter()
             supernet.set_strategy(s)
             if calib:
                 recalibrate_bn(supernet, calib, device)
-            supernet.eval()
-            correct1 = correct5 = total = 0
-            loss = 0.0
-            with torch.no_grad():
-                for bi, batch in enumerate(loader):
-                    if config.max_eval_batches is not None and bi >= config.max_eval_batches:
-                        break
-                    x, y = batch[0].to(device), batch[1].to(device)
-                    out = supernet(x).float()
-                    loss += nn.functional.cross_entropy(out, y, reduction="sum").item()
-                    top = out.topk(min(5, out.shape[1]), 1).indices
-                    correct1 += (top[:, 0] == y).sum().item()
-                    correct5 += (top == y[:, None]).any(1).sum().item()
-                    total += y.numel()
+            r = evaluate(supernet, loader, device, max_batches=config.max_eval_batches)
             if calib:
                 supernet.load_state_dict(saved_bn, strict=False)
             params, macs = cost_table.cost(s)
-            rows.append({
-                "strategy": s, "top1": correct1 / total, "top5": correct5 / total, "loss": loss / total,
+            rows.append((i, {
+                "strategy": s, "top1": r["top1"], "top5": r["top5"], "loss": r["loss"],
                 "params": params, "gmacs": macs / 1e9, "log_prob": supernet.log_prob(s),
-                "seconds": time.perf_counter() - t0, "n_eval": total,
-            })
+                "seconds": time.perf_counter() - t0, "n_eval": r["n"],
+            }))
     finally:
         supernet.load_state_dict(saved_bn, strict=False)
         supernet._fixed, supernet.mode = saved_fixed, saved_mode
+    rows = [row for _, row in sorted(r for part in dist_.all_gather_objects(rows) for r in part)]
     return estimates_dataset(
         rows, sources=sources, attrs={
             "recalibrate_batches": config.recalibrate_batches,

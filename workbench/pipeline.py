@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from . import __version__
+from . import distributed as dist_
 from .analysis import gates, history_dataset, marginals, save_netcdf
 from .checkpoint import atomic_write_bytes
 from .data import SYNTHETIC_DATASETS, build_dataset
@@ -65,12 +66,13 @@ def train_supernet(
     root: str | None = None,
     data_kw: dict | None = None,
     supernet: dict | SupernetConfig | None = None,
-    train_config: TrainConfig = TrainConfig(epochs=12, warmup_epochs=4, batch_size=32),
+    train_config: TrainConfig = TrainConfig(epochs=15, warmup_epochs=5, batch_size=32, lr=6e-3),
     resume: bool = False,
     on_epoch=None,
 ) -> tuple[TemplateSupernet, History]:
     """Train the template network on ``dataset``; everything lands in the run folder ``out``."""
     out = Path(out)
+    dist_.init_from_env(train_config.device)
     data_kw = dict(data_kw or {})
     splits = open_splits(dataset, root=root, **data_kw)
     k = _num_classes(splits["train"])
@@ -93,7 +95,8 @@ def train_supernet(
             if saved.get(key) != spec[key]:
                 raise ValueError(f"resume: {key} differs from the run's ({saved.get(key)} vs {spec[key]})")
     out.mkdir(parents=True, exist_ok=True)
-    _write_json(out / "run.json", spec)
+    if dist_.is_main():
+        _write_json(out / "run.json", spec)
     torch.manual_seed(train_config.seed)
     model = TemplateSupernet(cfg)
 
@@ -107,22 +110,34 @@ def train_supernet(
         model, splits["train"], splits.get("val"), train_config, out_dir=out, resume=resume,
         extra_meta={"supernet_config": cfg.to_dict()}, on_epoch=after_epoch,
     )
-    save_netcdf(_marginals_dataset(model), out / "marginals.nc")
-    warn_if_collapsed(model)
+    if dist_.is_main():
+        save_netcdf(_marginals_dataset(model), out / "marginals.nc")
+        warn_if_collapsed(model, history)
+    dist_.barrier()
     return model, history
 
 
-def warn_if_collapsed(model: TemplateSupernet, threshold: float = 0.5) -> bool:
-    """Warn when the gates collapsed (most layers most likely skipped): the regulariser won over
-    the data term, typically because the length-scale k is too large for the training-set size."""
+def warn_if_collapsed(model: TemplateSupernet, history: History | None = None, threshold: float = 0.5,
+                      max_drop: float = 0.1) -> bool:
+    """Warn when the gates collapsed: most layers are most likely skipped *and* (when the history
+    is given) the validation accuracy fell by more than ``max_drop`` from the end of the warm-up.
+    Skipping layers that the data does not need is pruning, not collapse; losing accuracy is.
+    Typically the length-scale k is too large for the training-set size (the penalty is k^2/N)."""
     import warnings
 
     p_skip = model.unit_probabilities()[:, -1]
-    collapsed = bool((p_skip > threshold).float().mean() >= 0.5)
+    skipped = bool((p_skip > threshold).float().mean() >= 0.5)
+    fell = None
+    if history is not None and history.val_acc:
+        warm = [a for a, ph in zip(history.val_acc, history.phase) if ph == "warmup"]
+        if warm and history.phase[-1] == "gated":
+            fell = warm[-1] - history.val_acc[-1]
+    collapsed = skipped and (fell is None or fell > max_drop)
     if collapsed:
+        acc = "" if fell is None else f" and validation accuracy fell by {fell:.2f} after the warm-up"
         warnings.warn(
             f"the template's gates collapsed: P(skip) > {threshold} in {int((p_skip > threshold).sum())} of "
-            f"{len(p_skip)} layers (length-scale k = {model.config.length_scale}). Lower k (the weight "
+            f"{len(p_skip)} layers{acc} (length-scale k = {model.config.length_scale}). Lower k (the weight "
             "penalty scales with k^2/N) or train longer before gating.",
             RuntimeWarning, stacklevel=2,
         )
@@ -147,17 +162,36 @@ def estimate_run(
     split: str = "val",
     recalibrate_batches: int = 0,
     batch_size: int = 64,
+    clips: int = 1,
+    crops: int = 1,
     progress: bool = True,
     out: str | Path | None = None,
 ):
     """Sample ``n`` strategies from a trained template (plus the presets that fit it, plus any
-    given ``strategies``) and score each with the shared weights on ``split``."""
+    given ``strategies``) and score each with the shared weights on ``split``.
+
+    ``clips`` x ``crops`` > 1: multi-view evaluation on a real dataset (``clips`` uniformly spaced
+    clips and ``crops`` crops per video, softmax scores averaged per video)."""
     from .estimate import EstimateConfig, estimate_strategies
 
+    dist_.init_from_env()
     spec = read_run(run)
+    if clips < 1 or crops < 1:
+        raise ValueError(f"clips and crops must be >= 1, got {clips} and {crops}")
+    multi = clips > 1 or crops > 1
+    if multi and spec["dataset"] in SYNTHETIC_DATASETS:
+        raise ValueError(
+            f"multi-clip evaluation needs a real dataset: a {spec['dataset']} item is a whole video "
+            "already (use clips=1, crops=1)"
+        )
     model, _ = load_supernet(run)
-    need = ["train", split] if recalibrate_batches else [split]
-    splits = open_splits(spec["dataset"], root=spec.get("root"), splits=sorted(set(need)), **spec["data_kw"])
+    splits = {}
+    if recalibrate_batches:
+        splits.update(open_splits(spec["dataset"], root=spec.get("root"), splits=("train",), **spec["data_kw"]))
+    eval_kw = dict(spec["data_kw"])
+    if multi:
+        eval_kw.update(mode="test", num_clips=clips, num_crops=crops)
+    splits[split] = open_splits(spec["dataset"], root=spec.get("root"), splits=(split,), **eval_kw)[split]
     rows: list[Strategy] = []
     sources: list[str] = []
     if n:
@@ -172,12 +206,13 @@ def estimate_run(
     rows.append(mp)
     sources.append("most-probable")
     for s in strategies or []:
-        rows.append(s)
+        rows.append(model.on_scaffold(s))
         sources.append("given")
     cfg = EstimateConfig(batch_size=batch_size, recalibrate_batches=recalibrate_batches, progress=progress)
     ds = estimate_strategies(model, rows, splits[split], config=cfg, train_set=splits.get("train"), sources=sources)
-    ds.attrs.update({"run": str(run), "split": split, "seed": seed, "n_sampled": n, "dataset": spec["dataset"]})
-    if out is not None:
+    ds.attrs.update({"run": str(run), "split": split, "seed": seed, "n_sampled": n, "dataset": spec["dataset"],
+                     "clips": clips, "crops": crops})
+    if out is not None and dist_.is_main():
         save_netcdf(ds, out)
     return ds
 
@@ -200,6 +235,7 @@ def train_strategy(
     from .train import evaluate
 
     out = Path(out)
+    dist_.init_from_env(train_config.device)
     data_kw = dict(data_kw or {})
     splits = open_splits(dataset, root=root, splits=("train", "val", "test"), **data_kw)
     k = _num_classes(splits["train"])
@@ -208,25 +244,32 @@ def train_strategy(
         template, _ = load_supernet(inherit_from)
         if template.num_classes != k:
             raise ValueError(f"template has {template.num_classes} classes, dataset {dataset!r} has {k}")
+        strategy = template.on_scaffold(strategy)
         model = template.extract(strategy)
         model_kwargs = template.config.model_kwargs()
     else:
         model_kwargs = {"num_classes": k, **(model_kw or {})}
         model = build_model(strategy, **model_kwargs)
     out.mkdir(parents=True, exist_ok=True)
-    _write_json(out / "run.json", {
-        "kind": "standalone", "strategy": strategy.to_dict(), "dataset": dataset, "root": root,
-        "data_kw": data_kw, "model_kwargs": model_kwargs, "inherit_from": str(inherit_from) if inherit_from else None,
-        "train_config": train_config.to_dict(),
-        "versions": {"workbench": __version__, "torch": torch.__version__},
-    })
+    if dist_.is_main():
+        _write_json(out / "run.json", {
+            "kind": "standalone", "strategy": strategy.to_dict(), "dataset": dataset, "root": root,
+            "data_kw": data_kw, "model_kwargs": model_kwargs,
+            "inherit_from": str(inherit_from) if inherit_from else None,
+            "train_config": train_config.to_dict(),
+            "versions": {"workbench": __version__, "torch": torch.__version__},
+        })
     history = train(model, splits["train"], splits["val"], train_config, out_dir=out, resume=resume,
                     model_kwargs=model_kwargs)
     from .data.formats import collate_drop_none
 
-    test_loader = torch.utils.data.DataLoader(splits["test"], batch_size=train_config.batch_size,
+    test_set = splits["test"]
+    if dist_.is_distributed():
+        test_set = torch.utils.data.Subset(test_set, dist_.shard(range(len(test_set))))
+    test_loader = torch.utils.data.DataLoader(test_set, batch_size=train_config.batch_size,
                                               collate_fn=collate_drop_none)
-    test = evaluate(model, test_loader, train_config.device)
-    _write_json(out / "result.json", {"strategy": strategy.to_dict(), "test": test,
-                                      "val_top1": history.val_acc[-1], "epochs": len(history)})
+    test = evaluate(model, test_loader, dist_.device_for_rank(train_config.device), gather=True)
+    if dist_.is_main():
+        _write_json(out / "result.json", {"strategy": strategy.to_dict(), "test": test,
+                                          "val_top1": history.val_acc[-1], "epochs": len(history)})
     return model, history, test

@@ -87,10 +87,18 @@ class SupernetConfig:
     # regulariser: "paper" = Eq. 5, (1/N) p log p + k^2 (1-p) ||w||^2 / (2N);
     # "code" = the authors' code, (k/N) ||w||^2 (1-p) + (1/N) [p log p + (1-p) log(1-p)]
     regularizer: str = "paper"
-    length_scale: float = 0.5  # k (0.5 separated appearance from motion on the tiny benchmark, N ~ 800)
+    # k: 1.0 separates appearance from motion on the tiny synthetic benchmark (N ~ 800 clips; see
+    # workbench.known_answer and the README for the measured range). Larger k prunes more: when
+    # accuracy falls with it, the run warns that the gates collapsed
+    length_scale: float = 1.0
     # "volume": a branch's weight penalty is scaled by its temporal kernel extent (ST/T x3), i.e.
     # the Gaussian prior's precision grows with the kernel volume; "none": the paper's plain prior
     prior: str = "volume"
+    # what surrounds the searched layers: "spatial" = 1x7x7 stem and 1x1x1 transitions, so every
+    # temporal conv of the network is a searched branch and the S-only strategy is a frame-level
+    # network; "paper" = the authors' 5x7x7 stem and 1x1x1 + 3x1x1 transitions (ungated temporal
+    # convs outside the space: even the S-only strategy then models time)
+    scaffold: str = "spatial"
     dropout: float = 0.0
 
     def __post_init__(self) -> None:
@@ -113,6 +121,9 @@ class SupernetConfig:
             raise ValueError(f"tau must be positive, got {self.tau}")
         if self.regularizer not in ("paper", "code"):
             raise ValueError(f"unknown regularizer {self.regularizer!r}; expected 'paper' or 'code'")
+        if self.scaffold not in ("spatial", "paper"):
+            raise ValueError(f"unknown scaffold {self.scaffold!r}; expected 'spatial' (2D stem and transitions) "
+                             "or 'paper' (5x7x7 stem, temporal transitions)")
         if self.prior not in ("volume", "none"):
             raise ValueError(f"unknown prior {self.prior!r}; expected 'volume' or 'none'")
 
@@ -151,8 +162,13 @@ class SupernetConfig:
         return dict(
             num_classes=self.num_classes, growth=self.growth, bn_size=self.bn_size,
             stem_width=self.stem_width, temporal_reduction=self.temporal_reduction, dropout=self.dropout,
-            template_compat=True, temporal_transitions=True,
+            template_compat=True, temporal_transitions=self.scaffold == "paper",
         )
+
+    @property
+    def stem(self) -> str:
+        """The stem of every strategy of this template (not part of the searched space)."""
+        return "3D" if self.scaffold == "paper" else "2D"
 
 
 class TemplateSupernet(VideoModel):
@@ -170,7 +186,8 @@ class TemplateSupernet(VideoModel):
         from .models import build_model
 
         self.net = build_model(
-            Strategy(config.backbone, (full,) * layout.num_layers), channels_last=False, **config.model_kwargs()
+            Strategy(config.backbone, (full,) * layout.num_layers, config.stem), channels_last=False,
+            **config.model_kwargs(),
         )
         self.num_layers = layout.num_layers
         self.num_classes = config.num_classes
@@ -225,7 +242,7 @@ class TemplateSupernet(VideoModel):
     def most_probable(self) -> Strategy:
         probs = self.unit_probabilities()
         units = tuple(self.units[i] for i in probs.argmax(1).tolist())
-        return Strategy(self.backbone, units, name="most-probable")
+        return Strategy(self.backbone, units, self.config.stem, name="most-probable")
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> list[Strategy]:
         """``n`` strategies drawn from the learned distribution (hard Bernoulli masks)."""
@@ -239,7 +256,7 @@ class TemplateSupernet(VideoModel):
                 units_from_branches([b for b, j in self._branch_index.items() if not drop[li, j]])
                 for li in range(self.num_layers)
             )
-            out.append(Strategy(self.backbone, units))
+            out.append(Strategy(self.backbone, units, self.config.stem))
         return out
 
     def log_prob(self, strategy: Strategy) -> float:
@@ -277,20 +294,24 @@ class TemplateSupernet(VideoModel):
             unique.setdefault(s.units, s)
         return list(unique.values())
 
-    def _check_strategy(self, strategy: Strategy) -> None:
+    def on_scaffold(self, strategy: Strategy) -> Strategy:
+        """``strategy`` on this template's stem (the stem is fixed by the scaffold, not searched):
+        a strategy written without one (``densenet-tiny:SSTT...``) can be used as is."""
+        if strategy.stem == self.config.stem:
+            return strategy
+        return Strategy(strategy.backbone, strategy.units, self.config.stem, name=strategy.name)
+
+    def _check_strategy(self, strategy: Strategy) -> Strategy:
+        """Validate ``strategy`` against the space; returns it on the template's stem."""
         if strategy.backbone != self.backbone:
             raise ValueError(f"strategy is for backbone {strategy.backbone!r}, the template is {self.backbone!r}")
-        if strategy.stem != self.net.strategy.stem:
-            raise ValueError(
-                f"strategy has stem {strategy.stem!r}, the template's stem is {self.net.strategy.stem!r} "
-                "(the stem is not part of the template's space)"
-            )
         for li, u in enumerate(strategy.units):
             if u not in self.units:
                 raise ValueError(
                     f"layer {li}: unit {u!r} is not in this template's unit set {self.config.unit_set!r}; "
                     f"allowed: {', '.join(self.units)}"
                 )
+        return self.on_scaffold(strategy)
 
     # ---- modes ---------------------------------------------------------------------------------
     def set_mode(self, mode: str) -> TemplateSupernet:
@@ -377,7 +398,7 @@ class TemplateSupernet(VideoModel):
     def strategy(self) -> Strategy:
         """The active strategy in fixed mode, else the full template."""
         if self.mode == "fixed" and self._fixed is not None:
-            return Strategy(self.backbone, tuple(units_from_branches(k) for k in self._fixed))
+            return Strategy(self.backbone, tuple(units_from_branches(k) for k in self._fixed), self.config.stem)
         return self.net.strategy
 
     # ---- extraction ------------------------------------------------------------------------------
@@ -385,7 +406,7 @@ class TemplateSupernet(VideoModel):
         """``strategy`` as a stand-alone network, with the template's weights (or fresh ones)."""
         from .models import build_model
 
-        self._check_strategy(strategy)
+        strategy = self._check_strategy(strategy)
         model = build_model(strategy, channels_last=False, **self.config.model_kwargs())
         if inherit_weights:
             src = self.net.state_dict()

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from . import distributed as dist_
 from .checkpoint import CheckpointError, atomic_write_bytes, load_checkpoint, save_checkpoint
 
 __all__ = ["TrainConfig", "History", "train", "evaluate", "make_train_loader"]
@@ -105,13 +106,15 @@ def _is_supernet(model: nn.Module) -> bool:
 
 def make_train_loader(dataset: Dataset, config: TrainConfig, epoch: int, *, shuffle: bool = True,
                       drop_last: bool = False) -> DataLoader:
-    """A loader whose order depends only on (seed, epoch): resumable and reproducible."""
-    g = torch.Generator()
-    g.manual_seed(config.seed * 100_003 + epoch)
+    """A loader whose order depends only on (seed, epoch): resumable and reproducible. Under
+    ``torchrun`` each process gets its slice of every global batch (``config.batch_size``)."""
+    sampler = dist_.ShardedBatchSampler(
+        len(dataset), config.batch_size, seed=config.seed * 100_003 + epoch, shuffle=shuffle,
+        drop_last=drop_last, rank=dist_.rank(), world_size=dist_.world_size(),
+    )
     return DataLoader(
-        dataset, batch_size=config.batch_size, shuffle=shuffle, generator=g, drop_last=drop_last,
-        num_workers=config.num_workers, pin_memory=config.device.startswith("cuda"),
-        persistent_workers=False,
+        dataset, batch_sampler=sampler, num_workers=config.num_workers,
+        pin_memory=config.device.startswith("cuda"), persistent_workers=False,
     )
 
 
@@ -137,11 +140,14 @@ def _make_optimizers(model: nn.Module, config: TrainConfig):
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader: DataLoader, device: str = "cpu", *, max_batches: int | None = None) -> dict:
+def evaluate(model: nn.Module, loader: DataLoader, device: str = "cpu", *, max_batches: int | None = None,
+             gather: bool = False) -> dict:
     """Mean cross-entropy, top-1 and top-5 accuracy over ``loader``.
 
     Items that carry a video index (test mode of the real datasets: several clips and crops per
-    video) are scored per video: softmax scores averaged over each video's views."""
+    video) are scored per video: softmax scores averaged over each video's views. With
+    ``gather=True`` under ``torchrun``, each process scores its shard and the totals are combined
+    (every process returns the same numbers)."""
     model.eval()
     total = correct1 = correct5 = 0
     loss_sum = 0.0
@@ -162,6 +168,9 @@ def evaluate(model: nn.Module, loader: DataLoader, device: str = "cpu", *, max_b
         correct1 += (top[:, 0] == y).sum().item()
         correct5 += (top == y[:, None]).any(1).sum().item()
         total += y.numel()
+    if gather and dist_.is_distributed():
+        loss_sum, correct1, correct5, total = dist_.all_reduce_sum([loss_sum, correct1, correct5, total])
+        views = [v for part in dist_.all_gather_objects(views) for v in part]
     if views:
         scores = torch.cat([v[0] for v in views])
         labels = torch.cat([v[1] for v in views])
@@ -178,6 +187,7 @@ def evaluate(model: nn.Module, loader: DataLoader, device: str = "cpu", *, max_b
                 "top5": (top == video_label[:, None]).any(1).float().mean().item(), "n": n, "views": len(vids)}
     if total == 0:
         raise ValueError("evaluation loader yielded no examples")
+    total = int(total)
     return {"loss": loss_sum / total, "top1": correct1 / total, "top5": correct5 / total, "n": total}
 
 
@@ -213,8 +223,14 @@ def _save(out_dir: Path, model, opt, gate_opt, history: History, epoch: int, con
     if gate_opt is not None:
         t2, gate_meta = _opt_to_tensors("gate_opt", gate_opt)
         tensors.update(t2)
-    tensors["rng/torch"] = torch.get_rng_state()
+    states = dist_.all_gather_objects(torch.get_rng_state())
+    if not dist_.is_main():
+        return
+    tensors["rng/torch"] = states[0]
+    for r, st in enumerate(states[1:], start=1):
+        tensors[f"rng/torch/{r}"] = st
     meta = {
+        "world_size": len(states),
         "epoch": epoch,
         "train_config": config.to_dict(),
         "history": history.to_dict(),
@@ -251,9 +267,20 @@ def train(
 
     if len(train_set) == 0:
         raise ValueError("training set is empty")
-    device = config.device
+    distributed = dist_.init_from_env(config.device) and dist_.is_distributed()
+    world, main = dist_.world_size(), dist_.is_main()
+    device = dist_.device_for_rank(config.device)
     model.to(device)
     supernet = _is_supernet(model)
+    net = model
+    if distributed:
+        from torch.nn.parallel import DistributedDataParallel
+
+        # the template's gate logits sit unused during warm-up: let DDP find unused parameters
+        net = DistributedDataParallel(
+            model, device_ids=[torch.device(device).index] if device.startswith("cuda") else None,
+            find_unused_parameters=supernet,
+        )
     opt, gate_opt = _make_optimizers(model, config)
     history = History()
     start = 0
@@ -276,16 +303,24 @@ def train(
         _opt_from_tensors("opt", opt, extra, m["optimizer"])
         if gate_opt is not None and m.get("gate_optimizer"):
             _opt_from_tensors("gate_opt", gate_opt, extra, m["gate_optimizer"])
-        torch.set_rng_state(extra["rng/torch"])
+        rng_key = "rng/torch" if dist_.rank() == 0 else f"rng/torch/{dist_.rank()}"
+        if rng_key in extra:
+            torch.set_rng_state(extra[rng_key])
+        else:  # resumed on more processes than were saved: a fresh, rank-specific stream
+            torch.manual_seed(config.seed + 7919 * dist_.rank() + m["epoch"])
         history = History.from_dict(m["history"])
         start = m["epoch"] + 1
     else:
-        torch.manual_seed(config.seed)
+        # each process draws its own masks (one per example); rank 0 reproduces a single process
+        torch.manual_seed(config.seed + 7919 * dist_.rank())
     n_train = config.n_train or len(train_set)
-    val_loader = (
-        DataLoader(val_set, batch_size=config.batch_size, shuffle=False, num_workers=config.num_workers)
-        if val_set is not None else None
-    )
+    val_loader = None
+    if val_set is not None:
+        val_part = val_set
+        if distributed:  # each process scores a shard; evaluate(gather=True) combines them
+            val_part = torch.utils.data.Subset(val_set, dist_.shard(range(len(val_set))))
+        val_loader = DataLoader(val_part, batch_size=max(1, config.batch_size // world), shuffle=False,
+                                num_workers=config.num_workers)
     use_amp = config.amp and device.startswith("cuda")
     scaler = torch.amp.GradScaler("cuda") if use_amp else None
     done_here = 0
@@ -305,20 +340,22 @@ def train(
         loss_sum = reg_sum = 0.0
         correct = seen = 0
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs} [{phase}]", leave=False,
-                   disable=not config.progress)
-        for batch in bar:
+                   disable=not (config.progress and main))
+        for step, batch in enumerate(bar):
             x, y = batch[0].to(device, non_blocking=True), batch[1].to(device, non_blocking=True)
             opt.zero_grad(set_to_none=True)
             if gate_opt is not None:
                 gate_opt.zero_grad(set_to_none=True)
             with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=use_amp):
-                logits = model(x)
+                logits = net(x)
                 loss = nn.functional.cross_entropy(logits.float(), y)
             total = loss
+            if distributed:  # DDP averages over processes: weigh each by its share of the batch
+                total = loss * (y.numel() * world / loader.batch_sampler.global_size(step))
             reg = torch.zeros(())
             if gated:
                 reg = model.regularizer(n_train)
-                total = loss + reg
+                total = total + reg
             if scaler is not None:
                 scaler.scale(total).backward()
                 scaler.unscale_(opt)
@@ -342,6 +379,7 @@ def train(
             seen += b
             bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
         bar.close()
+        loss_sum, reg_sum, correct, seen = dist_.all_reduce_sum([loss_sum, reg_sum, correct, seen])
         history.epoch.append(epoch)
         history.phase.append(phase)
         history.lr.append(lr)
@@ -351,7 +389,7 @@ def train(
         if val_loader is not None:
             if supernet:  # validate the template as it trains: expected masks, deterministic
                 model.set_mode("expected" if gated else "warmup")
-            r = evaluate(model, val_loader, device)
+            r = evaluate(model, val_loader, device, gather=True)
             history.val_loss.append(r["loss"])
             history.val_acc.append(r["top1"])
         else:
@@ -363,7 +401,8 @@ def train(
         history.seconds.append(time.perf_counter() - t0)
         if run_dir is not None:
             _save(run_dir, model, opt, gate_opt, history, epoch, config, model_kwargs or {}, extra_meta or {})
-        if on_epoch is not None:
+            dist_.barrier()
+        if on_epoch is not None and main:
             on_epoch(history, model)
         done_here += 1
     return history

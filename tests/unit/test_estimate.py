@@ -114,3 +114,44 @@ def test_history_dataset_schema():
     assert ds["unit_probability"].sel(epoch=1, layer=0, unit="S").item() == pytest.approx(0.8 * 0.5)
     with pytest.raises(ValueError, match="needs backbone and branches"):
         history_dataset(h)
+
+
+class _Views(torch.utils.data.Dataset):
+    """Three videos, two views each: items (clip, label, video index), as real test-mode sets."""
+
+    def __init__(self):
+        g = torch.Generator().manual_seed(5)
+        self.x = torch.randn(6, 3, 4, 32, 32, generator=g)
+        self.y = torch.tensor([0, 0, 1, 1, 2, 2])
+        self.v = torch.tensor([0, 0, 1, 1, 2, 2])
+
+    def __len__(self):
+        return 6
+
+    def __getitem__(self, i):
+        return self.x[i], int(self.y[i]), int(self.v[i])
+
+
+def test_multi_view_estimates_average_scores_per_video():
+    sn = _net().eval()
+    s = sn.sample(1, torch.Generator().manual_seed(2))[0]
+    views = _Views()
+    ds = estimate_strategies(sn, [s], views, config=EstimateConfig(batch_size=4, progress=False))
+    assert int(ds["n_eval"].values[0]) == 3  # videos, not clips
+    sn.set_strategy(s)
+    with torch.no_grad():
+        prob = sn(views.x).softmax(1)
+    sn.set_strategy(None)
+    video = (prob[0::2] + prob[1::2]) / 2
+    expected = (video.argmax(1) == torch.tensor([0, 1, 2])).float().mean().item()
+    assert ds["top1"].values[0] == pytest.approx(expected)
+    nll = -video[torch.arange(3), torch.tensor([0, 1, 2])].log().mean().item()
+    assert ds["loss"].values[0] == pytest.approx(nll, rel=1e-4)
+
+
+def test_multi_clip_needs_a_real_dataset(tmp_path):
+    from workbench.pipeline import estimate_run
+
+    (tmp_path / "run.json").write_text('{"dataset": "synthetic-motion", "data_kw": {}}')
+    with pytest.raises(ValueError, match="multi-clip evaluation needs a real dataset"):
+        estimate_run(tmp_path, n=1, clips=2)

@@ -167,3 +167,31 @@ def test_gate_context_is_cleared_after_forward():
     sn = TemplateSupernet(num_classes=3)
     sn(_x(1))
     assert all(layer.gate_mask is None and layer.gate_kept is None for _, layer in sn.net.layer_modules())
+
+
+@pytest.mark.parametrize("backbone", ["densenet-tiny", "resnet26-template"])
+def test_spatial_scaffold_makes_s_only_blind_to_frame_order(backbone):
+    """On the 'spatial' scaffold every temporal conv is a searched branch: the S-only strategy
+    is a frame-level network, exactly invariant to shuffling the frames; the 'paper' scaffold's
+    5x7x7 stem and temporal transitions are not (the S-only strategy still sees time there)."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 8, 32, 32)
+    perm = torch.randperm(8)
+    L = TemplateSupernet(backbone=backbone, num_classes=4).num_layers
+    for scaffold, invariant in [("spatial", True), ("paper", False)]:
+        if backbone != "densenet-tiny" and scaffold == "paper":
+            continue
+        sn = TemplateSupernet(backbone=backbone, num_classes=4, scaffold=scaffold).eval()
+        for m in sn.modules():  # non-trivial BN statistics
+            if isinstance(m, torch.nn.BatchNorm3d):
+                m.running_mean.uniform_(-0.1, 0.1)
+                m.weight.data.uniform_(0.5, 1.5)
+        sn.set_strategy(Strategy(backbone, ("S",) * L))
+        with torch.no_grad():
+            same = torch.allclose(sn(x), sn(x[:, :, perm]), atol=1e-5)
+        assert same is invariant, scaffold
+        sn.set_strategy(Strategy(backbone, ("ST",) * L))
+        with torch.no_grad():
+            assert not torch.allclose(sn(x), sn(x[:, :, perm]), atol=1e-5)
+    with pytest.raises(ValueError, match="scaffold"):
+        SupernetConfig(scaffold="3d")
