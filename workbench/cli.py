@@ -327,6 +327,9 @@ def cmd_supernet_sample(args) -> int:
         print(f"{float(r.top1):>7.3f}{float(r.gmacs):>9.4f}{float(r.log_prob):>9.2f}  {str(r.source.values):<14} {label}")
     front = pareto_front(ds)
     print(f"{int(front.sum())} strategies on the accuracy-vs-GMACs Pareto front")
+    from .study import trust_line
+
+    print(trust_line(args.run))
     if args.out:
         print(f"wrote {args.out}")
     return 0
@@ -358,6 +361,32 @@ def cmd_supernet_check(args) -> int:
         print(f"  {res['passed'][c]:>2}/{n}  {text}")
     print(f"all criteria hold for {res['passed_all']} of {n} seeds; details in {Path(args.out) / 'known_answer.json'}")
     return 0 if res["passed_all"] == n else 1
+
+
+def cmd_study_rank(args) -> int:
+    from .strategy import Strategy
+    from .study import StudyConfig, run_rank_study
+
+    cfg = StudyConfig(
+        strategies=args.strategies, pool=args.pool, include_presets=not args.no_presets, seeds=tuple(args.seeds),
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, recalibrate=tuple(args.recalibrate),
+        bootstrap=args.bootstrap, seed=args.seed,
+    )
+    fixed = None
+    if args.fixed:
+        try:
+            fixed = [Strategy.from_dict(d) for d in json.loads(Path(args.fixed).read_text())]
+        except (OSError, json.JSONDecodeError, TypeError, KeyError) as e:
+            raise ValueError(f"--fixed {args.fixed}: expected a strategies.json written by a study ({e})") from None
+    ds = run_rank_study(args.run, args.out, config=cfg, strategies=fixed, cache=args.cache,
+                        progress=not args.no_progress)
+    print(f"{'predictor':<34}{'tau':>6}{'95% CI':>16}{'rho':>7}{'top-k':>7}")
+    for i, n in enumerate(ds["predictor"].values):
+        print(f"{str(n):<34}{ds.tau.values[i]:>6.2f}   [{ds.tau_lo.values[i]:>5.2f}, {ds.tau_hi.values[i]:>5.2f}]"
+              f"{ds.rho.values[i]:>7.2f}{ds.top_k_precision.values[i]:>7.2f}")
+    print(f"{ds.sizes['strategy']} strategies x {ds.sizes['seed']} seed(s) trained stand-alone; "
+          f"report: {Path(args.out) / 'report.md'}")
+    return 0
 
 
 def cmd_train(args) -> int:
@@ -474,6 +503,26 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(func=cmd_zoo)
 
     _add_supernet_commands(sub)
+
+    p = sub.add_parser("study", help="how far to trust the estimates: rank agreement with stand-alone training")
+    ss = p.add_subparsers(dest="study_command", required=True, metavar="STUDY_COMMAND")
+    q = ss.add_parser("rank", help="train K strategies stand-alone and rank-correlate them with the estimates")
+    q.add_argument("--run", "--run-dir", dest="run", required=True, help="a template run folder")
+    q.add_argument("--out", required=True, help="study folder (study.nc, report.md, figure)")
+    q.add_argument("--strategies", type=_size, default=24, help="K, presets included")
+    q.add_argument("--pool", type=_size, default=200, help="sampled candidates the K are picked from")
+    q.add_argument("--fixed", default=None, help="strategies.json of an earlier study: judge the same strategies")
+    q.add_argument("--no-presets", action="store_true")
+    q.add_argument("--seeds", type=int, nargs="+", default=[0], help="stand-alone seeds")
+    q.add_argument("--epochs", type=_size, default=8, help="stand-alone epochs")
+    q.add_argument("--batch-size", type=_size, default=32)
+    q.add_argument("--lr", type=float, default=6e-3)
+    q.add_argument("--recalibrate", type=int, nargs="+", default=[0, 4], help="BN recalibration batches to compare")
+    q.add_argument("--bootstrap", type=_size, default=2000)
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--cache", default=None, help="stand-alone results cache (default OUT/standalone)")
+    q.add_argument("--no-progress", action="store_true")
+    q.set_defaults(func=cmd_study_rank)
 
     q = sub.add_parser("demo", help="the main job on the embedded defaults (writes to --out)")
     q.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")

@@ -13,6 +13,7 @@ same examples per step as one.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator, Sequence
 
@@ -22,8 +23,10 @@ from torch.utils.data import Sampler
 
 __all__ = [
     "init_from_env", "is_distributed", "rank", "world_size", "is_main", "barrier",
-    "all_reduce_sum", "all_gather_objects", "ShardedBatchSampler", "shard", "device_for_rank",
+    "all_reduce_sum", "all_gather_objects", "ShardedBatchSampler", "shard", "device_for_rank", "local",
 ]
+
+_local_depth = 0
 
 
 def init_from_env(device: str = "cpu") -> bool:
@@ -51,7 +54,28 @@ def device_for_rank(device: str) -> str:
 
 
 def is_distributed() -> bool:
+    if _local_depth:
+        return False
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+@contextlib.contextmanager
+def local():
+    """Inside this block each process works alone (no data parallelism, no collectives): for
+    work that is shared out by task, such as one stand-alone training per process."""
+    global _local_depth
+    _local_depth += 1
+    try:
+        yield
+    finally:
+        _local_depth -= 1
+
+
+def task_rank() -> tuple[int, int]:
+    """(rank, world size) of this process in the process group, even inside :func:`local`."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
 
 
 def rank() -> int:

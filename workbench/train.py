@@ -267,7 +267,8 @@ def train(
 
     if len(train_set) == 0:
         raise ValueError("training set is empty")
-    distributed = dist_.init_from_env(config.device) and dist_.is_distributed()
+    dist_.init_from_env(config.device)
+    distributed = dist_.is_distributed()
     world, main = dist_.world_size(), dist_.is_main()
     device = dist_.device_for_rank(config.device)
     model.to(device)

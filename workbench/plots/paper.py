@@ -1,0 +1,104 @@
+"""Publication-style figures (matplotlib). No torch import: they take xarray Datasets."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+__all__ = ["COLUMN_WIDTHS", "UNIT_COLOURS", "unit_colour", "paper_style", "save_figure", "estimate_vs_standalone"]
+
+# inches: a single column and a full page width of the common two-column conference layout
+COLUMN_WIDTHS = {"single": 3.3, "double": 6.9}
+
+# Okabe-Ito, colour-blind safe; one colour per unit everywhere in the workbench
+UNIT_COLOURS = {
+    "S": "#0072B2",  # blue: spatial only
+    "ST": "#D55E00",  # vermillion: (2+1)D
+    "S+ST": "#009E73",  # green: both
+    "T": "#E69F00",  # orange
+    "S+T": "#56B4E9",  # sky blue
+    "T+ST": "#CC79A7",  # purple
+    "S+T+ST": "#F0E442",  # yellow
+    "skip": "#999999",  # grey
+}
+_EXTRA = ["#000000", "#7F3C8D", "#11A579", "#3969AC", "#F2B701", "#E73F74"]
+
+
+def unit_colour(unit: str) -> str:
+    """The unit's colour (units outside the table get a stable colour of their own)."""
+    if unit in UNIT_COLOURS:
+        return UNIT_COLOURS[unit]
+    return _EXTRA[sum(map(ord, unit)) % len(_EXTRA)]
+
+
+_STYLE = {
+    "font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "legend.fontsize": 7,
+    "xtick.labelsize": 7, "ytick.labelsize": 7, "axes.spines.top": False, "axes.spines.right": False,
+    "axes.linewidth": 0.6, "lines.linewidth": 1.2, "lines.markersize": 4, "figure.dpi": 150,
+    "savefig.dpi": 300, "savefig.bbox": "tight", "savefig.pad_inches": 0.02,
+    "pdf.fonttype": 42, "ps.fonttype": 42,  # TrueType fonts embedded in PDF (editable, accepted by publishers)
+    "svg.fonttype": "path",  # glyphs as paths: the SVG renders the same without the font installed
+    "font.family": "sans-serif", "font.sans-serif": ["DejaVu Sans"],
+}
+
+
+@contextlib.contextmanager
+def paper_style():
+    """Matplotlib settings for paper figures, for the duration of the block."""
+    with plt.rc_context(_STYLE):
+        yield
+
+
+def save_figure(fig, path: str | Path, *, formats: Iterable[str] = ("pdf", "svg", "png"), dpi: int = 300) -> list[Path]:
+    """Write ``fig`` as ``path.<format>`` for each format (vector PDF/SVG with embedded fonts, PNG
+    at ``dpi``); returns the paths."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    out = []
+    with paper_style():
+        for fmt in formats:
+            if fmt not in ("pdf", "svg", "png"):
+                raise ValueError(f"unknown figure format {fmt!r}; expected pdf, svg or png")
+            p = path.with_suffix(f".{fmt}")
+            fig.savefig(p, format=fmt, dpi=dpi)
+            out.append(p)
+    return out
+
+
+def estimate_vs_standalone(study, predictor: str | None = None, *, ax=None, width: str = "single"):
+    """One point per strategy: the predictor's estimate (x) against the stand-alone accuracy (y,
+    mean over seeds, bars: range over seeds); literature presets labelled; Kendall tau with its
+    interval in the title. ``study``: the Dataset of :func:`workbench.study.run_rank_study`."""
+    names = list(study["predictor"].values)
+    predictor = predictor or names[0]
+    if predictor not in names:
+        raise ValueError(f"unknown predictor {predictor!r}; the study has {names}")
+    i = names.index(predictor)
+    x = study["prediction"].values[i]
+    y = study["standalone_mean"].values
+    acc = study["standalone_top1"].values
+    with paper_style():
+        if ax is None:
+            fig, ax = plt.subplots(figsize=(COLUMN_WIDTHS[width], COLUMN_WIDTHS[width] * 0.8))
+        else:
+            fig = ax.figure
+        labels = [str(n) for n in study["name"].values]
+        preset = np.array([bool(n) for n in labels])
+        if acc.shape[1] > 1:
+            ax.errorbar(x, y, yerr=[y - acc.min(1), acc.max(1) - y], fmt="none", ecolor="#bbbbbb", lw=0.6, zorder=1)
+        ax.scatter(x[~preset], y[~preset], s=14, color=UNIT_COLOURS["S+ST"], label="sampled", zorder=2)
+        ax.scatter(x[preset], y[preset], s=18, marker="s", color=UNIT_COLOURS["ST"], label="preset", zorder=3)
+        for xi, yi, lab in zip(x, y, labels):
+            if lab:
+                ax.annotate(lab, (xi, yi), xytext=(3, 2), textcoords="offset points", fontsize=6)
+        ax.set_xlabel(f"estimate ({predictor})")
+        ax.set_ylabel("stand-alone top-1")
+        ax.set_title(f"Kendall tau {study['tau'].values[i]:.2f} "
+                     f"[{study['tau_lo'].values[i]:.2f}, {study['tau_hi'].values[i]:.2f}], "
+                     f"{len(x)} strategies")
+        ax.legend(frameon=False, loc="lower right")
+    return fig
