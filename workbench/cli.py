@@ -504,8 +504,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_supernet_commands(sub)
 
-    p = sub.add_parser("study", help="how far to trust the estimates: rank agreement with stand-alone training")
-    ss = p.add_subparsers(dest="study_command", required=True, metavar="STUDY_COMMAND")
+    study = sub.add_parser("study", help="how far to trust the estimates: rank agreement with stand-alone training")
+    ss = study.add_subparsers(dest="study_command", required=True, metavar="STUDY_COMMAND")
     q = ss.add_parser("rank", help="train K strategies stand-alone and rank-correlate them with the estimates")
     q.add_argument("--run", "--run-dir", dest="run", required=True, help="a template run folder")
     q.add_argument("--out", required=True, help="study folder (study.nc, report.md, figure)")

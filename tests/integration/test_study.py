@@ -7,7 +7,14 @@ import pytest
 
 from workbench.analysis import load_netcdf
 from workbench.pipeline import train_supernet
-from workbench.study import StudyConfig, rank_metrics, read_trust, run_rank_study, top_k_precision, trust_line
+from workbench.study import (
+    StudyConfig,
+    rank_metrics,
+    read_trust,
+    run_rank_study,
+    top_k_precision,
+    trust_line,
+)
 from workbench.train import TrainConfig
 
 DATA = {"train_per_class": 12, "val_per_class": 6, "test_per_class": 6}
