@@ -139,9 +139,15 @@ def known_answer_study(seeds, out: str | Path, *, jobs: int = 1, alpha: float = 
     """Run both kinds for every seed (``jobs`` processes at a time, the cores shared out among
     them); writes ``out/known_answer.json`` and returns it: per-seed numbers and criteria, and how
     many seeds pass each criterion and all of them."""
+    seeds = list(seeds)
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be a non-empty list of distinct integers, got {seeds}")
+    if jobs < 1:
+        raise ValueError(f"jobs must be >= 1, got {jobs}")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    seeds = list(seeds)
     threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
     work = [(k, s, str(out / f"{k}-{s}"), threads) for s in seeds for k in ("appearance", "motion")]
     if jobs > 1:

@@ -64,6 +64,10 @@ class StudyConfig:
             raise ValueError(f"pool ({self.pool}) must be at least the number of strategies ({self.strategies})")
         if not self.seeds:
             raise ValueError("seeds must name at least one stand-alone seed")
+        if any(n < 0 for n in self.recalibrate) or not self.recalibrate:
+            raise ValueError(f"recalibrate must list BN recalibration batch counts >= 0 (0: none), got {self.recalibrate}")
+        if self.epochs < 1 or self.bootstrap < 1:
+            raise ValueError(f"epochs and bootstrap must be >= 1, got {self.epochs} and {self.bootstrap}")
         if not 0 < self.top_fraction <= 1:
             raise ValueError(f"top_fraction must lie in (0, 1], got {self.top_fraction}")
 
@@ -96,10 +100,10 @@ def select_strategies(template, pool_estimates, k: int, *, include_presets: bool
                 seen.add(s.units)
     pool = strategies_from(pool_estimates)
     acc = pool_estimates["top1"].values
-    order = [i for i in np.argsort(acc, kind="stable") if pool[i].units not in seen]
-    unique: list[int] = []
-    for i in order:
-        if pool[i].units not in {pool[j].units for j in unique}:
+    unique: list[int] = []  # pool rows by estimate, each strategy once, presets left out
+    for i in np.argsort(acc, kind="stable"):
+        if pool[i].units not in seen:
+            seen.add(pool[i].units)
             unique.append(i)
     need = k - len(chosen)
     if need > len(unique):
@@ -113,15 +117,17 @@ def select_strategies(template, pool_estimates, k: int, *, include_presets: bool
 
 # ---- 2. stand-alone trainings --------------------------------------------------------------------
 def standalone_results(strategies: Sequence[Strategy], template_run, cache: str | Path, config: StudyConfig,
-                       *, progress: bool = True) -> dict[tuple[str, int], dict]:
+                       *, template=None, progress: bool = True) -> dict[tuple[str, int], dict]:
     """Train every (strategy, seed) stand-alone from scratch, on the template run's dataset and
-    architecture, unless its result is cached; returns ``{(strategy key, seed): result}``."""
+    architecture, unless its result is cached; returns ``{(strategy key, seed): result}``.
+    ``template``: the run's loaded template, when the caller has it already."""
     from .pipeline import read_run, train_strategy
     from .supernet import load_supernet
     from .train import TrainConfig
 
     spec = read_run(template_run)
-    template, _ = load_supernet(template_run)
+    if template is None:
+        template, _ = load_supernet(template_run)
     model_kw = template.config.model_kwargs()
     cache = Path(cache)
     budget = config.budget()
@@ -245,7 +251,8 @@ def run_rank_study(template_run, out, *, config: StudyConfig = StudyConfig(), st
 
     # 2. stand-alone
     t0 = time.perf_counter()
-    results = standalone_results(strategies, template_run, cache, config, progress=progress and dist_.is_main())
+    results = standalone_results(strategies, template_run, cache, config, template=template,
+                                 progress=progress and dist_.is_main())
     standalone_seconds = time.perf_counter() - t0
     acc = np.array([[results[s.key, sd]["test_top1"] for sd in config.seeds] for s in strategies])
 

@@ -77,3 +77,21 @@ def test_rank_metrics_known_values():
     assert top_k_precision([3, 2, 1, 0], [0, 1, 2, 3], 2) == 0.0
     with pytest.raises(ValueError, match="at least 3"):
         rank_metrics([1, 2], [1, 2])
+
+
+def test_bad_study_and_check_input(tmp_path):
+    from workbench.known_answer import known_answer_study
+
+    with pytest.raises(ValueError, match="at least 3 strategies"):
+        StudyConfig(strategies=2)
+    with pytest.raises(ValueError, match="pool"):
+        StudyConfig(strategies=10, pool=5)
+    with pytest.raises(ValueError, match="recalibrate"):
+        StudyConfig(recalibrate=(-1,))
+    with pytest.raises(ValueError, match="seeds"):
+        known_answer_study([], tmp_path)
+    with pytest.raises(ValueError, match="jobs"):
+        known_answer_study([0], tmp_path, jobs=0)
+    (tmp_path / "run.json").write_text('{"kind": "standalone", "dataset": "synthetic-mixed", "data_kw": {}}')
+    with pytest.raises(ValueError, match="not a template run"):
+        run_rank_study(tmp_path, tmp_path / "s")
