@@ -275,6 +275,9 @@ def _train_config(args, gate_lr: float | None = None):
     )
     if gate_lr is not None:
         kw["gate_lr"] = gate_lr
+    for name in ("tau_start", "sandwich"):
+        if getattr(args, name, None) is not None:
+            kw[name] = getattr(args, name)
     return TrainConfig(**kw)
 
 
@@ -370,7 +373,7 @@ def cmd_study_rank(args) -> int:
     cfg = StudyConfig(
         strategies=args.strategies, pool=args.pool, include_presets=not args.no_presets, seeds=tuple(args.seeds),
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, recalibrate=tuple(args.recalibrate),
-        bootstrap=args.bootstrap, seed=args.seed,
+        mc_samples=tuple(args.mc), finetune_steps=tuple(args.finetune), bootstrap=args.bootstrap, seed=args.seed,
     )
     fixed = None
     if args.fixed:
@@ -379,13 +382,23 @@ def cmd_study_rank(args) -> int:
         except (OSError, json.JSONDecodeError, TypeError, KeyError) as e:
             raise ValueError(f"--fixed {args.fixed}: expected a strategies.json written by a study ({e})") from None
     ds = run_rank_study(args.run, args.out, config=cfg, strategies=fixed, cache=args.cache,
-                        progress=not args.no_progress)
+                        few_shot=args.few_shot, progress=not args.no_progress)
     print(f"{'predictor':<34}{'tau':>6}{'95% CI':>16}{'rho':>7}{'top-k':>7}")
     for i, n in enumerate(ds["predictor"].values):
         print(f"{str(n):<34}{ds.tau.values[i]:>6.2f}   [{ds.tau_lo.values[i]:>5.2f}, {ds.tau_hi.values[i]:>5.2f}]"
               f"{ds.rho.values[i]:>7.2f}{ds.top_k_precision.values[i]:>7.2f}")
     print(f"{ds.sizes['strategy']} strategies x {ds.sizes['seed']} seed(s) trained stand-alone; "
           f"report: {Path(args.out) / 'report.md'}")
+    return 0
+
+
+def cmd_supernet_few_shot(args) -> int:
+    from .fewshot import train_few_shot
+
+    m = train_few_shot(args.run, args.out, layer=args.layer, epochs=args.epochs, lr=args.lr, seed=args.seed,
+                       progress=not args.no_progress)
+    print(f"few-shot template: layer {m['layer']} split into {', '.join(m['parts'])}, "
+          f"{m['epochs']} epochs each; manifest {Path(args.out) / 'fewshot.json'}")
     return 0
 
 
@@ -427,8 +440,22 @@ def _add_supernet_commands(sub) -> None:
     g.add_argument("--regularizer", choices=("paper", "code"), default="paper")
     g.add_argument("--prior", choices=("volume", "none"), default="volume")
     g.add_argument("--gate-lr", type=float, default=0.05)
+    g.add_argument("--tau-start", type=float, default=None,
+                   help="anneal the temperature geometrically from this value to --tau over the gated epochs")
+    g.add_argument("--sandwich", type=float, default=0.0,
+                   help="share of gated steps that train one uniformly drawn strategy instead (0: none)")
     _add_train_args(q, epochs=15, warmup=5, lr=6e-3)
     q.set_defaults(func=cmd_supernet_train)
+
+    q = ss.add_parser("few-shot", help="split a trained template on one layer's unit and train the parts")
+    q.add_argument("--run", "--run-dir", dest="run", required=True, help="a template run folder")
+    q.add_argument("--out", required=True, help="folder for the parts and fewshot.json")
+    q.add_argument("--layer", type=int, default=None, help="layer to split (default: highest unit entropy)")
+    q.add_argument("--epochs", type=_size, default=4, help="gated epochs per part")
+    q.add_argument("--lr", type=float, default=None, help="default: half the template's")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--no-progress", action="store_true")
+    q.set_defaults(func=cmd_supernet_few_shot)
 
     q = ss.add_parser("sample", help="sample strategies and score them with the shared weights")
     q.add_argument("--run", "--run-dir", dest="run", required=True,
@@ -518,6 +545,12 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--batch-size", type=_size, default=32)
     q.add_argument("--lr", type=float, default=6e-3)
     q.add_argument("--recalibrate", type=int, nargs="+", default=[0, 4], help="BN recalibration batches to compare")
+    q.add_argument("--mc", type=_size, nargs="*", default=[],
+                   help="also score with this many Monte-Carlo masks per strategy (one predictor each)")
+    q.add_argument("--finetune", type=_size, nargs="*", default=[],
+                   help="also score after this many fine-tuning steps per strategy (one predictor each)")
+    q.add_argument("--few-shot", default=None,
+                   help="folder of `workbench supernet few-shot` for this run: adds the few-shot predictor")
     q.add_argument("--bootstrap", type=_size, default=2000)
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--cache", default=None, help="stand-alone results cache (default OUT/standalone)")

@@ -6,7 +6,10 @@ are scored per video, their softmax scores averaged (multi-clip evaluation). Und
 the strategies are shared out across processes and every process returns all rows, in order.
 Optionally its BatchNorm statistics are recalibrated on a few training batches first (the
 template's running statistics were collected with every branch mixed in; a sub-network sees
-other activations). Results come back as an ``xarray.Dataset`` with one row per strategy (see
+other activations). Two more levers: ``mc_samples`` averages the softmax over that many
+Monte-Carlo masks of the strategy (the training distribution given the strategy's keep/drop
+outcome, mode ``"conditioned"``) instead of one hard mask, and ``finetune_steps`` trains the
+extracted sub-network for a few steps on training batches before scoring it. Results come back as an ``xarray.Dataset`` with one row per strategy (see
 :func:`workbench.analysis.estimates_dataset`).
 """
 
@@ -27,7 +30,7 @@ from .strategy import Strategy
 from .supernet import TemplateSupernet
 from .train import evaluate
 
-__all__ = ["StrategyCostTable", "EstimateConfig", "estimate_strategies", "recalibrate_bn"]
+__all__ = ["StrategyCostTable", "EstimateConfig", "estimate_strategies", "recalibrate_bn", "finetune_strategy"]
 
 
 class StrategyCostTable:
@@ -104,7 +107,50 @@ class EstimateConfig:
     max_eval_batches: int | None = None
     device: str = "cpu"
     input_shape: tuple[int, int, int, int] | None = None  # for the cost columns (C T H W)
+    mc_samples: int = 0  # > 0: average the softmax over this many conditioned Monte-Carlo masks
+    finetune_steps: int = 0  # > 0: fine-tune the extracted strategy this many steps before scoring
+    finetune_lr: float = 1e-3
     progress: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("recalibrate_batches", "mc_samples", "finetune_steps"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.mc_samples and self.finetune_steps:
+            raise ValueError("mc_samples and finetune_steps are separate predictors: set one of them")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+
+
+class _MonteCarlo(nn.Module):
+    """The template in ``conditioned`` mode, its softmax averaged over ``n`` mask draws; returns
+    log-probabilities (so cross-entropy on them is the NLL of the averaged prediction)."""
+
+    def __init__(self, supernet: TemplateSupernet, n: int):
+        super().__init__()
+        self.supernet, self.n = supernet, n
+
+    def forward(self, x):
+        p = sum(self.supernet(x).float().softmax(1) for _ in range(self.n)) / self.n
+        return p.clamp_min(1e-12).log()
+
+
+def finetune_strategy(supernet: TemplateSupernet, strategy: Strategy, batches: Sequence, *, steps: int,
+                      lr: float = 1e-3, device: str = "cpu") -> nn.Module:
+    """``strategy`` extracted with the template's weights and trained ``steps`` steps (AdamW,
+    cycling over ``batches``); BatchNorm statistics follow along. Returns the model in eval mode."""
+    if not batches:
+        raise ValueError("fine-tuning needs training batches")
+    model = supernet.extract(strategy, inherit_weights=True).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    model.train()
+    for i in range(steps):
+        x, y = batches[i % len(batches)][:2]
+        loss = nn.functional.cross_entropy(model(x.to(device)), y.to(device))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return model.eval()
 
 
 def estimate_strategies(
@@ -129,17 +175,18 @@ def estimate_strategies(
 
     if not strategies:
         raise ValueError("no strategies to estimate")
-    if config.recalibrate_batches and train_set is None:
-        raise ValueError("BN recalibration needs train_set (a few of its batches are used)")
+    if (config.recalibrate_batches or config.finetune_steps) and train_set is None:
+        raise ValueError("BN recalibration and fine-tuning need train_set (a few of its batches are used)")
     device = config.device
     supernet.to(device)
     loader = DataLoader(eval_set, batch_size=config.batch_size, shuffle=False, collate_fn=collate_drop_none)
     calib = []
-    if config.recalibrate_batches:
+    n_calib = max(config.recalibrate_batches, min(config.finetune_steps, 64))
+    if n_calib:
         g = torch.Generator().manual_seed(config.calibration_seed)
         cl = DataLoader(train_set, batch_size=config.batch_size, shuffle=True, generator=g)
         for i, b in enumerate(cl):
-            if i >= config.recalibrate_batches:
+            if i >= n_calib:
                 break
             calib.append(b)
     if cost_table is None:
@@ -156,12 +203,23 @@ def estimate_strategies(
         for i in tqdm(mine, desc="strategies", disable=not (config.progress and dist_.is_main())):
             s = strategies[i]
             t0 = time.perf_counter()
-            supernet.set_strategy(s)
-            if calib:
-                recalibrate_bn(supernet, calib, device)
-            r = evaluate(supernet, loader, device, max_batches=config.max_eval_batches)
-            if calib:
-                supernet.load_state_dict(saved_bn, strict=False)
+            if config.finetune_steps:
+                tuned = finetune_strategy(supernet, s, calib, steps=config.finetune_steps, lr=config.finetune_lr,
+                                          device=device)
+                r = evaluate(tuned, loader, device, max_batches=config.max_eval_batches)
+            else:
+                supernet.set_strategy(s)
+                if config.recalibrate_batches:
+                    recalibrate_bn(supernet, calib[:config.recalibrate_batches], device)
+                model = supernet
+                if config.mc_samples:
+                    supernet.set_mode("conditioned")
+                    model = _MonteCarlo(supernet, config.mc_samples)
+                with torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(config.calibration_seed + i)
+                    r = evaluate(model, loader, device, max_batches=config.max_eval_batches)
+                if config.recalibrate_batches:
+                    supernet.load_state_dict(saved_bn, strict=False)
             params, macs = cost_table.cost(s)
             rows.append((i, {
                 "strategy": s, "top1": r["top1"], "top5": r["top5"], "loss": r["loss"],
@@ -175,6 +233,8 @@ def estimate_strategies(
     return estimates_dataset(
         rows, sources=sources, attrs={
             "recalibrate_batches": config.recalibrate_batches,
+            "mc_samples": config.mc_samples,
+            "finetune_steps": config.finetune_steps,
             "input_shape": list(cost_table.input_shape),
             "backbone": supernet.backbone,
             "unit_set": supernet.config.unit_set,

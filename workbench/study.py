@@ -52,6 +52,8 @@ class StudyConfig:
     lr: float = 6e-3
     optimizer: str = "adamw"
     recalibrate: tuple[int, ...] = (0, 4)  # BN recalibration batches: one predictor each
+    mc_samples: tuple[int, ...] = ()  # Monte-Carlo masks per strategy (with the largest recalibration)
+    finetune_steps: tuple[int, ...] = ()  # per-strategy fine-tuning steps before scoring
     eval_batch_size: int = 64
     bootstrap: int = 2000
     top_fraction: float = 0.25  # top-k precision with k = ceil(fraction * K)
@@ -66,6 +68,8 @@ class StudyConfig:
             raise ValueError("seeds must name at least one stand-alone seed")
         if any(n < 0 for n in self.recalibrate) or not self.recalibrate:
             raise ValueError(f"recalibrate must list BN recalibration batch counts >= 0 (0: none), got {self.recalibrate}")
+        if any(n < 1 for n in (*self.mc_samples, *self.finetune_steps)):
+            raise ValueError(f"mc_samples and finetune_steps must be >= 1, got {self.mc_samples}, {self.finetune_steps}")
         if self.epochs < 1 or self.bootstrap < 1:
             raise ValueError(f"epochs and bootstrap must be >= 1, got {self.epochs} and {self.bootstrap}")
         if not 0 < self.top_fraction <= 1:
@@ -77,7 +81,8 @@ class StudyConfig:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        d["seeds"], d["recalibrate"] = list(self.seeds), list(self.recalibrate)
+        for name in ("seeds", "recalibrate", "mc_samples", "finetune_steps"):
+            d[name] = list(d[name])
         return d
 
 
@@ -213,9 +218,11 @@ def _rank_average(*cols) -> np.ndarray:
 
 # ---- the study -----------------------------------------------------------------------------------
 def run_rank_study(template_run, out, *, config: StudyConfig = StudyConfig(), strategies: Sequence[Strategy] | None = None,
-                   cache: str | Path | None = None, progress: bool = True):
+                   cache: str | Path | None = None, few_shot: str | Path | None = None, progress: bool = True):
     """The whole study; returns the ``xarray.Dataset`` also written to ``out/study.nc`` (with
-    ``out/report.md``, ``out/estimate_vs_standalone.png/.pdf``, ``out/strategies.json``)."""
+    ``out/report.md``, ``out/estimate_vs_standalone.png/.pdf``, ``out/strategies.json``).
+    ``few_shot``: the folder of :func:`workbench.fewshot.train_few_shot` for this template; adds
+    the few-shot predictor."""
     import torch
     import xarray as xr
 
@@ -260,17 +267,37 @@ def run_rank_study(template_run, out, *, config: StudyConfig = StudyConfig(), st
     predictors: dict[str, np.ndarray] = {}
     costs: dict[str, float] = {}
     est = None
-    for nb in config.recalibrate:
+    top_recal = max(config.recalibrate)
+    runs = [("shared" if nb == 0 else f"shared+recal{nb}", template, dict(recalibrate_batches=nb))
+            for nb in config.recalibrate]
+    runs += [(f"mc{m}" + (f"+recal{top_recal}" if top_recal else ""), template,
+              dict(recalibrate_batches=top_recal, mc_samples=m)) for m in config.mc_samples]
+    runs += [(f"finetune{n}", template, dict(finetune_steps=n)) for n in config.finetune_steps]
+    for name, model, kw in runs:
         t0 = time.perf_counter()
-        ds = estimate_strategies(template, strategies, splits["val"], train_set=splits["train"],
-                                 config=EstimateConfig(recalibrate_batches=nb, **est_cfg))
-        name = "shared" if nb == 0 else f"shared+recal{nb}"
+        ds = estimate_strategies(model, strategies, splits["val"], train_set=splits["train"],
+                                 config=EstimateConfig(**kw, **est_cfg))
         predictors[name] = ds["top1"].values.astype(float)
         costs[name] = (time.perf_counter() - t0) / len(strategies)
         est = ds if est is None else est
+    best_shared = [n for n in predictors if n.startswith("shared")][-1]
+    if few_shot is not None:
+        from .fewshot import load_few_shot
+
+        fs = load_few_shot(few_shot)
+        t0 = time.perf_counter()
+        col = np.full(len(strategies), np.nan)
+        for u, part in fs.parts.items():
+            idx = [i for i, s in enumerate(strategies) if s.units[fs.layer] == u]
+            if idx:
+                ds = estimate_strategies(part, [strategies[i] for i in idx], splits["val"], train_set=splits["train"],
+                                         config=EstimateConfig(recalibrate_batches=top_recal, **est_cfg))
+                col[idx] = ds["top1"].values
+        name = f"few-shot(layer {fs.layer})" + (f"+recal{top_recal}" if top_recal else "")
+        predictors[name] = col
+        costs[name] = (time.perf_counter() - t0) / len(strategies)
     predictors["log_prob"] = np.array([template.log_prob(s) for s in strategies])
     costs["log_prob"] = 0.0
-    best_shared = [n for n in predictors if n.startswith("shared")][-1]
     predictors[f"rank_avg({best_shared}, log_prob)"] = _rank_average(predictors[best_shared], predictors["log_prob"])
     costs[f"rank_avg({best_shared}, log_prob)"] = costs[best_shared]
 

@@ -15,8 +15,11 @@ embeds every fusion strategy in a probability space (Zhou et al., CVPR 2020):
   branches are not computed); :mod:`workbench.estimate` scores many of them.
 
 Modes (``TemplateSupernet.mode``): ``"warmup"`` (no gates: every branch on), ``"relaxed"``
-(concrete masks; used for training and for Monte-Carlo evaluation), ``"expected"`` (each branch
-scaled by ``1 - p``), ``"fixed"`` (one strategy, set with :meth:`TemplateSupernet.set_strategy`).
+(concrete masks; used for training), ``"expected"`` (each branch scaled by ``1 - p``),
+``"fixed"`` (one strategy, set with :meth:`TemplateSupernet.set_strategy`: a hard mask) and
+``"conditioned"`` (Monte-Carlo masks of one strategy: concrete masks drawn from the training
+distribution *given* that strategy's keep/drop outcome at every gate, so the shared weights see
+the soft multipliers they were trained with; used by Monte-Carlo estimates).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ __all__ = [
     "SupernetConfig",
     "TemplateSupernet",
     "concrete_drop",
+    "concrete_drop_given",
     "UNIT_SETS",
     "units_from_branches",
     "load_supernet",
@@ -60,6 +64,19 @@ def units_from_branches(kept: Sequence[str]) -> str:
 
 def branches_of(unit: str) -> tuple[str, ...]:
     return () if unit == "skip" else tuple(unit.split("+"))
+
+
+def concrete_drop_given(logit: torch.Tensor, keep: torch.Tensor, shape: Sequence[int], tau: float,
+                        generator=None) -> torch.Tensor:
+    """Concrete drop variables conditioned on their hard outcome: for a kept gate (``keep`` True)
+    the sample is drawn given drop < 1/2, for a dropped one given drop > 1/2. The event
+    drop < 1/2 is ``logit + log u - log(1-u) < 0``, i.e. ``u < sigmoid(-logit)``: ``u`` is drawn
+    uniformly on that side (a truncated logistic)."""
+    eps = 1e-7
+    cut = torch.sigmoid(-logit)
+    v = torch.rand(shape, generator=generator, device=logit.device, dtype=logit.dtype)
+    u = torch.where(keep, v * cut, cut + v * (1 - cut)).clamp(eps, 1 - eps)
+    return torch.sigmoid((logit + torch.log(u) - torch.log1p(-u)) / tau)
 
 
 def concrete_drop(logit: torch.Tensor, shape: Sequence[int], tau: float, generator=None) -> torch.Tensor:
@@ -195,6 +212,7 @@ class TemplateSupernet(VideoModel):
         # one logit per (layer, branch): L x B
         self.gate_logits = nn.Parameter(torch.full((self.num_layers, len(config.branches)), logit0))
         self.mode = "relaxed"
+        self.tau = config.tau  # relaxation temperature in use (a schedule may anneal it)
         self._fixed: tuple[tuple[str, ...], ...] | None = None
         self._layers = [layer for _, layer in self.net.layer_modules()]
         self._branch_index = {b: i for i, b in enumerate(config.branches)}
@@ -315,10 +333,10 @@ class TemplateSupernet(VideoModel):
 
     # ---- modes ---------------------------------------------------------------------------------
     def set_mode(self, mode: str) -> TemplateSupernet:
-        if mode not in ("warmup", "relaxed", "expected", "fixed"):
-            raise ValueError(f"unknown mode {mode!r}; expected warmup, relaxed, expected or fixed")
-        if mode == "fixed" and self._fixed is None:
-            raise ValueError("mode 'fixed' needs a strategy: call set_strategy(strategy)")
+        if mode not in ("warmup", "relaxed", "expected", "fixed", "conditioned"):
+            raise ValueError(f"unknown mode {mode!r}; expected warmup, relaxed, expected, fixed or conditioned")
+        if mode in ("fixed", "conditioned") and self._fixed is None:
+            raise ValueError(f"mode {mode!r} needs a strategy: call set_strategy(strategy)")
         self.mode = mode
         return self
 
@@ -326,7 +344,7 @@ class TemplateSupernet(VideoModel):
         """Run one strategy as a real sub-network (dropped branches are not computed)."""
         if strategy is None:
             self._fixed = None
-            if self.mode == "fixed":
+            if self.mode in ("fixed", "conditioned"):
                 self.mode = "relaxed"
             return self
         self._check_strategy(strategy)
@@ -369,8 +387,12 @@ class TemplateSupernet(VideoModel):
         if self.mode == "expected":
             keep = 1 - torch.sigmoid(self.gate_logits)
             return keep.unsqueeze(0).expand(batch, -1, -1)
-        drop = concrete_drop(self.gate_logits, (batch, *self.gate_logits.shape), self.config.tau)
-        return 1 - drop
+        shape = (batch, *self.gate_logits.shape)
+        if self.mode == "conditioned":
+            keep = torch.tensor([[b in kept for b in self._branch_index] for kept in self._fixed],
+                                device=self.gate_logits.device)
+            return 1 - concrete_drop_given(self.gate_logits, keep.expand(shape), shape, self.tau)
+        return 1 - concrete_drop(self.gate_logits, shape, self.tau)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = self._prepare(x)

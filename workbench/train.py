@@ -48,6 +48,13 @@ class TrainConfig:
     device: str = "cpu"
     amp: bool = False
     grad_clip: float | None = None
+    # template schedule levers (gated phase only):
+    # anneal the relaxation temperature geometrically from tau_start to the template's tau
+    tau_start: float | None = None
+    # share of gated steps that train the weights of one uniformly drawn strategy (hard mask, no
+    # gate update) instead of the relaxed masks: strategies the gates would rarely draw keep
+    # trained weights ("sandwich" sampling)
+    sandwich: float = 0.0
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -61,6 +68,10 @@ class TrainConfig:
             raise ValueError(f"unknown schedule {self.schedule!r}; expected 'cosine', 'step' or 'constant'")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if not 0.0 <= self.sandwich < 1.0:
+            raise ValueError(f"sandwich must lie in [0, 1) (a share of the gated steps), got {self.sandwich}")
+        if self.tau_start is not None and self.tau_start <= 0:
+            raise ValueError(f"tau_start must be positive, got {self.tau_start}")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -124,6 +135,24 @@ def _lr_at(config: TrainConfig, epoch: int) -> float:
     if config.schedule == "step":
         return config.lr * config.gamma ** sum(epoch >= m for m in config.milestones)
     return 0.5 * config.lr * (1 + math.cos(math.pi * epoch / config.epochs))
+
+
+def _tau_at(config: TrainConfig, tau_end: float, epoch: int) -> float:
+    """The relaxation temperature of ``epoch``: geometric from ``config.tau_start`` at the first
+    gated epoch to ``tau_end`` at the last (constant ``tau_end`` without a start)."""
+    if config.tau_start is None:
+        return tau_end
+    gated = config.epochs - config.warmup_epochs
+    t = 0.0 if gated <= 1 else min(1.0, max(0.0, (epoch - config.warmup_epochs) / (gated - 1)))
+    return config.tau_start * (tau_end / config.tau_start) ** t
+
+
+def _uniform_strategy(model, generator: torch.Generator):
+    """One strategy with every layer's unit drawn uniformly from the template's units."""
+    from .strategy import Strategy
+
+    idx = torch.randint(len(model.units), (model.num_layers,), generator=generator)
+    return Strategy(model.backbone, tuple(model.units[i] for i in idx.tolist()), model.config.stem)
 
 
 def _make_optimizers(model: nn.Module, config: TrainConfig):
@@ -333,11 +362,13 @@ def train(
         phase = ("gated" if gated else "warmup") if supernet else "train"
         if supernet:
             model.set_mode("relaxed" if gated else "warmup")
+            model.tau = _tau_at(config, model.config.tau, epoch)
         lr = _lr_at(config, epoch)
         for g in opt.param_groups:
             g["lr"] = lr
         model.train()
         loader = make_train_loader(train_set, config, epoch)
+        sandwich_rng = torch.Generator().manual_seed(config.seed * 100_003 + epoch + 17)
         loss_sum = reg_sum = 0.0
         correct = seen = 0
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs} [{phase}]", leave=False,
@@ -347,6 +378,9 @@ def train(
             opt.zero_grad(set_to_none=True)
             if gate_opt is not None:
                 gate_opt.zero_grad(set_to_none=True)
+            uniform = gated and config.sandwich > 0 and float(torch.rand((), generator=sandwich_rng)) < config.sandwich
+            if uniform:  # the same draw on every rank: its own generator, seeded by (seed, epoch)
+                model.set_strategy(_uniform_strategy(model, sandwich_rng))
             with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=use_amp):
                 logits = net(x)
                 loss = nn.functional.cross_entropy(logits.float(), y)
@@ -354,7 +388,10 @@ def train(
             if distributed:  # DDP averages over processes: weigh each by its share of the batch
                 total = loss * (y.numel() * world / loader.batch_sampler.global_size(step))
             reg = torch.zeros(())
-            if gated:
+            if uniform:
+                model.set_strategy(None)
+                model.set_mode("relaxed")
+            elif gated:
                 reg = model.regularizer(n_train)
                 total = total + reg
             if scaler is not None:
@@ -364,14 +401,15 @@ def train(
                 total.backward()
             if config.grad_clip:
                 nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            step_gates = gated and not uniform
             if scaler is not None:
                 scaler.step(opt)
-                if gated:
+                if step_gates:
                     scaler.step(gate_opt)
                 scaler.update()
             else:
                 opt.step()
-                if gated:
+                if step_gates:
                     gate_opt.step()
             b = y.numel()
             loss_sum += loss.item() * b
