@@ -25,6 +25,7 @@ __all__ = [
     "estimates_dataset",
     "strategies_from",
     "pareto_front",
+    "layer_importance",
     "top_k",
     "save_netcdf",
     "load_netcdf",
@@ -158,6 +159,33 @@ def pareto_front(ds: xr.Dataset, x: str = "gmacs", y: str = "top1") -> np.ndarra
             mask[i] = True
             best = ys[i]
     return mask
+
+
+def layer_importance(ds: xr.Dataset, *, by: str = "top1", min_count: int = 3) -> xr.Dataset:
+    """How much the estimate moves with each layer's choice, from scored strategies: ``effect``
+    (layer x unit) is the mean ``by`` of the strategies with that unit at that layer minus the mean
+    of all (NaN where fewer than ``min_count`` strategies have it), ``count`` how many, and
+    ``importance`` (layer) the range of the effects, largest = the layer whose choice matters most."""
+    units = np.asarray(ds["units"].values)
+    acc = np.asarray(ds[by].values, float)
+    names = sorted({str(u) for u in units.ravel()}, key=lambda u: (u == "skip", len(u.split("+")), u))
+    L = units.shape[1]
+    effect = np.full((L, len(names)), np.nan)
+    count = np.zeros((L, len(names)), np.int64)
+    mean = acc.mean()
+    for li in range(L):
+        for j, u in enumerate(names):
+            sel = units[:, li] == u
+            count[li, j] = int(sel.sum())
+            if count[li, j] >= min_count:
+                effect[li, j] = acc[sel].mean() - mean
+    with np.errstate(all="ignore"):
+        rng = np.where(np.isfinite(effect).sum(1) >= 2, np.nanmax(effect, 1) - np.nanmin(effect, 1), np.nan)
+    coords = {"layer": ds["layer"].values, "unit": names}
+    if "group" in ds.coords:
+        coords["group"] = ("layer", ds["group"].values)
+    return xr.Dataset({"effect": (("layer", "unit"), effect), "count": (("layer", "unit"), count),
+                       "importance": ("layer", rng)}, coords=coords, attrs={"by": by, "strategies": len(acc)})
 
 
 def top_k(ds: xr.Dataset, k: int = 10, by: str = "top1") -> xr.Dataset:

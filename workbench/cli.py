@@ -402,6 +402,28 @@ def cmd_supernet_few_shot(args) -> int:
     return 0
 
 
+def cmd_study_levers(args) -> int:
+    from .analysis import save_netcdf
+    from .plots import lever_forest, save_figure
+    from .study import lever_report, lever_table
+
+    studies = {}
+    for item in args.study:
+        label, sep, folder = item.partition("=")
+        if not sep or not label or not folder:
+            raise ValueError(f"--study {item!r}: expected LABEL=STUDY_FOLDER")
+        studies[label] = folder
+    table = lever_table(studies, baseline=args.baseline)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    save_netcdf(table, out / "levers.nc")
+    text = lever_report(table)
+    (out / "levers.md").write_text(text)
+    save_figure(lever_forest(table), out / "levers", formats=("png", "pdf", "svg"))
+    print(text)
+    return 0
+
+
 def cmd_train(args) -> int:
     from .pipeline import train_strategy
     from .strategy import parse_strategy
@@ -556,6 +578,13 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--cache", default=None, help="stand-alone results cache (default OUT/standalone)")
     q.add_argument("--no-progress", action="store_true")
     q.set_defaults(func=cmd_study_rank)
+
+    q = ss.add_parser("levers", help="one table and figure from several rank studies on the same strategies")
+    q.add_argument("--study", action="append", required=True, metavar="LABEL=DIR",
+                   help="a study folder and its lever label, repeatable (the first is the baseline)")
+    q.add_argument("--baseline", default=None, help="label of the baseline study (default: the first)")
+    q.add_argument("--out", required=True, help="folder for levers.md, levers.nc and the figure")
+    q.set_defaults(func=cmd_study_levers)
 
     q = sub.add_parser("demo", help="the main job on the embedded defaults (writes to --out)")
     q.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")

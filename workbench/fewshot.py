@@ -77,6 +77,8 @@ def train_few_shot(template_run, out, *, layer: int | None = None, units=None, e
                       gate_lr=base_cfg.gate_lr, seed=seed, progress=progress)
     splits = open_splits(spec["dataset"], root=spec.get("root"), **spec["data_kw"])
     parts, seconds = {}, {}
+    if (out / MANIFEST).is_file():  # parts trained by an earlier, interrupted call keep their time
+        seconds = dict(json.loads((out / MANIFEST).read_text()).get("seconds", {}))
     for u in units:
         folder = out / f"part-{u}"
         parts[u] = folder.name

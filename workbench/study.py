@@ -36,7 +36,7 @@ from . import distributed as dist_
 from .strategy import Strategy
 
 __all__ = ["StudyConfig", "select_strategies", "standalone_results", "rank_metrics", "run_rank_study",
-           "read_trust", "TRUST_FILE"]
+           "read_trust", "trust_line", "lever_table", "lever_report", "TRUST_FILE"]
 
 TRUST_FILE = "trust.json"  # in a template run folder: the latest study's headline figures
 
@@ -264,6 +264,7 @@ def run_rank_study(template_run, out, *, config: StudyConfig = StudyConfig(), st
     acc = np.array([[results[s.key, sd]["test_top1"] for sd in config.seeds] for s in strategies])
 
     # 3. predictors
+    few_shot_seconds = 0.0
     predictors: dict[str, np.ndarray] = {}
     costs: dict[str, float] = {}
     est = None
@@ -294,6 +295,7 @@ def run_rank_study(template_run, out, *, config: StudyConfig = StudyConfig(), st
                                          config=EstimateConfig(recalibrate_batches=top_recal, **est_cfg))
                 col[idx] = ds["top1"].values
         name = f"few-shot(layer {fs.layer})" + (f"+recal{top_recal}" if top_recal else "")
+        few_shot_seconds = float(sum(fs.manifest.get("seconds", {}).values()))
         predictors[name] = col
         costs[name] = (time.perf_counter() - t0) / len(strategies)
     predictors["log_prob"] = np.array([template.log_prob(s) for s in strategies])
@@ -339,6 +341,7 @@ def run_rank_study(template_run, out, *, config: StudyConfig = StudyConfig(), st
             "config": json.dumps(config.to_dict()), "top_k": metrics[names[0]]["top_k"],
             "seed_tau": seed_tau, "select_seconds": select_seconds, "standalone_seconds": standalone_seconds,
             "total_seconds": time.perf_counter() - t_start,
+            "template_seconds": _template_seconds(template_run), "few_shot_seconds": few_shot_seconds,
             "standalone_folders": json.dumps([[results[s.key, sd]["folder"] for sd in config.seeds]
                                               for s in strategies]),
         },
@@ -352,6 +355,79 @@ def run_rank_study(template_run, out, *, config: StudyConfig = StudyConfig(), st
         save_figure(fig, out / "estimate_vs_standalone", formats=("png", "pdf"))
         _write_trust(template_run, ds, best_shared, out)
     return ds
+
+
+def _template_seconds(run) -> float:
+    path = Path(run) / "history.json"
+    return float(sum(json.loads(path.read_text())["seconds"])) if path.is_file() else float("nan")
+
+
+# ---- comparing levers ----------------------------------------------------------------------------
+def lever_table(studies, *, baseline: str | None = None):
+    """One row per (study, predictor) of several rank studies run on the *same* strategies (one
+    per template lever, e.g. ``{"baseline": dir, "sandwich 0.25": dir}``): tau and rho with
+    intervals, top-k precision, and the extra cost: seconds per scored strategy, and the
+    template training time beyond ``baseline``'s (default: the first study)."""
+    import xarray as xr
+
+    from .analysis import load_netcdf
+
+    if not studies:
+        raise ValueError("lever_table needs at least one study folder")
+    loaded = {}
+    for label, folder in studies.items():
+        path = Path(folder) / "study.nc"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} not found: expected the --out folder of `workbench study rank`")
+        loaded[label] = load_netcdf(path)
+    baseline = baseline or next(iter(loaded))
+    ref = loaded[baseline]
+    for label, ds in loaded.items():
+        if list(ds["code"].values) != list(ref["code"].values):
+            raise ValueError(f"study {label!r} judged other strategies than {baseline!r}: levers must be compared on "
+                             "the same strategies (run the others with --fixed BASELINE/strategies.json)")
+    base_seconds = ref.attrs["template_seconds"]
+    cols: dict[str, list] = {k: [] for k in ("lever", "predictor", "tau", "tau_lo", "tau_hi", "rho", "rho_lo",
+                                            "rho_hi", "top_k_precision", "seconds_per_strategy",
+                                            "extra_template_seconds")}
+    for label, ds in loaded.items():
+        for i, pred in enumerate(ds["predictor"].values):
+            cols["lever"].append(label)
+            cols["predictor"].append(str(pred))
+            for k in ("tau", "tau_lo", "tau_hi", "rho", "rho_lo", "rho_hi", "top_k_precision", "seconds_per_strategy"):
+                cols[k].append(float(ds[k].values[i]))
+            extra = ds.attrs["template_seconds"] - base_seconds
+            if str(pred).startswith("few-shot"):
+                extra += ds.attrs.get("few_shot_seconds", 0.0)
+            cols["extra_template_seconds"].append(float(extra))
+    n = len(cols["lever"])
+    return xr.Dataset(
+        {k: ("row", np.asarray(v, dtype=object if k in ("lever", "predictor") else float)) for k, v in cols.items()},
+        coords={"row": np.arange(n)},
+        attrs={"baseline": baseline, "strategies": int(ref.sizes["strategy"]), "seeds": int(ref.sizes["seed"]),
+               "seed_tau": float(ref.attrs.get("seed_tau", np.nan)), "dataset": ref.attrs["dataset"],
+               "studies": json.dumps({k: str(v) for k, v in studies.items()})},
+    )
+
+
+def lever_report(table) -> str:
+    """The lever table as markdown, best tau first."""
+    order = np.argsort(-table["tau"].values, kind="stable")
+    lines = [
+        f"Levers on `{table.attrs['dataset']}`, {table.attrs['strategies']} strategies x {table.attrs['seeds']} "
+        f"stand-alone seed(s); baseline template `{table.attrs['baseline']}`. Stand-alone seed noise: Kendall tau "
+        f"between seeds {table.attrs['seed_tau']:.2f}.",
+        "",
+        "| template lever | predictor | Kendall tau [95% CI] | Spearman rho [95% CI] | top-k precision "
+        "| seconds / strategy | extra template seconds |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for i in order:
+        t = {k: table[k].values[i] for k in table.data_vars}
+        lines.append(f"| {t['lever']} | {t['predictor']} | {t['tau']:.2f} [{t['tau_lo']:.2f}, {t['tau_hi']:.2f}] | "
+                     f"{t['rho']:.2f} [{t['rho_lo']:.2f}, {t['rho_hi']:.2f}] | {t['top_k_precision']:.2f} | "
+                     f"{t['seconds_per_strategy']:.2f} | {t['extra_template_seconds']:+.0f} |")
+    return "\n".join(lines) + "\n"
 
 
 def _write_trust(template_run, ds, predictor: str, out: Path) -> None:

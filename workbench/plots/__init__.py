@@ -6,9 +6,21 @@ from .paper import (
     COLUMN_WIDTHS,
     UNIT_COLOURS,
     estimate_vs_standalone,
+    lever_forest,
     paper_style,
     save_figure,
     unit_colour,
 )
+from .space import (
+    accuracy_histogram,
+    accuracy_vs_gmacs,
+    compare_marginals,
+    gate_trajectories,
+    layer_importance_plot,
+    unit_bars,
+    unit_heatmap,
+)
 
-__all__ = ["COLUMN_WIDTHS", "UNIT_COLOURS", "estimate_vs_standalone", "paper_style", "save_figure", "unit_colour"]
+__all__ = ["COLUMN_WIDTHS", "UNIT_COLOURS", "accuracy_histogram", "accuracy_vs_gmacs", "compare_marginals",
+           "estimate_vs_standalone", "gate_trajectories", "layer_importance_plot", "lever_forest", "paper_style",
+           "save_figure", "unit_bars", "unit_colour", "unit_heatmap"]

@@ -9,7 +9,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-__all__ = ["COLUMN_WIDTHS", "UNIT_COLOURS", "unit_colour", "paper_style", "save_figure", "estimate_vs_standalone"]
+__all__ = ["COLUMN_WIDTHS", "UNIT_COLOURS", "unit_colour", "paper_style", "save_figure", "estimate_vs_standalone",
+           "lever_forest"]
 
 # inches: a single column and a full page width of the common two-column conference layout
 COLUMN_WIDTHS = {"single": 3.3, "double": 6.9}
@@ -39,7 +40,7 @@ _STYLE = {
     "font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "legend.fontsize": 7,
     "xtick.labelsize": 7, "ytick.labelsize": 7, "axes.spines.top": False, "axes.spines.right": False,
     "axes.linewidth": 0.6, "lines.linewidth": 1.2, "lines.markersize": 4, "figure.dpi": 150,
-    "savefig.dpi": 300, "savefig.bbox": "tight", "savefig.pad_inches": 0.02,
+    "savefig.dpi": 300, "savefig.bbox": "standard",  # the file has exactly the figure's size
     "pdf.fonttype": 42, "ps.fonttype": 42,  # TrueType fonts embedded in PDF (editable, accepted by publishers)
     "svg.fonttype": "path",  # glyphs as paths: the SVG renders the same without the font installed
     "font.family": "sans-serif", "font.sans-serif": ["DejaVu Sans"],
@@ -55,7 +56,9 @@ def paper_style():
 
 def save_figure(fig, path: str | Path, *, formats: Iterable[str] = ("pdf", "svg", "png"), dpi: int = 300) -> list[Path]:
     """Write ``fig`` as ``path.<format>`` for each format (vector PDF/SVG with embedded fonts, PNG
-    at ``dpi``); returns the paths."""
+    at ``dpi``); returns the paths. The files keep the figure's size exactly (a column width
+    stays a column width): the workbench's figures fit their layout inside it (constrained
+    layout); give your own figures ``layout="constrained"`` for the same."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     out = []
@@ -83,7 +86,7 @@ def estimate_vs_standalone(study, predictor: str | None = None, *, ax=None, widt
     acc = study["standalone_top1"].values
     with paper_style():
         if ax is None:
-            fig, ax = plt.subplots(figsize=(COLUMN_WIDTHS[width], COLUMN_WIDTHS[width] * 0.8))
+            fig, ax = plt.subplots(figsize=(COLUMN_WIDTHS[width], COLUMN_WIDTHS[width] * 0.8), layout="constrained")
         else:
             fig = ax.figure
         labels = [str(n) for n in study["name"].values]
@@ -101,4 +104,29 @@ def estimate_vs_standalone(study, predictor: str | None = None, *, ax=None, widt
                      f"[{study['tau_lo'].values[i]:.2f}, {study['tau_hi'].values[i]:.2f}], "
                      f"{len(x)} strategies")
         ax.legend(frameon=False, loc="lower right")
+    return fig
+
+
+def lever_forest(table, *, ax=None, width: str = "single", top: int | None = None):
+    """Kendall tau with its 95% interval for every (template lever, predictor) row of
+    :func:`workbench.study.lever_table`, best first (``top``: only the best rows)."""
+    tau = table["tau"].values
+    order = np.argsort(-tau, kind="stable")[: top or len(tau)]
+    labels = [f"{table['lever'].values[i]}: {table['predictor'].values[i]}" for i in order]
+    with paper_style():
+        if ax is None:
+            fig, ax = plt.subplots(figsize=(COLUMN_WIDTHS[width], 0.9 + 0.16 * len(order)), layout="constrained")
+        else:
+            fig = ax.figure
+        y = np.arange(len(order))[::-1]
+        lo, hi = table["tau_lo"].values[order], table["tau_hi"].values[order]
+        ax.errorbar(tau[order], y, xerr=[tau[order] - lo, hi - tau[order]], fmt="o", color=UNIT_COLOURS["S"],
+                    ecolor="#888888", elinewidth=0.8, capsize=1.5, markersize=3)
+        seed_tau = table.attrs.get("seed_tau")
+        if seed_tau is not None and np.isfinite(seed_tau):
+            ax.axvline(seed_tau, color=UNIT_COLOURS["ST"], lw=0.8, ls="--", label="between stand-alone seeds")
+            ax.legend(frameon=False, loc="lower left")
+        ax.axvline(0, color="#cccccc", lw=0.6)
+        ax.set_yticks(y, labels)
+        ax.set_xlabel("Kendall tau vs stand-alone (95% CI)")
     return fig

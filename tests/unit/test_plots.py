@@ -1,0 +1,123 @@
+"""Every figure function returns its figure; exported files are valid (PDF opens, SVG parses,
+PNG has the requested size)."""
+
+import xml.etree.ElementTree as ET
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from workbench.analysis import estimates_dataset, history_dataset, layer_importance, marginals  # noqa: E402
+from workbench.plots import (  # noqa: E402
+    COLUMN_WIDTHS,
+    UNIT_COLOURS,
+    accuracy_histogram,
+    accuracy_vs_gmacs,
+    compare_marginals,
+    gate_trajectories,
+    layer_importance_plot,
+    lever_forest,
+    save_figure,
+    unit_bars,
+    unit_heatmap,
+)
+from workbench.strategy import Strategy  # noqa: E402
+from workbench.supernet import TemplateSupernet  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def net():
+    torch.manual_seed(0)
+    m = TemplateSupernet(num_classes=3, growth=4, bn_size=2)
+    with torch.no_grad():
+        m.gate_logits.copy_(torch.randn_like(m.gate_logits))
+    return m
+
+
+@pytest.fixture(scope="module")
+def est(net):
+    rng = np.random.default_rng(0)
+    strategies = net.sample(40, torch.Generator().manual_seed(0))
+    rows = [{"strategy": s, "top1": float(rng.uniform(0.3, 0.9)), "gmacs": float(rng.uniform(0.01, 0.05)),
+             "params": 1000} for s in strategies]
+    preset = Strategy(net.backbone, ("ST",) * 8, net.config.stem, name="st")
+    rows.append({"strategy": preset, "top1": 0.8, "gmacs": 0.05, "params": 1200})
+    return estimates_dataset(rows, sources=["sampled"] * 40 + ["preset"])
+
+
+def _history(net, epochs=6):
+    g = [torch.sigmoid(net.gate_logits.detach() * (e / epochs)).tolist() for e in range(epochs)]
+    h = {"epoch": list(range(epochs)), "phase": ["warmup"] * 2 + ["gated"] * (epochs - 2),
+         "lr": [1e-3] * epochs, "train_loss": [1.0] * epochs, "train_reg": [0.0] * epochs,
+         "train_acc": [0.5] * epochs, "val_loss": [1.0] * epochs, "val_acc": [0.5] * epochs,
+         "seconds": [1.0] * epochs, "gates": g}
+    return history_dataset(h, backbone=net.backbone, branches=net.branches, units=net.units)
+
+
+def test_space_figures_return_figures(net, est):
+    m = marginals(net)
+    for fig in (unit_heatmap(m), unit_bars(m), gate_trajectories(_history(net)),
+                gate_trajectories(_history(net), units=False), accuracy_histogram(est),
+                accuracy_vs_gmacs(est, trust="estimates UNVALIDATED"), layer_importance_plot(layer_importance(est))):
+        assert isinstance(fig, matplotlib.figure.Figure) and fig.axes
+    # drawing into a given axes uses it
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    assert unit_bars(m, ax=ax) is fig
+    # unit colours: one per unit, the same everywhere
+    bars = [p for p in ax.patches]
+    assert matplotlib.colors.to_hex(bars[0].get_facecolor()) == UNIT_COLOURS["S"].lower()
+    b = marginals(net)
+    b = b.copy(data=np.roll(b.values, 1, axis=1))
+    fig = compare_marginals(m, b, labels=("appearance", "motion"))
+    assert len(fig.axes) >= 3
+    with pytest.raises(ValueError, match="unit set"):
+        compare_marginals(m, m.isel(layer=slice(0, 4)))
+    with pytest.raises(ValueError, match="gate trajectories"):
+        gate_trajectories(_history(net).drop_vars(["drop_p", "unit_probability"]))
+
+
+def test_layer_importance_finds_the_layer_that_matters(net):
+    rng = np.random.default_rng(1)
+    strategies = net.sample(200, torch.Generator().manual_seed(1))
+    # accuracy depends on layer 5 only: ST there is worth 0.3
+    rows = [{"strategy": s, "top1": 0.5 + 0.3 * (s.units[5] == "ST") + rng.normal(0, 0.01)} for s in strategies]
+    imp = layer_importance(estimates_dataset(rows))
+    assert int(np.nanargmax(imp["importance"].values)) == 5
+    j = list(imp["unit"].values).index("ST")
+    assert imp["effect"].values[5, j] > 0.15
+
+
+def test_exported_files_are_valid(tmp_path, net):
+    fig = unit_heatmap(marginals(net), width="single")
+    paths = save_figure(fig, tmp_path / "fig", formats=("pdf", "svg", "png"), dpi=100)
+    pdf = (tmp_path / "fig.pdf").read_bytes()
+    assert pdf.startswith(b"%PDF") and b"%%EOF" in pdf[-64:]
+    assert b"/FontFile2" in pdf  # TrueType font embedded (fonttype 42)
+    root = ET.parse(tmp_path / "fig.svg").getroot()
+    assert root.tag.endswith("svg")
+    with Image.open(tmp_path / "fig.png") as im:
+        w, h = im.size
+    fw, fh = fig.get_size_inches()
+    assert fw == pytest.approx(COLUMN_WIDTHS["single"])
+    assert (w, h) == (round(fw * 100), round(fh * 100)) and len(paths) == 3
+    with pytest.raises(ValueError, match="format"):
+        save_figure(fig, tmp_path / "x", formats=("jpg",))
+
+
+def test_lever_forest(tmp_path):
+    import xarray as xr
+
+    t = xr.Dataset({"lever": ("row", np.array(["a", "b"], dtype=object)),
+                    "predictor": ("row", np.array(["shared", "log_prob"], dtype=object)),
+                    "tau": ("row", [0.5, 0.2]), "tau_lo": ("row", [0.3, -0.1]), "tau_hi": ("row", [0.7, 0.4])},
+                   attrs={"seed_tau": 0.8})
+    fig = lever_forest(t)
+    labels = [tk.get_text() for tk in fig.axes[0].get_yticklabels()]
+    assert labels[0].startswith("b") or labels[-1].startswith("b")
