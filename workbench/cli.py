@@ -180,35 +180,18 @@ def _cmd_zoo(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    """The main job on the embedded defaults. Today: the zoo's cost table, the literature presets on
-    ResNet-18 with their cost, written to ``--out`` as JSON."""
-    from pathlib import Path
+    """The main job on the embedded synthetic benchmark (see :mod:`workbench.mainjob`)."""
+    from .mainjob import MAIN_JOB, SMOKE, run_main_job
 
-    from .cost import count_cost
-    from .models import build_model
-    from .strategy import list_presets, preset
-
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    zoo_args = argparse.Namespace(models=[], frames=16, size=112, tiny=False, json=False)
-    print("== model zoo ==")
-    cmd_zoo(zoo_args)
-    rows = []
-    for name in list_presets("resnet18"):
-        s = preset(name, "resnet18")
-        kw = {"num_frames": 16} if s.stem == "fold" else {}
-        with _on_meta():
-            model = build_model(s, num_classes=400, **kw)
-        r = count_cost(model, (3, 16, 112, 112), name=name)
-        rows.append({"preset": name, "code": s.code, "params": r.params, "gmacs": round(r.gmacs, 3),
-                     "per_layer_gmacs": [round(x.gmacs, 4) for x in r.layers]})
-    print("\n== literature presets on ResNet-18, 3x16x112x112, 400 classes ==")
-    print(f"{'preset':<14}{'code':<28}{'params':>14}{'GMACs':>10}")
-    for r in rows:
-        print(f"{r['preset']:<14}{r['code']:<28}{r['params']:>14,}{r['gmacs']:>10.3f}")
-    dest = out / "presets_resnet18.json"
-    dest.write_text(json.dumps(rows, indent=2) + "\n")
-    print(f"\nwrote {dest}")
+    settings = SMOKE if args.smoke else MAIN_JOB
+    print(f"== main job: template network on {settings.dataset}, {settings.samples} sampled strategies -> {args.out}")
+    r = run_main_job(args.out, settings=settings, progress=not args.no_progress)
+    s = r["seconds"]
+    print(f"trained in {s['training']:.0f} s, scored {settings.samples} strategies in {s['estimates']:.0f} s, "
+          f"figures in {s['figures']:.0f} s")
+    print(Path(r["report"]).read_text().split("## Layer-level")[0].strip())
+    print(f"\nreport:    {r['report']}\nfigures:   {Path(args.out) / 'figures'}\nestimates: {r['estimates']}")
+    print("\nexplore it: jupyter lab notebooks/   (.venv/bin/jupyter lab notebooks/ from a fresh set-up)")
     return 0
 
 
@@ -563,8 +546,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--fixed", default=None, help="strategies.json of an earlier study: judge the same strategies")
     q.add_argument("--no-presets", action="store_true")
     q.add_argument("--seeds", type=int, nargs="+", default=[0], help="stand-alone seeds")
-    q.add_argument("--epochs", type=_size, default=8, help="stand-alone epochs")
-    q.add_argument("--batch-size", type=_size, default=32)
+    q.add_argument("--epochs", type=_size, default=20, help="stand-alone epochs")
+    q.add_argument("--batch-size", type=_size, default=16)
     q.add_argument("--lr", type=float, default=6e-3)
     q.add_argument("--recalibrate", type=int, nargs="+", default=[0, 4], help="BN recalibration batches to compare")
     q.add_argument("--mc", type=_size, nargs="*", default=[],
@@ -586,8 +569,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--out", required=True, help="folder for levers.md, levers.nc and the figure")
     q.set_defaults(func=cmd_study_levers)
 
-    q = sub.add_parser("demo", help="the main job on the embedded defaults (writes to --out)")
+    q = sub.add_parser("demo", help="the main job: train, sample, score, plot, report on synthetic-mixed")
     q.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
+    q.add_argument("--smoke", action="store_true", help="a tiny, seconds-long version (tests)")
+    q.add_argument("--no-progress", action="store_true", help="no progress bars")
     q.set_defaults(func=cmd_demo)
 
     from .data.cli import add_data_commands

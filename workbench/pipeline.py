@@ -228,6 +228,7 @@ def train_strategy(
     inherit_from: str | Path | None = None,
     train_config: TrainConfig = TrainConfig(epochs=10, batch_size=32),
     resume: bool = False,
+    on_epoch=None,
 ) -> tuple[torch.nn.Module, History, dict]:
     """Train ``strategy`` as a stand-alone network. With ``inherit_from`` (a template run), it
     is extracted from the template with its weights; otherwise built fresh by the model zoo."""
@@ -260,7 +261,7 @@ def train_strategy(
             "versions": {"workbench": __version__, "torch": torch.__version__},
         })
     history = train(model, splits["train"], splits["val"], train_config, out_dir=out, resume=resume,
-                    model_kwargs=model_kwargs)
+                    model_kwargs=model_kwargs, on_epoch=on_epoch)
     from .data.formats import collate_drop_none
 
     test_set = splits["test"]

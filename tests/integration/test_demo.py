@@ -1,10 +1,59 @@
+"""The main job (``workbench demo``) end to end at smoke size: template, estimates, figures, report."""
+
 import json
 
+import numpy as np
+from PIL import Image
+
+from workbench.analysis import load_netcdf
 from workbench.cli import main
+from workbench.mainjob import SMOKE
 
 
-def test_demo_writes_presets(tmp_path, capsys):
-    assert main(["demo", "--out", str(tmp_path)]) == 0
-    rows = json.loads((tmp_path / "presets_resnet18.json").read_text())
-    by = {r["preset"]: r for r in rows}
-    assert by["mc3"]["params"] == 11_695_440 and round(by["st"]["gmacs"], 2) == 40.70
+def test_main_job_smoke(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--smoke", "--no-progress", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "jupyter lab notebooks/" in printed and "report.md" in printed
+    hist = json.loads((out / "template" / "history.json").read_text())
+    assert len(hist["epoch"]) == SMOKE.epochs
+    est = load_netcdf(out / "estimates.nc")
+    src = list(est["source"].values)
+    assert src.count("sampled") == SMOKE.samples and "preset" in src and "most-probable" in src
+    report = (out / "report.md").read_text()
+    assert "UNVALIDATED" in report  # no rank study for this run yet: the estimates say so
+    best = float(est["top1"].values[[s == "sampled" for s in src]].max())
+    assert f"best {best:.3f}" in report
+    names = ("unit_probability_heatmap", "unit_probability_bars", "estimate_histogram", "accuracy_vs_gmacs",
+             "layer_importance", "gate_trajectories")
+    for n in names:
+        for ext in ("pdf", "svg", "png"):
+            assert (out / "figures" / f"{n}.{ext}").stat().st_size > 1000, (n, ext)
+        assert f"figures/{n}.png" in report
+    with Image.open(out / "figures" / "unit_probability_bars.png") as im:
+        assert im.size[0] == round(3.3 * 300)  # single column at 300 dpi
+    # a second call reuses the trained template (nothing retrained)
+    before = (out / "template" / "last.safetensors").stat().st_mtime_ns
+    assert main(["demo", "--smoke", "--no-progress", "--out", str(out)]) == 0
+    assert (out / "template" / "last.safetensors").stat().st_mtime_ns == before
+    assert np.array_equal(load_netcdf(out / "estimates.nc")["top1"].values, est["top1"].values)
+
+
+def test_designer_trains_in_the_background(tmp_path):
+    from workbench.mainjob import run_main_job
+    from workbench.widgets import StrategyDesigner
+
+    r = run_main_job(tmp_path / "demo", settings=SMOKE, progress=False)
+    d = StrategyDesigner.from_run(r["run"], estimates=r["estimates"])
+    assert "UNVALIDATED" in d.trust
+    d.best_sampled()
+    seen = []
+    thread = d.train(tmp_path / "design", epochs=2, batch_size=16, on_epoch=lambda h: seen.append(len(h)))
+    assert thread.daemon  # the notebook's kernel is not blocked
+    thread.join(timeout=300)
+    assert not thread.is_alive() and "error" not in d.last_training, d.last_training
+    assert seen == [1, 2] and 0 <= d.last_training["test"]["top1"] <= 1
+    res = json.loads((tmp_path / "design" / "result.json").read_text())
+    assert tuple(res["strategy"]["units"]) == d.strategy.units
+    with __import__("pytest").raises(ValueError, match="run folder"):
+        StrategyDesigner(d.template, d.eval_set).train(tmp_path / "x")

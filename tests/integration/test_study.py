@@ -95,3 +95,49 @@ def test_bad_study_and_check_input(tmp_path):
     (tmp_path / "run.json").write_text('{"kind": "standalone", "dataset": "synthetic-mixed", "data_kw": {}}')
     with pytest.raises(ValueError, match="not a template run"):
         run_rank_study(tmp_path, tmp_path / "s")
+
+
+def test_levers_on_the_same_strategies(template, tmp_path, capsys):
+    """Few-shot parts, Monte-Carlo masks and fine-tuning as predictors; the lever table compares
+    studies on the same strategies (stand-alone results come from the cache) and refuses others."""
+    from workbench.analysis import strategies_from
+    from workbench.cli import main
+    from workbench.fewshot import load_few_shot, train_few_shot
+    from workbench.study import lever_report, lever_table
+
+    cfg = StudyConfig(strategies=8, pool=24, epochs=1, batch_size=16, recalibrate=(0, 2), bootstrap=100)
+    first = run_rank_study(template, tmp_path / "a", config=cfg, progress=False)
+    m = train_few_shot(template, tmp_path / "fs", layer=3, epochs=1, progress=False)
+    assert m["layer"] == 3 and set(m["parts"]) == {"S", "ST", "S+ST", "skip"}
+    fs = load_few_shot(tmp_path / "fs")
+    for u, part in fs.parts.items():
+        assert part.unit_probabilities()[3, list(part.units).index(u)] > 0.999
+    cfg2 = StudyConfig(strategies=8, pool=24, epochs=1, batch_size=16, recalibrate=(0, 2), bootstrap=100,
+                       mc_samples=(2,), finetune_steps=(2,))
+    second = run_rank_study(template, tmp_path / "b", config=cfg2, strategies=strategies_from(first),
+                            cache=tmp_path / "a" / "standalone", few_shot=tmp_path / "fs", progress=False)
+    preds = list(second["predictor"].values)
+    assert {"mc2+recal2", "finetune2", "few-shot(layer 3)+recal2"} <= set(preds)
+    assert second.attrs["few_shot_seconds"] > 0
+    np.testing.assert_allclose(second.standalone_top1.values, first.standalone_top1.values)
+    assert np.isfinite(second.prediction.values).all()
+    table = lever_table({"one-shot": tmp_path / "a", "more predictors": tmp_path / "b"})
+    assert table.sizes["row"] == len(first["predictor"]) + len(preds)
+    fs_row = [i for i, p in enumerate(table["predictor"].values) if str(p).startswith("few-shot")][0]
+    assert table["extra_template_seconds"].values[fs_row] == pytest.approx(second.attrs["few_shot_seconds"])
+    assert "| more predictors | finetune2 |" in lever_report(table)
+    out = tmp_path / "levers"
+    assert main(["study", "levers", "--study", f"a={tmp_path / 'a'}", "--study", f"b={tmp_path / 'b'}",
+                 "--out", str(out)]) == 0
+    for f in ("levers.md", "levers.nc", "levers.png", "levers.pdf", "levers.svg"):
+        assert (out / f).is_file(), f
+    # another set of strategies: refused
+    other = run_rank_study(template, tmp_path / "c", config=StudyConfig(strategies=4, pool=24, epochs=1, batch_size=16,
+                                                                        recalibrate=(0,), bootstrap=50, seed=5,
+                                                                        include_presets=False),
+                           cache=tmp_path / "a" / "standalone", progress=False)
+    assert other.sizes["strategy"] == 4
+    with pytest.raises(ValueError, match="same strategies"):
+        lever_table({"a": tmp_path / "a", "c": tmp_path / "c"})
+    assert main(["study", "levers", "--study", str(tmp_path / "a"), "--out", str(out)]) == 2
+    assert "expected LABEL=STUDY_FOLDER" in capsys.readouterr().err

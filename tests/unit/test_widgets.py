@@ -1,0 +1,90 @@
+"""The strategy designer, driven programmatically: set a control, the cost and estimate change."""
+
+import json
+
+import pytest
+import torch
+from torch.utils.data import TensorDataset
+
+from workbench.analysis import estimates_dataset
+from workbench.checkpoint import load_checkpoint
+from workbench.strategy import Strategy
+from workbench.supernet import TemplateSupernet
+from workbench.widgets import StrategyDesigner
+
+
+@pytest.fixture(scope="module")
+def designer():
+    torch.manual_seed(0)
+    net = TemplateSupernet(num_classes=3, growth=4, bn_size=2)
+    with torch.no_grad():
+        net.gate_logits.copy_(torch.randn_like(net.gate_logits) * 2)
+    g = torch.Generator().manual_seed(0)
+    data = TensorDataset(torch.randn(12, 3, 4, 32, 32, generator=g), torch.randint(0, 3, (12,), generator=g))
+    sampled = net.sample(6, torch.Generator().manual_seed(0))
+    est = estimates_dataset([{"strategy": s, "top1": 0.1 * i} for i, s in enumerate(sampled)], sources=["sampled"] * 6)
+    return StrategyDesigner(net, data, estimates=est, batch_size=6)
+
+
+def test_controls_change_cost_and_estimate(designer):
+    box = designer.widget()
+    assert box.children
+    designer.fill_from_marginals()
+    assert designer.strategy.units == designer.template.most_probable().units
+    layers = designer._widgets["layers"]
+    layers[0].value = "S"
+    before = designer.displayed()
+    assert designer.strategy.units[0] == "S"
+    layers[0].value = "S+ST"  # through the widget, as a user would
+    after = designer.displayed()
+    assert designer.strategy.units[0] == "S+ST"
+    assert after["params"] != before["params"] and after["gmacs"] != before["gmacs"]
+    s = designer.summary()
+    assert after["estimate"] == f"{s['estimate']:.3f}" and after["params"] == f"{s['params']:,}"
+    # the estimate is the template's own evaluation of that strategy
+    from torch.utils.data import DataLoader
+
+    from workbench.train import evaluate
+
+    designer.template.set_strategy(designer.strategy)
+    ref = evaluate(designer.template, DataLoader(designer.eval_set, batch_size=6))["top1"]
+    designer.template.set_strategy(None)
+    assert s["estimate"] == pytest.approx(ref)
+    # presets and best sampled move every dropdown
+    designer._widgets["preset"].value = "st"
+    assert [d.value for d in layers] == ["ST"] * 8
+    designer.best_sampled()
+    assert designer.strategy.units == designer.sampled()[0].units == designer.template.sample(
+        6, torch.Generator().manual_seed(0))[5].units
+    assert [d.value for d in layers] == list(designer.strategy.units)
+
+
+def test_diff_against_a_preset(designer):
+    designer.apply_preset("st")
+    designer.set_unit(2, "S")
+    d = designer.diff("st")
+    assert d["changed"] == [2]
+    assert d["layers"][2] == {"layer": 2, "current": "S", "reference": "ST", "changed": True}
+    assert d["d_params"] == designer.cost()[0] - designer.cost(designer.presets["st"])[0] < 0
+    designer.widget()
+    designer._widgets["diff_to"].value = "st"
+    assert "changed layers: [2]" in designer._widgets["diff"].value
+    with pytest.raises(ValueError, match="unknown preset"):
+        designer.diff("nope")
+    with pytest.raises(ValueError, match="not in the template"):
+        designer.set_unit(0, "T")
+
+
+def test_export_round_trip(designer, tmp_path):
+    designer.apply_preset("s+st")
+    paths = designer.export(tmp_path, name="mine")
+    s = Strategy.from_dict(json.loads(paths["strategy"].read_text()))
+    assert s.units == ("S+ST",) * 8
+    model, meta, _ = load_checkpoint(tmp_path / "mine-weights")
+    x = torch.randn(2, 3, 4, 32, 32)
+    designer.template.set_strategy(s)
+    with torch.no_grad():
+        ref = designer.template.eval()(x)
+        assert torch.allclose(model.eval()(x), ref, atol=1e-5)
+    designer.template.set_strategy(None)
+    assert "def build()" in paths["module"].read_text()

@@ -1,0 +1,317 @@
+"""The strategy designer: assemble a fusion strategy layer by layer in a notebook.
+
+:class:`StrategyDesigner` holds the logic (testable without a browser) and builds the
+ipywidgets: one dropdown per layer, presets, "fill from the marginals", "best sampled", live
+parameters, GMACs and the template's accuracy estimate for the current choice (with the run's
+trust figure), a layer-by-layer diff against any preset or sampled strategy, export (JSON,
+inherited weights in safetensors and a small Python loader) and stand-alone training in a
+background thread with a progress bar, so the notebook stays responsive.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import threading
+from pathlib import Path
+
+from .strategy import Strategy
+
+__all__ = ["StrategyDesigner"]
+
+
+class StrategyDesigner:
+    """Design strategies of a trained template.
+
+    ``template``: a :class:`~workbench.supernet.TemplateSupernet`; ``eval_set``: the data the
+    estimate is computed on (shared weights, cached per strategy); ``estimates``: an estimates
+    Dataset (``workbench supernet sample``) for "best sampled" and the diff choices; ``run``: the
+    template's run folder (trust figure, dataset of the training button).
+    """
+
+    def __init__(self, template, eval_set, *, estimates=None, run=None, max_eval_batches: int | None = None,
+                 batch_size: int = 64):
+        from .estimate import StrategyCostTable
+        from .study import trust_line
+
+        self.template = template.eval()
+        self.eval_set = eval_set
+        self.estimates = estimates
+        self.run = Path(run) if run is not None else None
+        self.max_eval_batches = max_eval_batches
+        self.batch_size = batch_size
+        shape = tuple(int(s) for s in eval_set[0][0].shape)
+        self.costs = StrategyCostTable(template, shape)
+        self.presets = {s.name: s for s in template.presets()}
+        self.trust = trust_line(self.run) if self.run is not None else "estimates UNVALIDATED: no run folder given"
+        self._cache: dict[str, float] = {}
+        self._strategy = template.most_probable()
+        self._widgets = None
+        self.training: threading.Thread | None = None
+        self.last_training: dict | None = None
+
+    @classmethod
+    def from_run(cls, run, *, split: str = "val", estimates=None, **kw) -> StrategyDesigner:
+        """The designer of a template run folder (``estimates``: a Dataset or a ``.nc`` path)."""
+        from .analysis import load_netcdf
+        from .pipeline import open_splits, read_run
+        from .supernet import load_supernet
+
+        spec = read_run(run)
+        model, _ = load_supernet(run)
+        data = open_splits(spec["dataset"], root=spec.get("root"), splits=(split,), **spec["data_kw"])[split]
+        if isinstance(estimates, (str, Path)):
+            estimates = load_netcdf(estimates)
+        return cls(model, data, estimates=estimates, run=run, **kw)
+
+    # ---- the current strategy --------------------------------------------------------------
+    @property
+    def strategy(self) -> Strategy:
+        return self._strategy
+
+    def set_strategy(self, strategy: Strategy) -> Strategy:
+        self._strategy = self.template._check_strategy(strategy)
+        self._sync_widgets()
+        return self._strategy
+
+    def set_unit(self, layer: int, unit: str) -> Strategy:
+        if unit not in self.template.units:
+            raise ValueError(f"unit {unit!r} is not in the template's units: {', '.join(self.template.units)}")
+        return self.set_strategy(self._strategy.replace(layer, unit))
+
+    def apply_preset(self, name: str) -> Strategy:
+        if name not in self.presets:
+            raise ValueError(f"unknown preset {name!r} for this template; presets: {', '.join(self.presets)}")
+        return self.set_strategy(self.presets[name])
+
+    def fill_from_marginals(self) -> Strategy:
+        """Every layer set to its most probable unit."""
+        return self.set_strategy(self.template.most_probable())
+
+    def sampled(self) -> list[Strategy]:
+        """The sampled strategies of the estimates table, best first."""
+        if self.estimates is None:
+            return []
+        from .analysis import strategies_from
+
+        rows = strategies_from(self.estimates)
+        src = [str(s) for s in self.estimates["source"].values] if "source" in self.estimates else ["sampled"] * len(rows)
+        acc = self.estimates["top1"].values
+        order = sorted((i for i, s in enumerate(src) if s == "sampled"), key=lambda i: -acc[i])
+        return [Strategy(rows[i].backbone, rows[i].units, rows[i].stem, name=f"sampled #{i}") for i in order]
+
+    def best_sampled(self) -> Strategy:
+        rows = self.sampled()
+        if not rows:
+            raise ValueError("no sampled strategies: give the designer an estimates table (workbench supernet sample)")
+        return self.set_strategy(rows[0])
+
+    # ---- what it costs and what the template says ---------------------------------------------
+    def cost(self, strategy: Strategy | None = None) -> tuple[int, float]:
+        """(parameters, GMACs) of ``strategy`` (default: the current one)."""
+        params, macs = self.costs.cost(strategy or self._strategy)
+        return params, macs / 1e9
+
+    def estimate(self, strategy: Strategy | None = None) -> float:
+        """The template's top-1 estimate with shared weights (cached per strategy)."""
+        from torch.utils.data import DataLoader
+
+        from .train import evaluate
+
+        s = strategy or self._strategy
+        if s.key not in self._cache:
+            saved_mode, saved_fixed = self.template.mode, self.template._fixed
+            try:
+                self.template.set_strategy(s)
+                loader = DataLoader(self.eval_set, batch_size=self.batch_size, shuffle=False)
+                self._cache[s.key] = evaluate(self.template, loader, max_batches=self.max_eval_batches)["top1"]
+            finally:
+                self.template._fixed, self.template.mode = saved_fixed, saved_mode
+        return self._cache[s.key]
+
+    def summary(self, strategy: Strategy | None = None) -> dict:
+        s = strategy or self._strategy
+        params, gmacs = self.cost(s)
+        return {"code": s.code, "params": params, "gmacs": gmacs, "estimate": self.estimate(s),
+                "log_prob": self.template.log_prob(s)}
+
+    def diff(self, reference: Strategy | str) -> dict:
+        """Layer by layer against ``reference`` (a strategy or a preset name): which layers
+        changed, and the change in parameters, GMACs and estimate (current - reference)."""
+        if isinstance(reference, str):
+            if reference not in self.presets:
+                raise ValueError(f"unknown preset {reference!r}; presets: {', '.join(self.presets)}")
+            reference = self.presets[reference]
+        reference = self.template._check_strategy(reference)
+        a, b = self.summary(), self.summary(reference)
+        return {
+            "layers": [{"layer": i, "current": u, "reference": r, "changed": u != r}
+                       for i, (u, r) in enumerate(zip(self._strategy.units, reference.units))],
+            "changed": [i for i, _, _ in self._strategy.diff(reference)],
+            "d_params": a["params"] - b["params"], "d_gmacs": a["gmacs"] - b["gmacs"],
+            "d_estimate": a["estimate"] - b["estimate"], "reference": reference.label,
+        }
+
+    # ---- export and training -------------------------------------------------------------------
+    def export(self, folder, name: str = "design") -> dict[str, Path]:
+        """Write the current strategy as ``NAME.json``, the network with the template's weights as
+        a checkpoint (``NAME.safetensors`` + ``NAME.json`` metadata, no pickle) and ``NAME.py``,
+        a loader that rebuilds it as a plain ``torch.nn.Module``."""
+        from .checkpoint import save_checkpoint
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        s = Strategy(self._strategy.backbone, self._strategy.units, self._strategy.stem, name=name)
+        model = self.template.extract(s, inherit_weights=True)
+        save_checkpoint(folder / f"{name}-weights", model, model_kwargs=self.template.config.model_kwargs(),
+                        metadata={"strategy": s.to_dict(), "from_template": str(self.run) if self.run else None,
+                                  "estimate": self.estimate(s)})
+        (folder / f"{name}.json").write_text(json.dumps(s.to_dict(), indent=1) + "\n")
+        (folder / f"{name}.py").write_text(
+            f'"""{s.code}: a fusion strategy exported by the strategy designer.\n\n'
+            "build() returns the network as a torch.nn.Module with the template's weights (safetensors).\n"
+            '"""\n\nfrom pathlib import Path\n\nfrom workbench.checkpoint import load_checkpoint\n\n\n'
+            "def build():\n"
+            f'    model, meta, _ = load_checkpoint(Path(__file__).with_name("{name}-weights"))\n'
+            "    return model\n"
+        )
+        return {"strategy": folder / f"{name}.json", "weights": folder / f"{name}-weights.safetensors",
+                "module": folder / f"{name}.py"}
+
+    def train(self, out, *, epochs: int = 20, batch_size: int = 16, lr: float = 6e-3, seed: int = 0,
+              inherit: bool = False, on_epoch=None, wait: bool = False) -> threading.Thread:
+        """Train the current strategy stand-alone on the run's dataset in a background thread
+        (``wait=True``: join it). ``on_epoch(history)`` runs after each epoch; the result lands
+        in :attr:`last_training` (or its exception)."""
+        from .pipeline import read_run, train_strategy
+        from .train import TrainConfig
+
+        if self.run is None:
+            raise ValueError("training needs the template's run folder (StrategyDesigner.from_run)")
+        if self.training is not None and self.training.is_alive():
+            raise RuntimeError("a training is already running; wait for it to finish")
+        spec = read_run(self.run)
+        s = self._strategy
+        cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, progress=False)
+
+        def job():
+            try:
+                _, history, test = train_strategy(
+                    s, out, dataset=spec["dataset"], root=spec.get("root"), data_kw=spec["data_kw"],
+                    model_kw=self.template.config.model_kwargs(), train_config=cfg,
+                    inherit_from=self.run if inherit else None,
+                    on_epoch=(lambda h, m: on_epoch(h)) if on_epoch else None)
+                self.last_training = {"strategy": s, "history": history, "test": test, "out": str(out)}
+            except Exception as e:  # reported in the widget and kept for the caller
+                self.last_training = {"strategy": s, "error": e}
+
+        self.last_training = None
+        self.training = threading.Thread(target=job, daemon=True, name="designer-training")
+        self.training.start()
+        if wait:
+            self.training.join()
+        return self.training
+
+    # ---- widgets -------------------------------------------------------------------------------
+    def widget(self):
+        """The designer as an ipywidgets box (display it in a notebook)."""
+        import ipywidgets as W
+
+        units = list(self.template.units)
+        layers = [W.Dropdown(options=units, value=u, description=f"layer {i}", layout=W.Layout(width="190px"))
+                  for i, u in enumerate(self._strategy.units)]
+        preset = W.Dropdown(options=["(preset)"] + list(self.presets), value="(preset)", description="preset")
+        fill = W.Button(description="fill from the marginals")
+        best = W.Button(description="best sampled", disabled=self.estimates is None)
+        info = W.HTML()
+        refs = ["(none)"] + list(self.presets) + [s.label for s in self.sampled()[:20]]
+        diff_to = W.Dropdown(options=refs, value="(none)", description="diff against")
+        diff_out = W.HTML()
+        folder = W.Text(value="designs", description="folder")
+        export = W.Button(description="export")
+        epochs = W.BoundedIntText(value=20, min=1, max=1000, description="epochs")
+        train = W.Button(description="train stand-alone")
+        bar = W.IntProgress(value=0, min=0, max=1, description="training")
+        status = W.HTML()
+        self._widgets = {"layers": layers, "info": info, "diff_to": diff_to, "diff": diff_out, "preset": preset,
+                         "bar": bar, "status": status}
+        by_label = {**self.presets, **{s.label: s for s in self.sampled()[:20]}}
+
+        def refresh(*_):
+            s = self.summary()
+            info.value = (f"<b>{html.escape(s['code'])}</b><br>params <b class='wb-params'>{s['params']:,}</b> | "
+                          f"GMACs <b class='wb-gmacs'>{s['gmacs']:.4g}</b> | estimated top-1 "
+                          f"<b class='wb-estimate'>{s['estimate']:.3f}</b> | log P {s['log_prob']:.1f}<br>"
+                          f"<small>{html.escape(self.trust)}</small>")
+            ref = diff_to.value
+            if ref == "(none)":
+                diff_out.value = ""
+                return
+            d = self.diff(by_label[ref])
+            rows = "".join(
+                f"<tr style='{'background:#fde0c5' if r['changed'] else ''}'><td>{r['layer']}</td>"
+                f"<td>{r['current']}</td><td>{r['reference']}</td></tr>" for r in d["layers"])
+            diff_out.value = (f"<table><tr><th>layer</th><th>current</th><th>{html.escape(ref)}</th></tr>{rows}</table>"
+                              f"changed layers: {d['changed'] or 'none'}; params {d['d_params']:+,}, "
+                              f"GMACs {d['d_gmacs']:+.4g}, estimate {d['d_estimate']:+.3f}")
+
+        def on_layer(change, i):
+            if change["new"] != self._strategy.units[i]:
+                self._strategy = self._strategy.replace(i, change["new"])
+                refresh()
+
+        for i, dd in enumerate(layers):
+            dd.observe(lambda c, i=i: on_layer(c, i), names="value")
+        preset.observe(lambda c: c["new"] != "(preset)" and self.apply_preset(c["new"]), names="value")
+        fill.on_click(lambda _: self.fill_from_marginals())
+        best.on_click(lambda _: self.best_sampled())
+        diff_to.observe(refresh, names="value")
+
+        def do_export(_):
+            paths = self.export(folder.value)
+            status.value = "exported: " + ", ".join(html.escape(str(p)) for p in paths.values())
+
+        def do_train(_):
+            n = epochs.value
+            bar.max, bar.value = n, 0
+            out = Path(folder.value) / f"train-{self._strategy.key}"
+            status.value = f"training {html.escape(self._strategy.code)} for {n} epochs -> {html.escape(str(out))}"
+
+            def progress(h):
+                bar.value = len(h)
+                status.value = f"epoch {len(h)}/{n}: val top-1 {h.val_acc[-1]:.3f}"
+
+            def watch():
+                self.training.join()
+                r = self.last_training or {}
+                status.value = (f"error: {html.escape(str(r['error']))}" if "error" in r else
+                                f"done: test top-1 {r['test']['top1']:.3f} (estimate was {self.estimate(r['strategy']):.3f})")
+
+            self.train(out, epochs=n, on_epoch=progress)
+            threading.Thread(target=watch, daemon=True).start()
+
+        export.on_click(do_export)
+        train.on_click(do_train)
+        refresh()
+        grid = W.GridBox(layers, layout=W.Layout(grid_template_columns="repeat(4, 200px)"))
+        box = W.VBox([W.HBox([preset, fill, best]), grid, info, diff_to, diff_out,
+                      W.HBox([folder, export]), W.HBox([epochs, train, bar]), status])
+        self._refresh = refresh
+        return box
+
+    def _sync_widgets(self) -> None:
+        if self._widgets is None:
+            return
+        for dd, u in zip(self._widgets["layers"], self._strategy.units):
+            if dd.value != u:
+                dd.value = u
+        self._refresh()
+
+    def displayed(self) -> dict:
+        """What the widget shows now (params, GMACs, estimate as displayed text)."""
+        import re
+
+        if self._widgets is None:
+            raise ValueError("no widget yet: call widget() first")
+        text = self._widgets["info"].value
+        return {k: re.search(f"class='wb-{k}'>([^<]+)<", text).group(1) for k in ("params", "gmacs", "estimate")}
