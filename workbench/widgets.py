@@ -299,6 +299,16 @@ class StrategyDesigner:
         self._refresh = refresh
         return box
 
+    def static_view(self):
+        """The current design as an HTML table (what a static export of the notebook shows)."""
+        from IPython.display import HTML
+
+        s = self.summary()
+        rows = "".join(f"<tr><td>{i}</td><td>{u}</td></tr>" for i, u in enumerate(self._strategy.units))
+        return HTML(f"<p><b>{html.escape(s['code'])}</b>: params {s['params']:,}, GMACs {s['gmacs']:.4g}, "
+                    f"estimated top-1 {s['estimate']:.3f}<br><small>{html.escape(self.trust)}</small></p>"
+                    f"<table><tr><th>layer</th><th>unit</th></tr>{rows}</table>")
+
     def _sync_widgets(self) -> None:
         if self._widgets is None:
             return

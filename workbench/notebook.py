@@ -1,0 +1,221 @@
+"""Helpers the notebooks call (the notebooks stay thin: parameters, then one call per view).
+
+* :func:`smoke` - the CI switch (``WORKBENCH_SMOKE=1``): tiny sizes everywhere;
+* :func:`ensure_template` - load a template run, or train it when it is missing;
+* :class:`LivePlot` - loss, accuracy and P(unit) curves that redraw after every epoch (a
+  matplotlib image in one display slot, so an exported static notebook keeps the last state);
+* interactive plotly views (hover shows a strategy layer by layer) that also write offline HTML;
+* :func:`export_selection` - any selection of strategies as CSV and JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["smoke", "setup", "history_of", "ensure_estimates", "ensure_template", "LivePlot", "interactive_heatmap", "interactive_scatter",
+           "parallel_units", "export_selection", "strategy_hover"]
+
+
+def smoke() -> bool:
+    """True when the notebooks run headless in CI (``WORKBENCH_SMOKE=1``)."""
+    return os.environ.get("WORKBENCH_SMOKE", "") not in ("", "0", "false", "False")
+
+
+def setup() -> None:
+    """Notebook defaults: plotly figures carry both the interactive bundle (JupyterLab) and an
+    HTML version with plotly.js embedded, so an exported notebook works offline."""
+    import plotly.io as pio
+
+    pio.renderers.default = "plotly_mimetype+notebook"
+
+
+def history_of(run) -> dict:
+    """The per-epoch history of a run folder (``history.json``)."""
+    path = Path(run) / "history.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: train the run first (notebook 01 or `workbench demo`)")
+    return json.loads(path.read_text())
+
+
+def ensure_estimates(run, path=None, *, n: int | None = None, progress: bool = True):
+    """The sampled estimates of ``run``: read from ``path`` (default ``RUN/../estimates.nc``, as
+    the main job writes them), or computed there (``n`` strategies, fewer under :func:`smoke`)."""
+    from .analysis import load_netcdf
+    from .pipeline import estimate_run
+
+    path = Path(path) if path is not None else Path(run).parent / "estimates.nc"
+    if path.is_file():
+        return load_netcdf(path)
+    n = n or (12 if smoke() else 200)
+    return estimate_run(run, n=n, progress=progress, out=path)
+
+
+def ensure_template(run, *, dataset: str = "synthetic-mixed", settings=None, on_epoch=None, progress: bool = True):
+    """The template of ``run``: loaded when it is trained, else trained there (main-job settings
+    on ``dataset``, smoke settings under :func:`smoke`). Returns ``(model, history_dataset)``."""
+    from .analysis import load_netcdf
+    from .mainjob import MAIN_JOB, SMOKE
+    from .pipeline import train_supernet
+    from .supernet import load_supernet
+    from .train import TrainConfig
+
+    run = Path(run)
+    settings = settings or (SMOKE if smoke() else MAIN_JOB)
+    hist = run / "history.json"
+    if not (hist.is_file() and len(json.loads(hist.read_text())["epoch"]) >= settings.epochs):
+        cfg = TrainConfig(epochs=settings.epochs, warmup_epochs=settings.warmup_epochs,
+                          batch_size=settings.batch_size, lr=settings.lr, seed=settings.seed, progress=progress)
+        train_supernet(run, dataset=dataset, data_kw=settings.data_kw(),
+                       supernet={"growth": settings.growth, "bn_size": settings.bn_size}, train_config=cfg,
+                       resume=(run / "last.json").is_file(), on_epoch=on_epoch)
+    model, _ = load_supernet(run)
+    return model, load_netcdf(run / "history.nc")
+
+
+class LivePlot:
+    """``on_epoch(history, model)`` callback: loss, accuracy and each layer's most likely unit
+    probability, redrawn in place after every epoch."""
+
+    def __init__(self, width: str = "double"):
+        from IPython.display import display
+
+        self.width = width
+        self.handle = display(self._placeholder(), display_id=True)
+
+    @staticmethod
+    def _placeholder():
+        from IPython.display import HTML
+
+        return HTML("<i>waiting for the first epoch...</i>")
+
+    def figure(self, history, model=None):
+        import matplotlib.pyplot as plt
+
+        from .plots import COLUMN_WIDTHS, paper_style, unit_colour
+
+        h = history.to_dict() if hasattr(history, "to_dict") else history
+        ep = np.arange(1, len(h["epoch"]) + 1)
+        with paper_style():
+            fig, ax = plt.subplots(1, 3, figsize=(COLUMN_WIDTHS[self.width], 1.9), layout="constrained")
+            ax[0].plot(ep, h["train_loss"], label="train")
+            ax[0].plot(ep, h["val_loss"], label="val")
+            ax[0].set_title("loss")
+            ax[1].plot(ep, h["train_acc"], label="train")
+            ax[1].plot(ep, h["val_acc"], label="val")
+            ax[1].set_title("top-1")
+            ax[0].legend(frameon=False)
+            if h.get("gates") and model is not None:
+                from .analysis import unit_probabilities_from_p
+
+                probs = unit_probabilities_from_p(np.asarray(h["gates"]), model.branches, model.units)
+                mean = probs.mean(1)  # epoch x unit, averaged over layers
+                for j, u in enumerate(model.units):
+                    ax[2].plot(ep, mean[:, j], color=unit_colour(u), label=u)
+                ax[2].set_ylim(0, 1)
+                ax[2].legend(frameon=False, fontsize=6)
+            ax[2].set_title("P(unit), mean over layers")
+            for a in ax:
+                a.set_xlabel("epoch")
+        return fig
+
+    def __call__(self, history, model=None):
+        import matplotlib.pyplot as plt
+
+        fig = self.figure(history, model)
+        self.handle.update(fig)
+        plt.close(fig)
+
+
+def strategy_hover(units) -> str:
+    """A strategy layer by layer, for hover text."""
+    return "<br>".join(f"layer {i}: {u}" for i, u in enumerate(units))
+
+
+def interactive_heatmap(marginals, *, title: str = "P(unit) at each layer"):
+    """Plotly heatmap of P(unit) (hover: layer, unit, probability)."""
+    import plotly.graph_objects as go
+
+    from .plots import COLUMN_WIDTHS
+
+    z = np.asarray(marginals.values, float)
+    fig = go.Figure(go.Heatmap(z=z, x=[str(u) for u in marginals["unit"].values],
+                               y=[f"layer {int(v)}" for v in marginals["layer"].values], zmin=0, zmax=1,
+                               colorscale="Viridis", text=np.round(z, 2), texttemplate="%{text}",
+                               hovertemplate="%{y}, %{x}: P = %{z:.3f}<extra></extra>"))
+    fig.update_layout(title=title, width=int(COLUMN_WIDTHS["single"] * 140), height=420,
+                      yaxis={"autorange": "reversed"}, margin={"l": 60, "r": 20, "t": 40, "b": 40})
+    return fig
+
+
+def interactive_scatter(est, *, trust: str | None = None):
+    """Estimated accuracy against GMACs: hover shows the strategy layer by layer, presets and the
+    Pareto front marked."""
+    import plotly.graph_objects as go
+
+    from .analysis import pareto_front
+    from .plots import UNIT_COLOURS
+
+    x, y = est["gmacs"].values, est["top1"].values
+    src = np.asarray([str(s) for s in est["source"].values])
+    names = [str(n) for n in est["name"].values]
+    codes = [str(c) for c in est["code"].values]
+    hover = [f"<b>{n or c}</b><br>top-1 {a:.3f}, {g:.4g} GMACs<br>{strategy_hover(u)}"
+             for n, c, a, g, u in zip(names, codes, y, x, est["units"].values)]
+    fig = go.Figure()
+    for label, mask, colour, symbol in (("sampled", src == "sampled", UNIT_COLOURS["S"], "circle"),
+                                        ("preset", src != "sampled", UNIT_COLOURS["ST"], "square")):
+        idx = np.flatnonzero(mask)
+        fig.add_trace(go.Scatter(x=x[idx], y=y[idx], mode="markers", name=label, customdata=idx,
+                                 marker={"color": colour, "symbol": symbol, "size": 7},
+                                 hovertext=[hover[i] for i in idx], hoverinfo="text"))
+    front = np.flatnonzero(pareto_front(est))
+    o = front[np.argsort(x[front])]
+    fig.add_trace(go.Scatter(x=x[o], y=y[o], mode="lines", name="Pareto front", line={"shape": "hv", "color": "black"},
+                             hoverinfo="skip"))
+    fig.update_layout(title=trust or "", xaxis_title="GMACs per clip", yaxis_title="estimated top-1",
+                      width=720, height=460, title_font_size=11)
+    return fig
+
+
+def parallel_units(est):
+    """Parallel coordinates over the per-layer unit choices, coloured by estimated accuracy."""
+    import plotly.graph_objects as go
+
+    units = np.asarray(est["units"].values)
+    names = sorted({str(u) for u in units.ravel()}, key=lambda u: (u == "skip", len(u.split("+")), u))
+    index = {u: i for i, u in enumerate(names)}
+    dims = [{"label": f"layer {li}", "values": [index[str(u)] for u in units[:, li]],
+             "tickvals": list(range(len(names))), "ticktext": names} for li in range(units.shape[1])]
+    dims.append({"label": "top-1", "values": est["top1"].values})
+    fig = go.Figure(go.Parcoords(line={"color": est["top1"].values, "colorscale": "Viridis", "showscale": True},
+                                 dimensions=dims))
+    fig.update_layout(width=900, height=420)
+    return fig
+
+
+def export_selection(est, indices, path) -> dict[str, Path]:
+    """Rows ``indices`` of an estimates Dataset as ``PATH.csv`` (one row per strategy, one column
+    per layer) and ``PATH.json`` (strategies, exact, with their numbers)."""
+    import pandas as pd
+
+    from .analysis import strategies_from
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    idx = [int(i) for i in indices]
+    if not idx:
+        raise ValueError("the selection is empty: select at least one strategy")
+    sub = est.isel(strategy=idx)
+    cols = [c for c in ("top1", "top5", "gmacs", "params", "log_prob", "source", "name", "code") if c in sub]
+    df = pd.DataFrame({c: sub[c].values for c in cols})
+    for li in range(sub.sizes["layer"]):
+        df[f"layer{li}"] = [str(u) for u in sub["units"].values[:, li]]
+    df.to_csv(path.with_suffix(".csv"), index=False)
+    rows = [{"strategy": s.to_dict(), **{c: (v.item() if hasattr(v, "item") else v) for c, v in zip(cols, r)}}
+            for s, r in zip(strategies_from(sub), df[cols].itertuples(index=False))]
+    path.with_suffix(".json").write_text(json.dumps(rows, indent=1) + "\n")
+    return {"csv": path.with_suffix(".csv"), "json": path.with_suffix(".json")}
