@@ -47,9 +47,6 @@ SMOKE = MainJobSettings(train_per_class=6, val_per_class=4, test_per_class=4, gr
 
 def write_figures(run, estimates, out, *, formats=("pdf", "svg", "png")) -> dict[str, list[Path]]:
     """The figures of one template run and its estimates, into ``out`` (one file per format)."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
     from .analysis import layer_importance, load_netcdf, marginals

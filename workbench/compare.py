@@ -1,0 +1,144 @@
+"""Literature comparison: the classic fusion designs and the probability space's strategies,
+trained stand-alone on the same data with the same budget.
+
+Rows: C3D, R3D, MC3, rMC3, R(2+1)D, P3D, ip-CSN, ir-CSN from the model zoo (tiny widths by
+default, so a CPU can train them), plus the template's most probable strategy and, given its
+estimates, the best sampled one. Every (row, seed) is cached in ``OUT/runs/`` (resumable; nothing
+finished is recomputed). :func:`literature_comparison` returns an ``xarray.Dataset``;
+:func:`comparison_table` and :func:`comparison_figure` present it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["LITERATURE", "literature_comparison", "comparison_table", "comparison_figure"]
+
+LITERATURE = ("c3d", "r3d_18", "mc3_18", "rmc3_18", "r2plus1d_18", "p3d_resnet50", "ip_csn_50", "ir_csn_50")
+
+
+def _key(obj) -> str:
+    import hashlib
+
+    return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+def literature_comparison(out, template_run, *, models: Sequence[str] = LITERATURE, estimates=None, tiny: bool = True,
+                          train_config=None, seeds: Sequence[int] = (0,), progress: bool = True):
+    """Train ``models`` (zoo names) and the template's strategies on the template run's dataset,
+    each for every seed with ``train_config`` (default: 20 epochs, batch 16, lr 6e-3)."""
+    import xarray as xr
+
+    from .analysis import save_netcdf, strategies_from
+    from .cost import count_cost
+    from .models import TINY, build_model, model_info
+    from .pipeline import open_splits, read_run, train_strategy
+    from .supernet import load_supernet
+    from .train import TrainConfig
+
+    out = Path(out)
+    cfg = train_config or TrainConfig(epochs=20, batch_size=16, lr=6e-3)
+    spec = read_run(template_run)
+    template, _ = load_supernet(template_run)
+    val = open_splits(spec["dataset"], root=spec.get("root"), splits=("val",), **spec["data_kw"])["val"]
+    shape = tuple(int(s) for s in val[0][0].shape)  # C T H W
+    rows = []  # (label, source, strategy, model kwargs)
+    for name in models:
+        m = model_info(name)
+        kw = {k: v for k, v in m.kwargs.items() if k != "num_classes"}
+        if tiny:
+            kw = {**TINY[m.strategy().layout.family], **kw}
+        if m.backbone == "c3d":
+            kw.update(num_frames=shape[1], size=shape[2])
+        if "num_frames" in m.kwargs and m.backbone != "c3d":
+            kw["num_frames"] = shape[1]
+        rows.append((name, "literature", m.strategy(), kw))
+    tkw = {k: v for k, v in template.config.model_kwargs().items() if k != "num_classes"}
+    rows.append(("most probable", "probability space", template.most_probable(), tkw))
+    if estimates is not None:
+        src = [str(s) for s in estimates["source"].values]
+        idx = [i for i, s in enumerate(src) if s == "sampled"]
+        if idx:
+            best = idx[int(np.argmax(estimates["top1"].values[idx]))]
+            rows.append(("best sampled", "probability space", strategies_from(estimates)[best], tkw))
+    data_key = _key({"dataset": spec["dataset"], "root": spec.get("root"), "data_kw": spec["data_kw"],
+                     "budget": {k: v for k, v in cfg.to_dict().items() if k not in ("progress", "seed", "device")}})
+    acc = np.zeros((len(rows), len(seeds)))
+    params, gmacs = [], []
+    folders = []
+    for i, (label, _, strategy, kw) in enumerate(rows):
+        import torch
+
+        with torch.device("meta"):
+            model = build_model(strategy, channels_last=False, num_classes=template.num_classes, **kw)
+        r = count_cost(model, shape)
+        params.append(r.params)
+        gmacs.append(r.gmacs)
+        row_folders = []
+        for j, seed in enumerate(seeds):
+            folder = out / "runs" / f"{label.replace(' ', '-')}-{_key([strategy.to_dict(), kw])}-{data_key}-s{seed}"
+            if not (folder / "result.json").is_file():
+                train_strategy(strategy, folder, dataset=spec["dataset"], root=spec.get("root"), data_kw=spec["data_kw"],
+                               model_kw=kw, train_config=replace(cfg, seed=seed, progress=progress),
+                               resume=(folder / "last.json").is_file())
+            acc[i, j] = json.loads((folder / "result.json").read_text())["test"]["top1"]
+            row_folders.append(str(folder))
+        folders.append(row_folders)
+    ds = xr.Dataset(
+        {
+            "test_top1": (("model", "seed"), acc), "mean_top1": ("model", acc.mean(1)),
+            "params": ("model", np.asarray(params, np.int64)), "gmacs": ("model", np.asarray(gmacs)),
+            "source": ("model", np.asarray([r[1] for r in rows], dtype=object)),
+            "code": ("model", np.asarray([r[2].code for r in rows], dtype=object)),
+        },
+        coords={"model": [r[0] for r in rows], "seed": list(seeds)},
+        attrs={"dataset": spec["dataset"], "template_run": str(template_run), "tiny": int(tiny),
+               "train_config": json.dumps(cfg.to_dict()), "folders": json.dumps(folders)},
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    save_netcdf(ds, out / "comparison.nc")
+    (out / "comparison.md").write_text(comparison_table(ds))
+    return ds
+
+
+def comparison_table(ds) -> str:
+    cfg = json.loads(ds.attrs["train_config"])
+    lines = [f"Trained stand-alone on `{ds.attrs['dataset']}`: {cfg['epochs']} epochs, batch {cfg['batch_size']}, "
+             f"{cfg['optimizer']} lr {cfg['lr']}; seeds {[int(s) for s in ds['seed'].values]}; test top-1 (mean over seeds).", "",
+             "| model | source | params | GMACs | test top-1 |", "|---|---|---|---|---|"]
+    for i in np.argsort(-ds["mean_top1"].values, kind="stable"):
+        lines.append(f"| {ds['model'].values[i]} | {ds['source'].values[i]} | {int(ds['params'].values[i]):,} | "
+                     f"{ds['gmacs'].values[i]:.4f} | {ds['mean_top1'].values[i]:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+def comparison_figure(ds, *, ax=None, width: str = "single"):
+    """Test accuracy against GMACs, one labelled point per model, coloured by source."""
+    import matplotlib.pyplot as plt
+
+    from .plots import COLUMN_WIDTHS, UNIT_COLOURS, paper_style
+
+    with paper_style():
+        if ax is None:
+            fig, ax = plt.subplots(figsize=(COLUMN_WIDTHS[width], COLUMN_WIDTHS[width] * 0.75), layout="constrained")
+        else:
+            fig = ax.figure
+        colours = {"literature": UNIT_COLOURS["S"], "probability space": UNIT_COLOURS["ST"]}
+        for src, c in colours.items():
+            m = ds["source"].values == src
+            ax.scatter(ds["gmacs"].values[m], ds["mean_top1"].values[m], color=c, s=16, label=src, zorder=2)
+        if ds.sizes["seed"] > 1:
+            a = ds["test_top1"].values
+            ax.errorbar(ds["gmacs"].values, a.mean(1), yerr=[a.mean(1) - a.min(1), a.max(1) - a.mean(1)], fmt="none",
+                        ecolor="#bbbbbb", lw=0.6, zorder=1)
+        for x, y, n in zip(ds["gmacs"].values, ds["mean_top1"].values, ds["model"].values):
+            ax.annotate(str(n), (x, y), xytext=(2, 2), textcoords="offset points", fontsize=5.5)
+        ax.set_xlabel("GMACs per clip")
+        ax.set_ylabel("test top-1")
+        ax.legend(frameon=False, loc="lower right")
+    return fig
