@@ -59,7 +59,7 @@ def write_figures(run, estimates, out, *, formats=("pdf", "svg", "png")) -> dict
         unit_bars,
         unit_heatmap,
     )
-    from .study import trust_line
+    from .study import trust_short
     from .supernet import load_supernet
 
     model, _ = load_supernet(run)
@@ -68,7 +68,7 @@ def write_figures(run, estimates, out, *, formats=("pdf", "svg", "png")) -> dict
         "unit_probability_heatmap": unit_heatmap(m),
         "unit_probability_bars": unit_bars(m),
         "estimate_histogram": accuracy_histogram(estimates),
-        "accuracy_vs_gmacs": accuracy_vs_gmacs(estimates, trust=trust_line(run).split(":")[0]),
+        "accuracy_vs_gmacs": accuracy_vs_gmacs(estimates, trust=trust_short(run)),
         "layer_importance": layer_importance_plot(layer_importance(estimates)),
     }
     hist = Path(run) / "history.nc"

@@ -16,13 +16,26 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["smoke", "setup", "history_of", "ensure_estimates", "ensure_template", "LivePlot", "interactive_heatmap", "interactive_scatter",
+__all__ = ["smoke", "default_run", "setup", "history_of", "ensure_estimates", "ensure_template", "LivePlot", "interactive_heatmap", "interactive_scatter",
            "parallel_units", "export_selection", "strategy_hover"]
 
 
 def smoke() -> bool:
     """True when the notebooks run headless in CI (``WORKBENCH_SMOKE=1``)."""
     return os.environ.get("WORKBENCH_SMOKE", "") not in ("", "0", "false", "False")
+
+
+_REPO = Path(__file__).resolve().parents[1]
+
+
+def default_run() -> Path:
+    """The template run the notebooks open: the main job's (``runs/demo/template`` at the
+    repository root, from ``make demo``) when it is trained, else the one that ships in
+    ``checkpoints/synthetic-mixed/template``; else ``runs/demo/template`` (trained on first use)."""
+    for p in (_REPO / "runs" / "demo" / "template", _REPO / "checkpoints" / "synthetic-mixed" / "template"):
+        if (p / "last.json").is_file() and (p / "history.json").is_file():
+            return p
+    return _REPO / "runs" / "demo" / "template" if (_REPO / "notebooks").is_dir() else Path("runs/demo/template")
 
 
 def setup() -> None:

@@ -36,7 +36,7 @@ from . import distributed as dist_
 from .strategy import Strategy
 
 __all__ = ["StudyConfig", "select_strategies", "standalone_results", "rank_metrics", "run_rank_study",
-           "read_trust", "trust_line", "lever_table", "lever_report", "TRUST_FILE"]
+           "read_trust", "trust_line", "trust_short", "lever_table", "lever_report", "TRUST_FILE"]
 
 TRUST_FILE = "trust.json"  # in a template run folder: the latest study's headline figures
 
@@ -462,6 +462,15 @@ def trust_line(run) -> str:
     lo, hi = t["tau_ci"]
     return (f"estimates validated: Kendall tau {t['tau']:.2f} [95% CI {lo:.2f}, {hi:.2f}] against stand-alone "
             f"training over {t['strategies']} strategies ({t['predictor']})")
+
+
+def trust_short(run) -> str:
+    """A figure-title version of :func:`trust_line`."""
+    t = read_trust(run)
+    if t is None:
+        return "estimates UNVALIDATED (no rank study)"
+    lo, hi = t["tau_ci"]
+    return f"rank agreement with stand-alone: Kendall tau {t['tau']:.2f} [{lo:.2f}, {hi:.2f}], {t['strategies']} strategies"
 
 
 def study_report(ds) -> str:

@@ -173,7 +173,7 @@ def accuracy_vs_gmacs(est, *, ax=None, width: str = "single", trust: str | None 
         ax.set_ylabel("estimated top-1")
         ax.legend(frameon=False, loc="lower right")
         if trust:
-            ax.set_title(trust if len(trust) < 70 else trust[:67] + "...", fontsize=6)
+            ax.set_title(trust, fontsize=5.5)
     return fig
 
 
