@@ -357,6 +357,7 @@ def cmd_study_rank(args) -> int:
         strategies=args.strategies, pool=args.pool, include_presets=not args.no_presets, seeds=tuple(args.seeds),
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, recalibrate=tuple(args.recalibrate),
         mc_samples=tuple(args.mc), finetune_steps=tuple(args.finetune), bootstrap=args.bootstrap, seed=args.seed,
+        trust_predictor=args.trust_predictor,
     )
     fixed = None
     if args.fixed:
@@ -445,11 +446,12 @@ def _add_supernet_commands(sub) -> None:
     g.add_argument("--regularizer", choices=("paper", "code"), default="paper")
     g.add_argument("--prior", choices=("volume", "none"), default="volume")
     g.add_argument("--gate-lr", type=float, default=0.05)
-    g.add_argument("--tau-start", type=float, default=None,
-                   help="anneal the temperature geometrically from this value to --tau over the gated epochs")
+    g.add_argument("--tau-start", type=float, default=1.0,
+                   help="anneal the temperature geometrically from this value to --tau over the gated epochs "
+                        "(default 1.0; equal to --tau: no annealing)")
     g.add_argument("--sandwich", type=float, default=0.0,
                    help="share of gated steps that train one uniformly drawn strategy instead (0: none)")
-    _add_train_args(q, epochs=15, warmup=5, lr=6e-3)
+    _add_train_args(q, epochs=25, warmup=5, lr=6e-3)
     q.set_defaults(func=cmd_supernet_train)
 
     q = ss.add_parser("few-shot", help="split a trained template on one layer's unit and train the parts")
@@ -469,7 +471,8 @@ def _add_supernet_commands(sub) -> None:
     q.add_argument("--out", default=None, help="netCDF file for the results")
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--split", default="val")
-    q.add_argument("--recalibrate", type=int, default=0, help="BN recalibration batches per strategy")
+    q.add_argument("--recalibrate", type=int, default=2,
+                   help="BN recalibration batches per strategy (default 2: see reports/rank-study.md; 0: none)")
     q.add_argument("--batch-size", type=_size, default=64)
     q.add_argument("--clips", type=_size, default=1, help="clips per video, scores averaged (real datasets)")
     q.add_argument("--crops", type=_size, default=1, help="spatial crops per clip (real datasets)")
@@ -549,7 +552,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--epochs", type=_size, default=20, help="stand-alone epochs")
     q.add_argument("--batch-size", type=_size, default=16)
     q.add_argument("--lr", type=float, default=6e-3)
-    q.add_argument("--recalibrate", type=int, nargs="+", default=[0, 4], help="BN recalibration batches to compare")
+    q.add_argument("--recalibrate", type=int, nargs="+", default=[0, 2], help="BN recalibration batches to compare")
     q.add_argument("--mc", type=_size, nargs="*", default=[],
                    help="also score with this many Monte-Carlo masks per strategy (one predictor each)")
     q.add_argument("--finetune", type=_size, nargs="*", default=[],
@@ -557,6 +560,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--few-shot", default=None,
                    help="folder of `workbench supernet few-shot` for this run: adds the few-shot predictor")
     q.add_argument("--bootstrap", type=_size, default=2000)
+    q.add_argument("--trust-predictor", default="shared+recal2",
+                   help="predictor whose tau becomes the run's trust figure (default: the estimates' default, "
+                        "shared weights with 2 BN recalibration batches)")
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--cache", default=None, help="stand-alone results cache (default OUT/standalone)")
     q.add_argument("--no-progress", action="store_true")

@@ -85,7 +85,7 @@ def run_known_answer(kind: str, seed: int, out: str | Path, *, settings: KnownAn
                                         supernet=dict(settings.supernet), train_config=cfg)
     t1 = time.perf_counter()
     s_only = Strategy(model.backbone, ("S",) * model.num_layers, model.config.stem, name="S-only")
-    ds = estimate_run(out, n=settings.samples, seed=seed, strategies=[s_only], progress=progress,
+    ds = estimate_run(out, n=settings.samples, seed=seed, strategies=[s_only], progress=progress, recalibrate_batches=0,
                       out=out / "estimates.nc")
     t2 = time.perf_counter()
     src = [str(v) for v in ds["source"].values]

@@ -74,14 +74,12 @@ def ensure_template(run, *, dataset: str = "synthetic-mixed", settings=None, on_
     from .mainjob import MAIN_JOB, SMOKE
     from .pipeline import train_supernet
     from .supernet import load_supernet
-    from .train import TrainConfig
 
     run = Path(run)
     settings = settings or (SMOKE if smoke() else MAIN_JOB)
     hist = run / "history.json"
     if not (hist.is_file() and len(json.loads(hist.read_text())["epoch"]) >= settings.epochs):
-        cfg = TrainConfig(epochs=settings.epochs, warmup_epochs=settings.warmup_epochs,
-                          batch_size=settings.batch_size, lr=settings.lr, seed=settings.seed, progress=progress)
+        cfg = settings.train_config(progress)
         train_supernet(run, dataset=dataset, data_kw=settings.data_kw(),
                        supernet={"growth": settings.growth, "bn_size": settings.bn_size}, train_config=cfg,
                        resume=(run / "last.json").is_file(), on_epoch=on_epoch)

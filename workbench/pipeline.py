@@ -66,7 +66,9 @@ def train_supernet(
     root: str | None = None,
     data_kw: dict | None = None,
     supernet: dict | SupernetConfig | None = None,
-    train_config: TrainConfig = TrainConfig(epochs=15, warmup_epochs=5, batch_size=32, lr=6e-3),
+    # the template schedule whose estimates ranked strategies best in the rank study
+    # (reports/rank-study.md): 5 warm-up + 20 gated epochs, temperature annealed 1.0 -> tau
+    train_config: TrainConfig = TrainConfig(epochs=25, warmup_epochs=5, batch_size=32, lr=6e-3, tau_start=1.0),
     resume: bool = False,
     on_epoch=None,
 ) -> tuple[TemplateSupernet, History]:
@@ -160,7 +162,7 @@ def estimate_run(
     include_presets: bool = True,
     strategies: Sequence[Strategy] | None = None,
     split: str = "val",
-    recalibrate_batches: int = 0,
+    recalibrate_batches: int = 2,
     batch_size: int = 64,
     clips: int = 1,
     crops: int = 1,

@@ -55,12 +55,16 @@ class StudyConfig:
     batch_size: int = 16
     lr: float = 6e-3
     optimizer: str = "adamw"
-    recalibrate: tuple[int, ...] = (0, 4)  # BN recalibration batches: one predictor each
+    recalibrate: tuple[int, ...] = (0, 2)  # BN recalibration batches: one predictor each
     mc_samples: tuple[int, ...] = ()  # Monte-Carlo masks per strategy (with the largest recalibration)
     finetune_steps: tuple[int, ...] = ()  # per-strategy fine-tuning steps before scoring
     eval_batch_size: int = 64
     bootstrap: int = 2000
     top_fraction: float = 0.25  # top-k precision with k = ceil(fraction * K)
+    # the predictor whose tau becomes the run's trust figure (RUN/trust.json): the one the
+    # workbench's estimates use by default (shared weights, 2 BN recalibration batches); None:
+    # the shared-weight predictor with the most recalibration batches
+    trust_predictor: str | None = "shared+recal2"
     seed: int = 0  # pool sampling and bootstrap
 
     def __post_init__(self) -> None:
@@ -355,9 +359,14 @@ def run_rank_study(template_run, out, *, config: StudyConfig = StudyConfig(), st
         (out / "report.md").write_text(study_report(ds))
         from .plots import estimate_vs_standalone, save_figure
 
-        fig = estimate_vs_standalone(ds, best_shared)
+        fig = estimate_vs_standalone(ds, config.trust_predictor if config.trust_predictor in names else best_shared)
         save_figure(fig, out / "estimate_vs_standalone", formats=("png", "pdf"))
-        _write_trust(template_run, ds, best_shared, out)
+        headline = config.trust_predictor or best_shared
+        if headline not in names and config.trust_predictor == StudyConfig.trust_predictor:
+            headline = best_shared  # a study without the default predictor: its best shared one
+        if headline not in names:
+            raise ValueError(f"trust_predictor {headline!r} is not among this study's predictors: {names}")
+        _write_trust(template_run, ds, headline, out)
     return ds
 
 

@@ -221,8 +221,8 @@ class StrategyDesigner:
         layers = [W.Dropdown(options=units, value=u, description=f"layer {i}", layout=W.Layout(width="190px"))
                   for i, u in enumerate(self._strategy.units)]
         preset = W.Dropdown(options=["(preset)"] + list(self.presets), value="(preset)", description="preset")
-        fill = W.Button(description="fill from the marginals")
-        best = W.Button(description="best sampled", disabled=self.estimates is None)
+        fill = W.Button(description="fill from the marginals", layout=W.Layout(width="auto"))
+        best = W.Button(description="best sampled", disabled=self.estimates is None, layout=W.Layout(width="auto"))
         info = W.HTML()
         refs = ["(none)"] + list(self.presets) + [s.label for s in self.sampled()[:20]]
         diff_to = W.Dropdown(options=refs, value="(none)", description="diff against")

@@ -113,12 +113,13 @@ def test_levers_on_the_same_strategies(template, tmp_path, capsys):
     for u, part in fs.parts.items():
         assert part.unit_probabilities()[3, list(part.units).index(u)] > 0.999
     cfg2 = StudyConfig(strategies=8, pool=24, epochs=1, batch_size=16, recalibrate=(0, 2), bootstrap=100,
-                       mc_samples=(2,), finetune_steps=(2,))
+                       mc_samples=(2,), finetune_steps=(2,), trust_predictor="mc2+recal2")
     second = run_rank_study(template, tmp_path / "b", config=cfg2, strategies=strategies_from(first),
                             cache=tmp_path / "a" / "standalone", few_shot=tmp_path / "fs", progress=False)
     preds = list(second["predictor"].values)
     assert {"mc2+recal2", "finetune2", "few-shot(layer 3)+recal2"} <= set(preds)
     assert second.attrs["few_shot_seconds"] > 0
+    assert read_trust(template)["predictor"] == "mc2+recal2"
     np.testing.assert_allclose(second.standalone_top1.values, first.standalone_top1.values)
     assert np.isfinite(second.prediction.values).all()
     table = lever_table({"one-shot": tmp_path / "a", "more predictors": tmp_path / "b"})

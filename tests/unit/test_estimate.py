@@ -80,7 +80,7 @@ def test_recalibration_changes_stats_and_is_undone(data):
     m = sn.extract(s[0])
     assert recalibrate_bn(m, [(data.tensors[0][:4],)]) == 1
     assert not m.training
-    with pytest.raises(ValueError, match="needs train_set"):
+    with pytest.raises(ValueError, match="need train_set"):
         estimate_strategies(sn, s, data, config=EstimateConfig(recalibrate_batches=1, progress=False))
 
 
