@@ -228,12 +228,13 @@ def _data_kw(args) -> dict:
     return kw
 
 
-def _add_train_args(q: argparse.ArgumentParser, epochs: int, warmup: int | None, lr: float = 3e-3) -> None:
+def _add_train_args(q: argparse.ArgumentParser, epochs: int, warmup: int | None, lr: float = 3e-3,
+                    batch_size: int = 32) -> None:
     g = q.add_argument_group("training")
     g.add_argument("--epochs", type=_size, default=epochs)
     if warmup is not None:
         g.add_argument("--warmup", type=int, default=warmup, help="epochs without gates before gating")
-    g.add_argument("--batch-size", type=_size, default=32)
+    g.add_argument("--batch-size", type=_size, default=batch_size)
     g.add_argument("--optimizer", choices=("sgd", "adamw"), default="adamw")
     g.add_argument("--lr", type=float, default=lr)
     g.add_argument("--weight-decay", type=float, default=1e-4)
@@ -393,7 +394,7 @@ def cmd_study_levers(args) -> int:
 
     studies = {}
     for item in args.study:
-        label, sep, folder = item.partition("=")
+        label, sep, folder = item.rpartition("=")
         if not sep or not label or not folder:
             raise ValueError(f"--study {item!r}: expected LABEL=STUDY_FOLDER")
         studies[label] = folder
@@ -403,7 +404,7 @@ def cmd_study_levers(args) -> int:
     save_netcdf(table, out / "levers.nc")
     text = lever_report(table)
     (out / "levers.md").write_text(text)
-    save_figure(lever_forest(table), out / "levers", formats=("png", "pdf", "svg"))
+    save_figure(lever_forest(table, width="double", top=20), out / "levers", formats=("png", "pdf", "svg"))
     print(text)
     return 0
 
@@ -446,12 +447,11 @@ def _add_supernet_commands(sub) -> None:
     g.add_argument("--regularizer", choices=("paper", "code"), default="paper")
     g.add_argument("--prior", choices=("volume", "none"), default="volume")
     g.add_argument("--gate-lr", type=float, default=0.05)
-    g.add_argument("--tau-start", type=float, default=1.0,
-                   help="anneal the temperature geometrically from this value to --tau over the gated epochs "
-                        "(default 1.0; equal to --tau: no annealing)")
+    g.add_argument("--tau-start", type=float, default=None,
+                   help="anneal the temperature geometrically from this value to --tau over the gated epochs")
     g.add_argument("--sandwich", type=float, default=0.0,
                    help="share of gated steps that train one uniformly drawn strategy instead (0: none)")
-    _add_train_args(q, epochs=25, warmup=5, lr=6e-3)
+    _add_train_args(q, epochs=15, warmup=5, lr=6e-3, batch_size=16)
     q.set_defaults(func=cmd_supernet_train)
 
     q = ss.add_parser("few-shot", help="split a trained template on one layer's unit and train the parts")
@@ -596,7 +596,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
     try:
         return int(args.func(args) or 0)
-    except ValueError as e:
+    except (ValueError, FileNotFoundError) as e:
         print(f"workbench {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

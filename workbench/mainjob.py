@@ -28,13 +28,13 @@ class MainJobSettings:
     test_per_class: int = 50
     growth: int = 8
     bn_size: int = 2
-    # the defaults the rank study chose (reports/rank-study.md): 5 warm-up + 20 gated epochs with
-    # the temperature annealed from 1.0 to 0.2, and 2 batches of BN recalibration per strategy
-    epochs: int = 25
+    # the defaults the rank study chose (reports/rank-study.md): 5 warm-up + 10 gated epochs at
+    # batch 16, and 2 batches of BN recalibration per scored strategy
+    epochs: int = 15
     warmup_epochs: int = 5
-    batch_size: int = 32
+    batch_size: int = 16
     lr: float = 6e-3
-    tau_start: float | None = 1.0  # temperature annealing (see workbench.train.TrainConfig)
+    tau_start: float | None = None  # temperature annealing (see workbench.train.TrainConfig)
     sandwich: float = 0.0
     recalibrate_batches: int = 2  # BN recalibration of each scored strategy
     seed: int = 0

@@ -67,8 +67,8 @@ def train_supernet(
     data_kw: dict | None = None,
     supernet: dict | SupernetConfig | None = None,
     # the template schedule whose estimates ranked strategies best in the rank study
-    # (reports/rank-study.md): 5 warm-up + 20 gated epochs, temperature annealed 1.0 -> tau
-    train_config: TrainConfig = TrainConfig(epochs=25, warmup_epochs=5, batch_size=32, lr=6e-3, tau_start=1.0),
+    # (reports/rank-study.md): 5 warm-up + 10 gated epochs at batch 16
+    train_config: TrainConfig = TrainConfig(epochs=15, warmup_epochs=5, batch_size=16, lr=6e-3),
     resume: bool = False,
     on_epoch=None,
 ) -> tuple[TemplateSupernet, History]:
