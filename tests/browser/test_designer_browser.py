@@ -11,6 +11,7 @@ root); Playwright comes with the ``dev`` extras. ``playwright install`` is never
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -178,11 +179,10 @@ class LabServer:
 
     def stop(self) -> None:
         if self.proc.poll() is None:
-            try:  # shuts the kernels down too
+            # shuts the kernels down too; when it does not answer, the signals below do the job
+            with contextlib.suppress(OSError, urllib.error.URLError, subprocess.TimeoutExpired):
                 self.api("/api/shutdown", method="POST", timeout=10)
                 self.proc.wait(timeout=30)
-            except (OSError, urllib.error.URLError, subprocess.TimeoutExpired):
-                pass
         for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
             try:  # the server and what it started (kernels): the group of the process started above
                 os.killpg(self.proc.pid, sig)
@@ -398,10 +398,8 @@ def test_designer_in_jupyterlab(chromium, playwright_api, artifacts, lab):
             assert shot.is_file() and shot.stat().st_size > 0, f"no screenshot at {shot}"
             step(f"screenshot: {shot}")
         except Exception as e:
-            try:
+            with contextlib.suppress(Exception):  # the report below matters more than the picture
                 page.screenshot(path=str(artifacts / "designer-failure.png"))
-            except Exception:  # the report below matters more than the picture
-                pass
             msg = (f"{e}\n---- steps ----\n" + "\n".join(log)
                    + "\n---- browser console (last 20) ----\n" + "\n".join(console[-20:])
                    + f"\n(failure screenshot: {artifacts / 'designer-failure.png'})" + lab.log_tail())
