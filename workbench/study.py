@@ -248,6 +248,7 @@ def run_rank_study(template_run, out, *, config: StudyConfig = StudyConfig(), st
         raise ValueError(f"{template_run} is not a template run (kind {spec.get('kind')!r}); expected the "
                          "--out folder of `workbench supernet train`")
     template, _ = load_supernet(template_run)
+    _check_trust_predictor(config, few_shot)  # before hours of training, not after
     splits = open_splits(spec["dataset"], root=spec.get("root"), splits=("train", "val"), **spec["data_kw"])
     est_cfg = dict(batch_size=config.eval_batch_size, progress=progress and dist_.is_main())
 
@@ -368,6 +369,21 @@ def run_rank_study(template_run, out, *, config: StudyConfig = StudyConfig(), st
             raise ValueError(f"trust_predictor {headline!r} is not among this study's predictors: {names}")
         _write_trust(template_run, ds, headline, out)
     return ds
+
+
+def _check_trust_predictor(config: StudyConfig, few_shot) -> None:
+    """A ``trust_predictor`` that is not the default must be one this study will compute."""
+    name = config.trust_predictor
+    if name is None or name == StudyConfig.trust_predictor:
+        return
+    top = max(config.recalibrate)
+    known = ["shared" if nb == 0 else f"shared+recal{nb}" for nb in config.recalibrate]
+    known += [f"mc{m}" + (f"+recal{top}" if top else "") for m in config.mc_samples]
+    known += [f"finetune{n}" for n in config.finetune_steps] + ["log_prob"]
+    ok = name in known or name.startswith("rank_avg(") or (few_shot is not None and name.startswith("few-shot"))
+    if not ok:
+        raise ValueError(f"trust_predictor {name!r} is not among this study's predictors; expected one of "
+                         f"{', '.join(known)} (or a few-shot / rank_avg predictor)")
 
 
 def _template_seconds(run) -> float:

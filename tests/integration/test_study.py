@@ -88,6 +88,11 @@ def test_bad_study_and_check_input(tmp_path):
         StudyConfig(strategies=10, pool=5)
     with pytest.raises(ValueError, match="recalibrate"):
         StudyConfig(recalibrate=(-1,))
+    from workbench.study import _check_trust_predictor
+
+    with pytest.raises(ValueError, match="not among this study's predictors"):
+        _check_trust_predictor(StudyConfig(trust_predictor="mc4"), None)
+    _check_trust_predictor(StudyConfig(mc_samples=(4,), trust_predictor="mc4+recal2"), None)
     with pytest.raises(ValueError, match="seeds"):
         known_answer_study([], tmp_path)
     with pytest.raises(ValueError, match="jobs"):
