@@ -32,6 +32,7 @@ def literature_comparison(out, template_run, *, models: Sequence[str] = LITERATU
                           train_config=None, seeds: Sequence[int] = (0,), progress: bool = True):
     """Train ``models`` (zoo names) and the template's strategies on the template run's dataset,
     each for every seed with ``train_config`` (default: 20 epochs, batch 16, lr 6e-3)."""
+    import torch
     import xarray as xr
 
     from .analysis import save_netcdf, strategies_from
@@ -72,8 +73,6 @@ def literature_comparison(out, template_run, *, models: Sequence[str] = LITERATU
     params, gmacs = [], []
     folders = []
     for i, (label, _, strategy, kw) in enumerate(rows):
-        import torch
-
         with torch.device("meta"):
             model = build_model(strategy, channels_last=False, num_classes=template.num_classes, **kw)
         r = count_cost(model, shape)
