@@ -195,6 +195,25 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_compare(args) -> int:
+    """Literature comparison: zoo designs and the template's strategies trained under one budget."""
+    from .analysis import load_netcdf
+    from .compare import LITERATURE, comparison_figure, literature_comparison
+    from .train import TrainConfig
+
+    est = load_netcdf(args.estimates) if args.estimates else None
+    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, device=args.device)
+    ds = literature_comparison(args.out, args.run, models=args.models or LITERATURE, estimates=est,
+                               tiny=not args.full_width, train_config=cfg, seeds=args.seeds,
+                               progress=not args.no_progress)
+    fig = comparison_figure(ds)
+    for ext in ("pdf", "png"):
+        fig.savefig(Path(args.out) / f"comparison.{ext}")
+    print((Path(args.out) / "comparison.md").read_text())
+    print(f"table, figure and comparison.nc in {args.out}")
+    return 0
+
+
 def _add_data_args(q: argparse.ArgumentParser, default: str = "synthetic-mixed") -> None:
     g = q.add_argument_group("data")
     g.add_argument("--dataset", default=default, help=f"dataset name (default {default}; see `workbench info`)")
@@ -574,6 +593,20 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--baseline", default=None, help="label of the baseline study (default: the first)")
     q.add_argument("--out", required=True, help="folder for levers.md, levers.nc and the figure")
     q.set_defaults(func=cmd_study_levers)
+
+    q = sub.add_parser("compare", help="literature comparison: zoo designs and template strategies, one budget")
+    q.add_argument("--run", required=True, help="a template run folder (its dataset is used)")
+    q.add_argument("--estimates", default=None, help="its estimates.nc: adds the best sampled strategy")
+    q.add_argument("--out", required=True, help="folder for comparison.{nc,md,pdf,png} and the cached runs")
+    q.add_argument("--models", nargs="*", default=None, help="zoo names (default: the literature set)")
+    q.add_argument("--full-width", action="store_true", help="the zoo's full widths instead of the tiny ones")
+    q.add_argument("--seeds", type=int, nargs="+", default=[0])
+    q.add_argument("--epochs", type=_size, default=20)
+    q.add_argument("--batch-size", type=_size, default=16)
+    q.add_argument("--lr", type=float, default=6e-3)
+    q.add_argument("--device", default="cpu")
+    q.add_argument("--no-progress", action="store_true")
+    q.set_defaults(func=cmd_compare)
 
     q = sub.add_parser("demo", help="the main job: train, sample, score, plot, report on synthetic-mixed")
     q.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")

@@ -80,6 +80,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 
@@ -98,6 +99,7 @@ __all__ = [
     "MEAN",
     "STD",
     "PRESETS",
+    "MODALITIES",
     "SyntheticConfig",
     "SyntheticVideo",
     "appearance_classes",
@@ -108,6 +110,8 @@ __all__ = [
 ]
 
 KINDS = ("appearance", "motion", "mixed")
+#: What a synthetic clip can come with: RGB frames, their exact optical flow, an audio track.
+MODALITIES = ("rgb", "flow", "audio")
 SPLITS = {"train": 0, "val": 1, "test": 2}
 OUTPUTS = ("float", "uint8")
 
@@ -164,6 +168,14 @@ class SyntheticConfig:
                        paths (travel, revolution, growth)
     ``motions``        the motion families a clip's path is drawn from
     ``motion_classes`` ``mixed`` only: motion profiles per appearance
+
+    The ``audio`` modality (see :class:`SyntheticVideo`'s ``modalities``) has knobs of its own;
+    they change nothing in the RGB clips or their flow:
+
+    ``audio_length``          samples per clip
+    ``audio_informativeness`` 0..1, the probability that a clip's tone is its class's tone
+                              (otherwise the tone of a class drawn at random)
+    ``audio_noise``           std of the white noise added to the unit-amplitude tone
     """
 
     kind: str = "motion"
@@ -181,6 +193,9 @@ class SyntheticConfig:
     difficulty: float = 0.0
     motions: tuple[str, ...] = DEFAULT_MOTIONS
     motion_classes: int = 2
+    audio_length: int = 256
+    audio_informativeness: float = 1.0
+    audio_noise: float = 0.5
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -212,6 +227,9 @@ class SyntheticConfig:
             )
         object.__setattr__(self, "motions", motions)
         _check_int("motion_classes", self.motion_classes, 1, 64)
+        _check_int("audio_length", self.audio_length, 16, 1 << 20)
+        _check_float("audio_informativeness", self.audio_informativeness, 0.0, 1.0)
+        _check_float("audio_noise", self.audio_noise, 0.0, 100.0)
         if self.kind == "mixed" and self.motion_classes > len(motion_profiles(self.frames)):
             raise ValueError(
                 f"motion_classes={self.motion_classes} is more than the {len(motion_profiles(self.frames))} "
@@ -294,12 +312,15 @@ def make_synthetic(
     preset: str = "tiny",
     cache: bool = False,
     config: SyntheticConfig | None = None,
+    modalities: Sequence[str] = ("rgb",),
     **overrides,
 ) -> SyntheticVideo:
     """The synthetic dataset ``name`` (``synthetic-appearance``, ``-motion`` or ``-mixed``).
 
     ``overrides`` are :class:`SyntheticConfig` fields on top of ``preset``; or pass a whole
     ``config`` (its kind must match ``name``). ``cache=True`` renders the split once into memory.
+    ``modalities`` other than ``("rgb",)`` make items ``({name: tensor}, label)``: ``rgb`` as
+    usual, ``flow`` float32 ``2 T H W`` in pixels, ``audio`` float32 ``1 L``.
     """
     if config is None:
         config = synthetic_config(name, preset, **overrides)
@@ -308,7 +329,7 @@ def make_synthetic(
             raise ValueError(f"config is of kind {config.kind!r}, but the dataset asked for is {name!r}")
         if overrides:
             config = config.replace(**overrides)
-    return SyntheticVideo(config, split, output=output, cache=cache)
+    return SyntheticVideo(config, split, output=output, cache=cache, modalities=modalities)
 
 
 class SyntheticVideo(Dataset):
@@ -319,7 +340,7 @@ class SyntheticVideo(Dataset):
     """
 
     def __init__(self, config: SyntheticConfig, split: str = "train", *, output: str = "float",
-                 cache: bool = False) -> None:
+                 cache: bool = False, modalities: Sequence[str] = ("rgb",)) -> None:
         if not isinstance(config, SyntheticConfig):
             raise ValueError(f"config must be a SyntheticConfig, got {type(config).__name__}")
         if output not in OUTPUTS:
@@ -327,13 +348,20 @@ class SyntheticVideo(Dataset):
         self.config = config
         self.split = _check_split(split)
         self.output = output
+        self.modalities = check_modalities(modalities)
         self.classes = config.classes
         self.num_classes = config.num_classes
         self._generator = _ClipGenerator(config, SPLITS[self.split])
         self._cache: np.ndarray | None = None
+        self._flow_cache: np.ndarray | None = None
         if cache:
-            self._cache = self.array()
-            self._cache.flags.writeable = False  # clip_array hands out views of it
+            if "flow" in self.modalities:
+                self._cache, self._flow_cache = self._render_all(with_flow=True)
+                self._flow_cache.flags.writeable = False
+            elif "rgb" in self.modalities:
+                self._cache = self.array()
+            if self._cache is not None:
+                self._cache.flags.writeable = False  # clip_array hands out views of it
 
     def __len__(self) -> int:
         return self.config.num_classes * self.config.per_class(self.split)
@@ -381,19 +409,64 @@ class SyntheticVideo(Dataset):
         """The whole split as one uint8 ``N T H W 3`` array (the cache, when there is one)."""
         if self._cache is not None:
             return self._cache
+        return self._render_all(with_flow=False)[0]
+
+    def _render_all(self, with_flow: bool):
         c = self.config
         out = np.empty((len(self), c.frames, c.size, c.size, 3), np.uint8)
+        flows = np.empty((len(self), 2, c.frames, c.size, c.size), np.float32) if with_flow else None
         for i in range(len(self)):
-            out[i] = self._generator.clip(i, i % c.num_classes)
-        return out
+            planar = self._generator.planar(i, i % c.num_classes, flow=None if flows is None else flows[i])
+            for ch in range(3):
+                out[i, ..., ch] = planar[ch]
+        return out, flows
+
+    def flow_array(self, i: int) -> np.ndarray:
+        """The exact optical flow of clip ``i``: float32 ``2 T H W`` in pixels, ``(dx, dy)``.
+
+        ``flow[:, t]`` is where the content of frame ``t`` moves to in frame ``t + 1`` (forward
+        flow: frame ``t + 1`` at ``p + flow[:, t, p]`` shows what frame ``t`` shows at ``p``), for
+        the target, the distractors (each pixel belongs to the top-most object covering at
+        least half of it) and the background (the camera shake). ``flow[:, T - 1]`` is zero:
+        the last frame has no successor. Pixel noise is not motion and has no flow.
+        """
+        i = self._index(i)
+        if self._flow_cache is not None:
+            return self._flow_cache[i]
+        c = self.config
+        flow = np.empty((2, c.frames, c.size, c.size), np.float32)
+        self._generator.planar(i, i % c.num_classes, flow=flow)
+        return flow
+
+    def audio_array(self, i: int) -> np.ndarray:
+        """Clip ``i``'s audio track, float32 ``(1, audio_length)``: a unit-amplitude tone whose
+        frequency is the class's with probability ``audio_informativeness`` (another class's
+        otherwise), plus white noise of std ``audio_noise``. Drawn from its own random stream,
+        so it changes nothing in the clip."""
+        i = self._index(i)
+        return self._generator.audio(i, i % self.config.num_classes)
 
     @property
     def cached(self) -> bool:
         """Whether the split is held in memory (``cache=True``)."""
         return self._cache is not None
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, i: int):
         i = self._index(i)
+        if self.modalities != ("rgb",):
+            label = i % self.config.num_classes
+            out = {}
+            for m in self.modalities:
+                if m == "rgb":
+                    out[m] = self._rgb(i)[0]
+                elif m == "flow":
+                    out[m] = torch.from_numpy(np.array(self.flow_array(i)))
+                else:
+                    out[m] = torch.from_numpy(self.audio_array(i))
+            return out, label
+        return self._rgb(i)
+
+    def _rgb(self, i: int) -> tuple[torch.Tensor, int]:
         label = i % self.config.num_classes
         if self.output == "uint8":
             return torch.from_numpy(np.array(self.clip_array(i))), label
@@ -405,6 +478,15 @@ class SyntheticVideo(Dataset):
         planar *= np.float32(1.0 / (255.0 * STD))
         planar -= np.float32(MEAN / STD)
         return torch.from_numpy(planar), label
+
+
+def check_modalities(modalities) -> tuple[str, ...]:
+    """``modalities`` as a tuple, checked: a non-empty, repeat-free subset of :data:`MODALITIES`."""
+    mods = (modalities,) if isinstance(modalities, str) else tuple(modalities)
+    if not mods or any(m not in MODALITIES for m in mods) or len(set(mods)) != len(mods):
+        raise ValueError(f"modalities must be a non-empty list of distinct names from: {', '.join(MODALITIES)}; "
+                         f"got {modalities!r}")
+    return mods
 
 
 def to_float(x: torch.Tensor) -> torch.Tensor:
@@ -544,8 +626,21 @@ class _ClipGenerator:
             out[..., ch] = planar[ch]
         return out
 
-    def planar(self, index: int, label: int) -> np.ndarray:
-        """Clip ``index`` with label ``label`` as uint8 ``3 T H W``."""
+    def audio(self, index: int, label: int) -> np.ndarray:
+        c = self.c
+        rng = np.random.default_rng(np.random.SeedSequence([c.seed, self.split_id, index, _AUDIO_STREAM]))
+        informative = rng.random() < c.audio_informativeness
+        tone = label if informative else int(rng.integers(c.num_classes))
+        phase = 2 * math.pi * rng.random()
+        n = np.arange(c.audio_length, dtype=np.float64)
+        cycles = 2.0 + 1.5 * tone  # per clip: distinct, well inside the Nyquist limit
+        wave = np.sin(2 * math.pi * cycles * n / c.audio_length + phase)
+        wave += rng.normal(0.0, c.audio_noise, c.audio_length) if c.audio_noise > 0 else 0.0
+        return wave.astype(np.float32)[None]
+
+    def planar(self, index: int, label: int, flow: np.ndarray | None = None) -> np.ndarray:
+        """Clip ``index`` with label ``label`` as uint8 ``3 T H W``; given ``flow`` (float32
+        ``2 T H W``), also writes the clip's exact forward flow into it."""
         c = self.c
         t, s = c.frames, c.size
         rng = np.random.default_rng(np.random.SeedSequence([c.seed, self.split_id, index]))
@@ -556,6 +651,10 @@ class _ClipGenerator:
         else:
             shake = np.zeros((t, 2), np.int64)
         frame, grey = self._background(rng, shake)  # (3, T, S, S) float32, 8-bit units
+        if flow is not None:  # the background moves with the camera
+            step = np.diff(shake, axis=0).astype(np.float32)  # (T-1, 2)
+            flow[:, :-1] = step.T[:, :, None, None]
+            flow[:, -1] = 0.0
 
         # distractors first, so that the target is never hidden; they jitter i.i.d. per frame
         for _ in range(c.distractors):
@@ -566,7 +665,7 @@ class _ClipGenerator:
             cx = r + (s - 2 * r) * draws[5] + jitter[0] + shake[:, 0]
             cy = r + (s - 2 * r) * draws[6] + jitter[1] + shake[:, 1]
             self._draw(frame, shape, texture, self._shade(draws, colour, grey), cx, cy,
-                       np.full(t, 2 * math.pi * draws[7]), np.full(t, r), draws[8:10])
+                       np.full(t, 2 * math.pi * draws[7]), np.full(t, r), draws[8:10], flow)
 
         draws = rng.random(_OBJECT_DRAWS).tolist()
         shape, colour, texture = self._random_look(draws)
@@ -586,7 +685,7 @@ class _ClipGenerator:
         if c.kind != "appearance" and family == "spin" and shape in _ISOTROPIC and texture == "solid":
             texture = "striped"  # keep the spin visible (texture carries no label here)
         self._draw(frame, shape, texture, self._shade(draws, colour, grey), cx[order] + shake[:, 0],
-                   cy[order] + shake[:, 1], ang[order], rad[order], draws[8:10])
+                   cy[order] + shake[:, 1], ang[order], rad[order], draws[8:10], flow)
 
         if noise is not None:
             # Gaussian noise through its quantile table: a random byte per value is several
@@ -677,8 +776,11 @@ class _ClipGenerator:
         return ax + ox, ay + oy, ang, rad
 
     def _draw(self, frame: np.ndarray, shape: str, texture: str, rgb: np.ndarray, cx: np.ndarray,
-              cy: np.ndarray, ang: np.ndarray, rad: np.ndarray, phase: np.ndarray) -> None:
+              cy: np.ndarray, ang: np.ndarray, rad: np.ndarray, phase: np.ndarray,
+              flow: np.ndarray | None = None) -> None:
         """Alpha-composite one object onto ``frame`` (3, T, S, S) in place; states are (T,) arrays.
+        With ``flow`` (2, T, S, S), the object's pixels (coverage at least one half) in frame
+        ``t`` get the motion of the object's similarity transform from state ``t`` to ``t + 1``.
 
         Only the window that holds the object in every frame is touched, so the cost follows
         the object and its path rather than the frame.
@@ -701,6 +803,19 @@ class _ClipGenerator:
         v = dy * co - dx * si
         r = float(rad[0]) if rad[0] == rad[-1] else rad.astype(f32)[:, None, None]  # radius: fixed or growing
         alpha = _inside(shape, u, v, r)  # signed distance inside the outline, in pixels
+        if flow is not None and len(cx) > 1:
+            # a point at offset d from the centre in frame t sits, in frame t+1, at
+            # c' + (r'/r) R(a' - a) d: the object's own coordinates (u, v) / r do not change
+            turn = np.diff(ang).astype(f32)[:, None, None]
+            zoom = (rad[1:] / rad[:-1]).astype(f32)[:, None, None]
+            ct, st = np.cos(turn) * zoom, np.sin(turn) * zoom
+            ddx, ddy = dx[:-1], dy[:-1]
+            fx = (cx[1:] - cx[:-1]).astype(f32)[:, None, None] + (ct * ddx - st * ddy) - ddx
+            fy = (cy[1:] - cy[:-1]).astype(f32)[:, None, None] + (st * ddx + ct * ddy) - ddy
+            mine = alpha[:-1] >= 0
+            fwin = flow[:, :-1, y0:y1, x0:x1]
+            np.copyto(fwin[0], np.broadcast_to(fx, mine.shape), where=mine)
+            np.copyto(fwin[1], np.broadcast_to(fy, mine.shape), where=mine)
         alpha += f32(0.5)
         np.clip(alpha, 0.0, 1.0, out=alpha)  # coverage, anti-aliased over about a pixel
         if texture == "solid":
@@ -747,6 +862,7 @@ def _normal_table() -> np.ndarray:
 
 _NORMAL_TABLE = _normal_table()
 _OBJECT_DRAWS = 16  # uniforms per object, see _ClipGenerator
+_AUDIO_STREAM = 7  # the audio's own random stream: [seed, split, index, _AUDIO_STREAM]
 _BAND_SHADE = np.array([1.0, 0.2], np.float32)  # light band, dark band
 
 
