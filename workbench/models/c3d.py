@@ -68,9 +68,12 @@ class C3D(VideoModel):
 
         return [(f"features.{i}", m) for i, m in enumerate(self.features) if isinstance(m, FusionUnit)]
 
+    def forward_map(self, x: torch.Tensor) -> torch.Tensor:
+        """The pool5 feature map, ``B C T' H' W'``."""
+        return self.features(self._prepare(x))
+
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        x = self._prepare(x)
-        x = self.features(x).flatten(1)
+        x = self.forward_map(x).flatten(1)
         if x.shape[1] != self._flat:
             raise ValueError(
                 f"C3D was built for {self.input_frames}x{self.input_size}x{self.input_size} clips "

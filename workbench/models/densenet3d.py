@@ -201,6 +201,10 @@ class DenseTemplate(VideoModel):
         return [(f"blocks.{b}.{i}", layer) for b, blk in enumerate(self.blocks) for i, layer in enumerate(blk)]
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.avgpool(self.forward_map(x)).flatten(1)
+
+    def forward_map(self, x: torch.Tensor) -> torch.Tensor:
+        """The last feature map, ``B feature_dim T' H' W'`` (before pooling)."""
         x = self._prepare(x)
         x = self.stem(x)
         for b, layers in enumerate(self.blocks):
@@ -210,7 +214,7 @@ class DenseTemplate(VideoModel):
             x = torch.cat(feats, 1)
             if b < len(self.transitions):
                 x = self.transitions[b](x)
-        return self.avgpool(self.relu(self.norm(x))).flatten(1)
+        return self.relu(self.norm(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.dropout(self.forward_features(x)))

@@ -254,11 +254,14 @@ class VideoResNet(VideoModel):
                 out.append((f"layer{s}.{i}", blk))
         return out
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_map(self, x: torch.Tensor) -> torch.Tensor:
+        """The last feature map, ``B feature_dim T' H' W'`` (before pooling)."""
         x = self._prepare(x)
         x = self.stem_pool(self.stem(x))
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        return self.avgpool(x).flatten(1)
+        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.avgpool(self.forward_map(x)).flatten(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.dropout(self.forward_features(x)))

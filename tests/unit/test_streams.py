@@ -1,0 +1,171 @@
+"""Stream-fusion networks, Gradient-Blending weights and the multi-modal training loop."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from workbench.streams import (
+    AudioEncoder,
+    MultiModalNet,
+    blended_loss,
+    build_streams_model,
+    gblend_weights,
+    offline_weights,
+    ogr_terms,
+    run_streams,
+    train_multimodal,
+)
+from workbench.train import TrainConfig
+
+
+def _batch(b=2, t=8, s=32, flow_t=None, flow_s=None):
+    g = torch.Generator().manual_seed(0)
+    return {"rgb": torch.randn(b, 3, t, s, s, generator=g),
+            "flow": torch.randn(b, 2, flow_t or t, flow_s or s, flow_s or s, generator=g)}
+
+
+@pytest.mark.parametrize("fusion,kw", [
+    ("late", {}), ("stcb", {}), ("pyramid", {}), ("pyramid", {"snippets": 1}), ("pyramid", {"snippets": 4}),
+    ("pyramid", {"attention": False}), ("pyramid", {"final": "concat"}),
+])
+def test_two_stream_fusions_and_switches(fusion, kw):
+    torch.manual_seed(0)
+    m = build_streams_model(fusion, ("rgb", "flow"), 5, frames=8, size=32, d_temporal=64, d_attention=32,
+                            d_final=128, **kw)
+    out = m(_batch())
+    assert out.shape == (2, 5) and torch.isfinite(out).all()
+    out.sum().backward()
+    assert m.flow.in_channels == 2
+    assert all(p.grad is not None for n, p in m.named_parameters() if n.startswith(("rgb.layer1", "flow.layer1")))
+    if fusion == "pyramid":
+        assert hasattr(m, "temporal") == (kw.get("snippets", 2) > 1)
+        assert hasattr(m, "attend") == kw.get("attention", True)
+
+
+def test_motion_steers_the_attention():
+    torch.manual_seed(0)
+    m = build_streams_model("pyramid", ("rgb", "flow"), 4, frames=8, size=32, d_temporal=64, d_attention=64,
+                            d_final=64).eval()
+    b = _batch()
+    with torch.no_grad():
+        rgb_map = m.rgb.forward_map(b["rgb"]).mean(2)
+        w1 = m.attention_map(rgb_map, m.flow_vector(b["flow"]))
+        w2 = m.attention_map(rgb_map, m.flow_vector(b["flow"] * -3 + 1))
+    assert torch.allclose(w1.flatten(1).sum(1), torch.ones(2))
+    assert (w1 - w2).abs().max() > 1e-4  # same appearance, other motion: other weights
+
+
+def test_stream_errors():
+    m = build_streams_model("stcb", ("rgb", "flow"), 3, frames=8, size=32, d_final=64)
+    with pytest.raises(ValueError, match="8 frames and flow 4"):
+        m(_batch(flow_t=4))
+    with pytest.raises(ValueError, match="resize them alike"):
+        m(_batch(flow_s=16))
+    with pytest.raises(ValueError, match="no flow"):
+        m({"rgb": torch.randn(2, 3, 8, 32, 32)})
+    with pytest.raises(ValueError, match="expects a dict"):
+        m(torch.randn(2, 3, 8, 32, 32))
+    with pytest.raises(ValueError, match="batch size"):
+        m({"rgb": torch.randn(2, 3, 8, 32, 32), "flow": torch.randn(3, 2, 8, 32, 32)})
+    with pytest.raises(ValueError, match="fuses an RGB and a flow stream"):
+        build_streams_model("pyramid", ("rgb", "audio"), 3, frames=8, size=32)
+    with pytest.raises(ValueError, match="divide"):
+        build_streams_model("pyramid", ("rgb", "flow"), 3, frames=8, size=32, snippets=3)
+    with pytest.raises(ValueError, match="unknown stream fusion"):
+        build_streams_model("early", ("rgb", "flow"), 3, frames=8, size=32)
+
+
+def test_multimodal_heads_and_blended_loss():
+    torch.manual_seed(0)
+    m = build_streams_model("gblend", ("rgb", "audio"), 4, frames=8, size=32, audio_length=64)
+    assert isinstance(m, MultiModalNet) and m.head_names == ("rgb", "audio", "fused")
+    batch = {"rgb": torch.randn(3, 3, 8, 32, 32), "audio": torch.randn(3, 1, 64)}
+    out = m(batch)
+    y = torch.tensor([0, 1, 2])
+    ce = {k: torch.nn.functional.cross_entropy(v, y) for k, v in out.items()}
+    loss = blended_loss(out, y, {"rgb": 0.2, "audio": 0.3, "fused": 0.5})
+    assert torch.allclose(loss, 0.2 * ce["rgb"] + 0.3 * ce["audio"] + 0.5 * ce["fused"])
+    with pytest.raises(ValueError, match="does not have"):
+        blended_loss(out, y, {"flow": 1.0})
+    with pytest.raises(ValueError, match="every loss weight is zero"):
+        blended_loss(out, y, {"rgb": 0.0})
+    with pytest.raises(ValueError, match="no audio"):
+        m({"rgb": batch["rgb"]})
+    with pytest.raises(ValueError, match="B 1 64"):
+        m({"rgb": batch["rgb"], "audio": torch.randn(3, 64)})
+    single = build_streams_model("gblend", ("audio",), 4, frames=8, size=32, audio_length=64)
+    assert single.head_names == ("audio",)
+    assert AudioEncoder(64, "cnn").forward_features(torch.randn(2, 1, 64)).shape[0] == 2
+
+
+def test_ogr_and_weights_by_hand():
+    # head a: held-out 2.0 -> 1.5 (dG 0.5), overfitting 0.1 -> 0.3 (dO 0.2): 0.5 / 0.04 = 12.5
+    # head b: held-out 2.0 -> 1.9 (dG 0.1), overfitting 0.0 -> 0.1 (dO 0.1): 0.1 / 0.01 = 10
+    # head c: held-out 2.0 -> 2.2 (it got worse): weight 0
+    train = {"a": (1.9, 1.2), "b": (2.0, 1.8), "c": (1.0, 0.1)}
+    val = {"a": (2.0, 1.5), "b": (2.0, 1.9), "c": (2.0, 2.2)}
+    t = ogr_terms(train["a"], val["a"])
+    assert t["dG"] == pytest.approx(0.5) and t["dO"] == pytest.approx(0.2) and t["OGR"] == pytest.approx(0.4)
+    w = gblend_weights(train, val)
+    assert w["a"] == pytest.approx(12.5 / 22.5) and w["b"] == pytest.approx(10 / 22.5) and w["c"] == 0.0
+    assert sum(w.values()) == pytest.approx(1.0)
+    with pytest.warns(UserWarning, match="uniform"):
+        assert gblend_weights({"a": (1, 1)}, {"a": (1, 1.2)}) == {"a": 1.0}
+    with pytest.raises(ValueError, match="finite"):
+        gblend_weights({"a": (1, math.nan)}, {"a": (1, 1)})
+    hist = lambda tr, va: {"epoch": [0, 1, 2], "train_loss": {"h": tr}, "val_loss": {"h": va}}  # noqa: E731
+    off = offline_weights({"a": (hist([0, 1.9, 1.2], [0, 2.0, 1.5]), "h"),
+                           "b": (hist([0, 2.0, 1.8], [0, 2.0, 1.9]), "h")}, (1, 2))
+    assert off["a"] == pytest.approx(12.5 / 22.5)
+    with pytest.raises(ValueError, match="no epoch 5"):
+        offline_weights({"a": (hist([0, 1, 1], [0, 1, 1]), "h")}, (1, 5))
+
+
+def _tiny_data():
+    from workbench.streams import open_streams
+
+    return open_streams("synthetic-mixed", ("rgb", "audio"), train_per_class=6, val_per_class=3, test_per_class=3,
+                        audio_length=64)
+
+
+def test_online_blend_and_resume(tmp_path):
+    splits = _tiny_data()
+    cfg = TrainConfig(epochs=4, batch_size=16, lr=3e-3, progress=False)
+
+    def model():
+        return build_streams_model("gblend", ("rgb", "audio"), splits["train"].num_classes, frames=8, size=32,
+                                   audio_length=64, seed=0)
+
+    full = train_multimodal(model(), splits["train"], splits["val"], cfg, blend="online", super_epoch=2,
+                            out_dir=tmp_path / "a")
+    assert full["epoch"] == [0, 1, 2, 3, 4]
+    assert full["weights"][0] == pytest.approx({"rgb": 1 / 3, "audio": 1 / 3, "fused": 1 / 3})
+    assert len(full["blend_windows"]) == 1 and full["blend_windows"][0]["epochs"] == [0, 2]
+    assert full["weights"][3] == full["blend_windows"][0]["weights"] != full["weights"][2]
+    m2 = model()
+    train_multimodal(m2, splits["train"], splits["val"], cfg, blend="online", super_epoch=2, out_dir=tmp_path / "b",
+                     stop_after=3)
+    resumed = train_multimodal(model(), splits["train"], splits["val"], cfg, blend="online", super_epoch=2,
+                               out_dir=tmp_path / "b", resume=True)
+    for key in ("val_loss", "train_loss"):
+        for h in full[key]:
+            assert resumed[key][h] == pytest.approx(full[key][h], rel=1e-4, abs=1e-5)
+    assert json.loads((tmp_path / "b" / "history.json").read_text())["epoch"] == [0, 1, 2, 3, 4]
+
+
+def test_run_streams_writes_its_folder(tmp_path):
+    r = run_streams(tmp_path / "run", fusion="late", train_config=TrainConfig(epochs=1, batch_size=8, progress=False),
+                    data_kw={"train_per_class": 3, "val_per_class": 2, "test_per_class": 2})
+    assert set(r["result"]["test"]) == {"fused"}
+    from workbench.analysis import load_netcdf
+
+    ds = load_netcdf(tmp_path / "run" / "results.nc")
+    assert ds["val_loss"].dims == ("epoch", "head") and list(ds["epoch"].values) == [0, 1]
+    with pytest.raises(ValueError, match="different run"):
+        run_streams(tmp_path / "run", fusion="stcb", resume=True,
+                    train_config=TrainConfig(epochs=1, batch_size=8, progress=False),
+                    data_kw={"train_per_class": 3, "val_per_class": 2, "test_per_class": 2})
+    with pytest.raises(ValueError, match="not a synthetic dataset"):
+        run_streams(tmp_path / "x", dataset="ucf101")

@@ -1,0 +1,143 @@
+"""Stream-fusion runs from names: open the modalities, build the network, train, score, save.
+
+:func:`run_streams` is what ``workbench streams train`` calls; its folder holds ``run.json`` (what
+was asked), ``last.safetensors`` / ``last.json`` (resumable), ``history.json``, ``result.json``
+(test top-1 per head) and ``results.nc`` (the per-epoch curves as an ``xarray.Dataset``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["STREAM_FUSIONS", "open_streams", "build_streams_model", "run_streams", "history_dataset",
+           "read_result"]
+
+#: ``late`` / ``stcb`` / ``pyramid``: two-stream RGB + flow; ``gblend``: the multi-head network
+#: (any modalities) trained with blended losses.
+STREAM_FUSIONS = ("late", "stcb", "pyramid", "gblend")
+
+
+def open_streams(dataset: str, modalities: Sequence[str], *, root=None, splits=("train", "val", "test"), **data_kw):
+    """The splits of ``dataset`` with items ``({modality: tensor}, label)``."""
+    from ..data import SYNTHETIC_DATASETS
+    from ..data.synthetic import check_modalities, make_synthetic
+
+    mods = check_modalities(modalities)
+    if dataset not in SYNTHETIC_DATASETS:
+        raise ValueError(
+            f"stream fusion reads modalities beside RGB; {dataset!r} is not a synthetic dataset, and real "
+            f"datasets' flow folders are read by `workbench data` tools (see README, 'Optical flow'); "
+            f"expected one of: {', '.join(SYNTHETIC_DATASETS)}")
+    return {s: make_synthetic(dataset, split=s, modalities=mods, cache=True, **data_kw) for s in splits}
+
+
+def build_streams_model(fusion: str, modalities: Sequence[str], num_classes: int, *, frames: int, size: int,
+                        backbone: str = "r3d_18", tiny: bool = True, audio_length: int = 256,
+                        audio_encoder: str = "mlp", snippets: int = 2, attention: bool = True, final: str = "stcb",
+                        d_temporal: int = 1024, d_attention: int = 512, d_final: int = 2048, dropout: float = 0.0,
+                        seed: int = 0):
+    """The network of ``fusion`` over ``modalities`` (see :data:`STREAM_FUSIONS`)."""
+    from .models import AudioEncoder, MultiModalNet, TwoStream, video_stream
+
+    mods = tuple(modalities)
+    if fusion not in STREAM_FUSIONS:
+        raise ValueError(f"unknown stream fusion {fusion!r}; expected one of: {', '.join(STREAM_FUSIONS)}")
+    if fusion != "gblend":
+        if set(mods) != {"rgb", "flow"}:
+            raise ValueError(f"fusion {fusion!r} fuses an RGB and a flow stream; got modalities {list(mods)} "
+                             f"(use --modalities rgb flow, or --fusion gblend for other modalities)")
+        k = snippets if fusion == "pyramid" else 1
+        if frames % k:
+            raise ValueError(f"snippets must divide the clip's {frames} frames, got {snippets}")
+        torch_seed(seed)
+        rgb = video_stream(backbone, modality="rgb", tiny=tiny, frames=frames, size=size)
+        flow = video_stream(backbone, modality="flow", tiny=tiny, frames=frames // k, size=size)
+        return TwoStream(rgb, flow, num_classes, fusion=fusion, frames=frames, size=size, snippets=snippets,
+                         attention=attention, final=final, d_temporal=d_temporal, d_attention=d_attention,
+                         d_final=d_final, dropout=dropout, seed=seed)
+    torch_seed(seed)
+    encoders = {}
+    shapes = {}
+    for m in mods:
+        if m == "audio":
+            encoders[m] = AudioEncoder(audio_length, audio_encoder)
+        else:
+            encoders[m] = video_stream(backbone, modality=m, tiny=tiny, frames=frames, size=size)
+            shapes[m] = ({"rgb": 3, "flow": 2}[m], frames, size, size)
+    return MultiModalNet(encoders, num_classes, dropout=dropout, feature_shapes=shapes)
+
+
+def torch_seed(seed: int) -> None:
+    import torch
+
+    torch.manual_seed(int(seed))
+
+
+def history_dataset(history: Mapping, attrs: Mapping | None = None):
+    """A training history as ``xarray.Dataset`` (epoch x head): losses, accuracies, loss weights."""
+    import xarray as xr
+
+    heads = list(history["val_loss"])
+    epochs = list(history["epoch"])
+    data = {}
+    for key in ("train_loss", "val_loss", "train_acc", "val_acc"):
+        data[key] = (("epoch", "head"), np.array([history[key][h] for h in heads], dtype=float).T)
+    w = np.array([[float(wt.get(h, 0.0)) for h in heads] for wt in history["weights"]])
+    data["weight"] = (("epoch", "head"), w)
+    data["seconds"] = ("epoch", np.asarray(history["seconds"], dtype=float))
+    return xr.Dataset(data, coords={"epoch": epochs, "head": heads},
+                      attrs={k: (json.dumps(v) if not isinstance(v, (str, int, float)) else v)
+                             for k, v in (attrs or {}).items()})
+
+
+def read_result(folder) -> dict:
+    path = Path(folder) / "result.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{folder} has no result.json: not a finished `workbench streams train` run")
+    return json.loads(path.read_text())
+
+
+def run_streams(out, *, dataset: str = "synthetic-mixed", fusion: str = "pyramid",
+                modalities: Sequence[str] | None = None, train_config=None, weights: Mapping[str, float] | None = None,
+                blend: str = "fixed", super_epoch: int = 2, model_kw: Mapping | None = None,
+                data_kw: Mapping | None = None, resume: bool = False, on_epoch=None) -> dict:
+    """Train one stream-fusion network on ``dataset`` and score it on the test split."""
+    from ..analysis import save_netcdf
+    from ..checkpoint import atomic_write_bytes
+    from ..train import TrainConfig
+    from .train import evaluate_heads, train_multimodal
+
+    out = Path(out)
+    cfg = train_config or TrainConfig(epochs=10, batch_size=16, lr=3e-3)
+    mods = tuple(modalities or (("rgb", "flow") if fusion != "gblend" else ("rgb", "audio")))
+    data_kw = dict(data_kw or {})
+    model_kw = dict(model_kw or {})
+    splits = open_streams(dataset, mods, **data_kw)
+    c = splits["train"].config
+    model_kw.setdefault("seed", cfg.seed)
+    if "audio" in mods:
+        model_kw.setdefault("audio_length", c.audio_length)
+    model = build_streams_model(fusion, mods, c.num_classes, frames=c.frames, size=c.size, **model_kw)
+    spec = {"dataset": dataset, "data_kw": data_kw, "fusion": fusion, "modalities": list(mods),
+            "model_kw": model_kw, "train_config": cfg.to_dict(), "weights": dict(weights) if weights else None,
+            "blend": blend, "super_epoch": super_epoch}
+    out.mkdir(parents=True, exist_ok=True)
+    if resume and (out / "run.json").is_file():
+        old = json.loads((out / "run.json").read_text())
+        if {k: old.get(k) for k in spec} != json.loads(json.dumps(spec)):
+            raise ValueError(f"{out} holds a different run (run.json differs); use another --out or drop --resume")
+    atomic_write_bytes(out / "run.json", (json.dumps(spec, indent=2) + "\n").encode())
+    history = train_multimodal(model, splits["train"], splits["val"], cfg, weights=weights, blend=blend,
+                               super_epoch=super_epoch, out_dir=out, resume=resume,
+                               model_kwargs={"fusion": fusion, **model_kw}, on_epoch=on_epoch)
+    test = evaluate_heads(model, splits["test"], batch_size=cfg.batch_size * 2, device=cfg.device)
+    params = sum(p.numel() for p in model.parameters())
+    result = {"test": test, "params": int(params), "final_weights": history["final_weights"],
+              "seconds": float(sum(history["seconds"])), "fusion": fusion, "modalities": list(mods)}
+    atomic_write_bytes(out / "result.json", (json.dumps(result, indent=2) + "\n").encode())
+    save_netcdf(history_dataset(history, {"fusion": fusion, "dataset": dataset, "blend": blend}), out / "results.nc")
+    return {"model": model, "history": history, "result": result, "folder": str(out)}
