@@ -312,14 +312,14 @@ def make_synthetic(
     preset: str = "tiny",
     cache: bool = False,
     config: SyntheticConfig | None = None,
-    modalities: Sequence[str] = ("rgb",),
+    modalities: Sequence[str] | None = None,
     **overrides,
 ) -> SyntheticVideo:
     """The synthetic dataset ``name`` (``synthetic-appearance``, ``-motion`` or ``-mixed``).
 
     ``overrides`` are :class:`SyntheticConfig` fields on top of ``preset``; or pass a whole
     ``config`` (its kind must match ``name``). ``cache=True`` renders the split once into memory.
-    ``modalities`` other than ``("rgb",)`` make items ``({name: tensor}, label)``: ``rgb`` as
+    Naming ``modalities`` makes items ``({name: tensor}, label)``: ``rgb`` as
     usual, ``flow`` float32 ``2 T H W`` in pixels, ``audio`` float32 ``1 L``.
     """
     if config is None:
@@ -340,7 +340,7 @@ class SyntheticVideo(Dataset):
     """
 
     def __init__(self, config: SyntheticConfig, split: str = "train", *, output: str = "float",
-                 cache: bool = False, modalities: Sequence[str] = ("rgb",)) -> None:
+                 cache: bool = False, modalities: Sequence[str] | None = None) -> None:
         if not isinstance(config, SyntheticConfig):
             raise ValueError(f"config must be a SyntheticConfig, got {type(config).__name__}")
         if output not in OUTPUTS:
@@ -348,7 +348,9 @@ class SyntheticVideo(Dataset):
         self.config = config
         self.split = _check_split(split)
         self.output = output
-        self.modalities = check_modalities(modalities)
+        # with modalities named (even ("rgb",) alone), items are ({modality: tensor}, label)
+        self.modalities = check_modalities(modalities) if modalities is not None else ("rgb",)
+        self._dict_items = modalities is not None
         self.classes = config.classes
         self.num_classes = config.num_classes
         self._generator = _ClipGenerator(config, SPLITS[self.split])
@@ -453,7 +455,7 @@ class SyntheticVideo(Dataset):
 
     def __getitem__(self, i: int):
         i = self._index(i)
-        if self.modalities != ("rgb",):
+        if self._dict_items:
             label = i % self.config.num_classes
             out = {}
             for m in self.modalities:

@@ -134,7 +134,8 @@ def run_streams(out, *, dataset: str = "synthetic-mixed", fusion: str = "pyramid
     history = train_multimodal(model, splits["train"], splits["val"], cfg, weights=weights, blend=blend,
                                super_epoch=super_epoch, out_dir=out, resume=resume,
                                model_kwargs={"fusion": fusion, **model_kw}, on_epoch=on_epoch)
-    test = evaluate_heads(model, splits["test"], batch_size=cfg.batch_size * 2, device=cfg.device)
+    test = evaluate_heads(model, splits["test"], batch_size=cfg.batch_size * 2, device=cfg.device,
+                          weights=history["final_weights"] if len(history["final_weights"]) > 1 else None)
     params = sum(p.numel() for p in model.parameters())
     result = {"test": test, "params": int(params), "final_weights": history["final_weights"],
               "seconds": float(sum(history["seconds"])), "fusion": fusion, "modalities": list(mods)}

@@ -43,16 +43,26 @@ def _to(batch, device: str):
 
 
 @torch.no_grad()
-def evaluate_heads(model: nn.Module, dataset: Dataset, *, batch_size: int = 64, device: str = "cpu") -> dict:
-    """``{head: {"loss": mean CE, "top1": accuracy}}`` over ``dataset`` (eval mode)."""
+def evaluate_heads(model: nn.Module, dataset: Dataset, *, batch_size: int = 64, device: str = "cpu",
+                   weights: Mapping[str, float] | None = None) -> dict:
+    """``{head: {"loss": mean CE, "top1": accuracy}}`` over ``dataset`` (eval mode).
+
+    With ``weights``, also ``"blend"``: the prediction ``sum_k w_k softmax(logits_k)`` of the heads
+    that the blended loss trains (its loss is the NLL of that mixture)."""
     was = model.training
     model.eval()
     loss: dict[str, float] = {}
     hits: dict[str, int] = {}
     n = 0
+    active = {k: float(w) for k, w in (weights or {}).items() if w}
     for x, y in DataLoader(dataset, batch_size=batch_size, shuffle=False):
         y = y.to(device)
-        for k, logits in as_heads(model(_to(x, device))).items():
+        heads = as_heads(model(_to(x, device)))
+        if active:
+            z = sum(active.values())
+            mix = sum(w / z * heads[k].float().softmax(1) for k, w in active.items())
+            heads["blend"] = mix.clamp_min(1e-12).log()  # log-probabilities: CE of them is the mixture's NLL
+        for k, logits in heads.items():
             logits = logits.float()
             loss[k] = loss.get(k, 0.0) + nn.functional.cross_entropy(logits, y, reduction="sum").item()
             hits[k] = hits.get(k, 0) + int((logits.argmax(1) == y).sum())
@@ -136,6 +146,8 @@ def train_multimodal(
     if config.optimizer == "sgd":
         opt_kw["momentum"] = config.momentum
     opt = opt_cls(model.parameters(), lr=config.lr, **opt_kw)
+    use_amp = config.amp and device.startswith("cuda")  # mixed precision on CUDA (ignored on CPU, as in train)
+    scaler = torch.amp.GradScaler("cuda") if use_amp else None
     out = Path(out_dir) if out_dir is not None else None
     history = _empty_history()
     start = 0
@@ -168,12 +180,21 @@ def train_multimodal(
         loader = make_train_loader(train_set, config, epoch)
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False, disable=not config.progress)
         for x, y in bar:
-            loss = blended_loss(as_heads(model(_to(x, device))), y.to(device), weights)
+            with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=use_amp):
+                loss = blended_loss(as_heads(model(_to(x, device))), y.to(device), weights)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.unscale_(opt)
+            else:
+                loss.backward()
             if config.grad_clip:
                 nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            opt.step()
+            if scaler is not None:
+                scaler.step(opt)
+                scaler.update()
+            else:
+                opt.step()
             bar.set_postfix(loss=f"{loss.item():.3f}")
         tr = evaluate_heads(model, probe, batch_size=config.batch_size * 2, device=device)
         va = evaluate_heads(model, val_set, batch_size=config.batch_size * 2, device=device)

@@ -1,0 +1,156 @@
+"""The Gradient-Blending study: is naive joint training worse than the best single modality, and
+does G-Blend recover it?
+
+For each seed it trains, on the same data and budget:
+
+* one single-modality network per modality (its own encoder and head);
+* the naive joint network (encoders of all modalities, concatenated features, one fused head);
+* offline G-Blend: the joint network with every head, retrained with fixed weights estimated
+  from the single-modality runs and the naive joint run over ``window`` (epochs ``N, N + n``);
+* online G-Blend: the joint network with every head, weights re-estimated every ``super_epoch``.
+
+Each run is a ``workbench streams train`` folder under ``OUT/runs`` (cached: a finished run is not
+trained again). The table scores each network by its main head (a single modality's head, or the
+prediction of the joint ones: the fused head for naive training, ``sum_k w_k softmax_k`` over the
+heads for G-Blend with its final weights) on the test split; the fused head's own top-1 is kept
+beside it (``fused_top1``): when G-Blend finds the fused head overfitting it stops training it, and
+the heads it does train carry the prediction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["gblend_study", "gblend_table", "gblend_figure"]
+
+
+def _run(folder: Path, **kw) -> dict:
+    from .run import read_result, run_streams
+
+    if (folder / "result.json").is_file():
+        res = read_result(folder)
+        res["history"] = json.loads((folder / "history.json").read_text())
+        return res
+    r = run_streams(folder, resume=(folder / "last.json").is_file(), **kw)
+    return {**r["result"], "history": r["history"]}
+
+
+def gblend_study(out, *, dataset: str = "synthetic-mixed", modalities: Sequence[str] = ("rgb", "audio"),
+                 data_kw: Mapping | None = None, model_kw: Mapping | None = None, train_config=None,
+                 seeds: Sequence[int] = (0,), super_epoch: int = 2, window: tuple[int, int] | None = None,
+                 progress: bool = True):
+    """Run the study; returns an ``xarray.Dataset`` (run x seed) and writes ``gblend.nc`` and ``gblend.md``."""
+    import xarray as xr
+
+    from ..analysis import save_netcdf
+    from ..train import TrainConfig
+    from .gblend import offline_weights
+
+    out = Path(out)
+    cfg = train_config or TrainConfig(epochs=12, batch_size=16, lr=3e-3)
+    mods = tuple(modalities)
+    if len(mods) < 2:
+        raise ValueError(f"a G-Blend study needs at least two modalities, got {list(mods)}")
+    window = tuple(window) if window is not None else (cfg.epochs // 4, cfg.epochs // 2)
+    if not 0 <= window[0] < window[1] <= cfg.epochs:
+        raise ValueError(f"window must be (N, N + n) within 0..{cfg.epochs} epochs, got {window}")
+    common = {"dataset": dataset, "fusion": "gblend", "data_kw": dict(data_kw or {}), "model_kw": dict(model_kw or {})}
+    names = [f"{m} only" for m in mods] + ["naive joint", "G-Blend offline", "G-Blend online"]
+    top1 = np.zeros((len(names), len(seeds)))
+    fused = np.full((len(names), len(seeds)), np.nan)
+    weights = {n: [] for n in names}
+    for j, seed in enumerate(seeds):
+        c = replace(cfg, seed=seed, progress=progress)
+        res = {}
+        for m in mods:
+            res[f"{m} only"] = _run(out / "runs" / f"{m}-s{seed}", modalities=(m,), train_config=c, **common)
+        res["naive joint"] = _run(out / "runs" / f"naive-s{seed}", modalities=mods, weights={"fused": 1.0},
+                                  train_config=c, **common)
+        sources = {m: (res[f"{m} only"]["history"], m) for m in mods}
+        sources["fused"] = (res["naive joint"]["history"], "fused")
+        w_off = offline_weights(sources, window)
+        res["G-Blend offline"] = _run(out / "runs" / f"offline-s{seed}", modalities=mods, weights=w_off,
+                                      train_config=c, **common)
+        res["G-Blend online"] = _run(out / "runs" / f"online-s{seed}", modalities=mods, blend="online",
+                                     super_epoch=super_epoch, train_config=c, **common)
+        for i, n in enumerate(names):
+            test = res[n]["test"]
+            top1[i, j] = test[n.removesuffix(" only")]["top1"] if n.endswith(" only") else \
+                test.get("blend", test["fused"])["top1"]
+            fused[i, j] = test["fused"]["top1"] if "fused" in test else np.nan
+            weights[n].append(res[n]["final_weights"])
+    ds = xr.Dataset(
+        {"test_top1": (("run", "seed"), top1), "mean_top1": ("run", top1.mean(1)),
+         "fused_top1": (("run", "seed"), fused)},
+        coords={"run": names, "seed": list(seeds)},
+        attrs={"dataset": dataset, "modalities": json.dumps(list(mods)), "data_kw": json.dumps(common["data_kw"]),
+               "train_config": json.dumps(cfg.to_dict()), "window": json.dumps(list(window)),
+               "super_epoch": super_epoch, "weights": json.dumps(weights)},
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    save_netcdf(ds, out / "gblend.nc")
+    (out / "gblend.md").write_text(gblend_table(ds))
+    return ds
+
+
+def gblend_table(ds) -> str:
+    """Markdown: test top-1 per run (mean and per seed), the loss weights, and the verdict."""
+    cfg = json.loads(ds.attrs["train_config"])
+    weights = json.loads(ds.attrs["weights"])
+    lines = [f"`{ds.attrs['dataset']}` with {', '.join(json.loads(ds.attrs['modalities']))}; data {ds.attrs['data_kw']}; "
+             f"{cfg['epochs']} epochs, batch {cfg['batch_size']}, {cfg['optimizer']} lr {cfg['lr']}; offline window "
+             f"{ds.attrs['window']}, super-epoch {ds.attrs['super_epoch']}.", "",
+             "| run | test top-1 (mean) | per seed | fused head alone | loss weights (seed 0, final) |",
+             "|---|---|---|---|---|"]
+    for i, n in enumerate(ds["run"].values):
+        w = weights[str(n)][0]
+        lines.append(f"| {n} | {ds['mean_top1'].values[i]:.3f} | "
+                     + ", ".join(f"{v:.3f}" for v in ds["test_top1"].values[i]) + " | "
+                     + (f"{np.nanmean(ds['fused_top1'].values[i]):.3f}" if np.isfinite(ds["fused_top1"].values[i]).any()
+                        else "-") + " | "
+                     + ", ".join(f"{k} {v:.2f}" for k, v in w.items()) + " |")
+    v = gblend_verdict(ds)
+    lines += ["", f"Best single modality: {v['best_single']} ({v['best_single_top1']:.3f}). Naive joint: "
+              f"{v['naive']:.3f} ({'below' if v['naive_below_best'] else 'not below'} it). G-Blend offline "
+              f"{v['offline']:.3f}, online {v['online']:.3f}: "
+              f"{'recovers' if v['gblend_recovers'] else 'does not recover'} the best single modality."]
+    return "\n".join(lines) + "\n"
+
+
+def gblend_verdict(ds) -> dict:
+    runs = [str(r) for r in ds["run"].values]
+    mean = dict(zip(runs, ds["mean_top1"].values.tolist()))
+    singles = {r: v for r, v in mean.items() if r.endswith(" only")}
+    best = max(singles, key=singles.get)
+    g = max(mean["G-Blend offline"], mean["G-Blend online"])
+    return {"best_single": best, "best_single_top1": singles[best], "naive": mean["naive joint"],
+            "offline": mean["G-Blend offline"], "online": mean["G-Blend online"],
+            "naive_below_best": mean["naive joint"] < singles[best], "gblend_recovers": g >= singles[best]}
+
+
+def gblend_figure(ds, *, ax=None, width: str = "single"):
+    """Bars of test top-1 per run, with the seeds as dots."""
+    import matplotlib.pyplot as plt
+
+    from ..plots import COLUMN_WIDTHS, UNIT_COLOURS, paper_style
+
+    with paper_style():
+        if ax is None:
+            fig, ax = plt.subplots(figsize=(COLUMN_WIDTHS[width], COLUMN_WIDTHS[width] * 0.62), layout="constrained")
+        else:
+            fig = ax.figure
+        runs = [str(r) for r in ds["run"].values]
+        colours = [UNIT_COLOURS["S"] if r.endswith(" only") else UNIT_COLOURS["T"] if r == "naive joint"
+                   else UNIT_COLOURS["ST"] for r in runs]
+        x = np.arange(len(runs))
+        ax.bar(x, ds["mean_top1"].values, color=colours, width=0.7)
+        for i in range(len(runs)):
+            ax.scatter(np.full(ds.sizes["seed"], x[i]), ds["test_top1"].values[i], color="black", s=5, zorder=3)
+        ax.set_xticks(x, runs, rotation=30, ha="right")
+        ax.set_ylabel("test top-1")
+    return fig
