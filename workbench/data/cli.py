@@ -38,6 +38,9 @@ def cmd_export(args) -> int:
         seed=args.seed,
         fps=args.fps,
         force=args.force,
+        flow=args.flow,
+        flow_bound=args.flow_bound,
+        flow_method=args.flow_method,
     )
     if args.json:
         d = res.to_dict()
@@ -49,6 +52,8 @@ def cmd_export(args) -> int:
         f"wrote {res.files} clips of {len(res.classes)} classes from {args.dataset} as {res.format} to {res.root}"
     )
     print(f"  splits: {splits}")
+    if res.flow_root:
+        print(f"  optical flow (bound {args.flow_bound:g} px): {res.flow_root}")
     print(f"  check it with: workbench data check --format {args.format} --root {res.root}")
     return 0
 
@@ -101,6 +106,11 @@ def add_data_commands(sub: argparse._SubParsersAction) -> None:
         help="frame rate written (default: the format's usual one)",
     )
     q.add_argument("--force", action="store_true", help="delete a non-empty --out first")
+    q.add_argument("--flow", action="store_true",
+                   help="also write each video's optical flow (OUT/flow/<Class>/<video>/flow_x_00001.jpg ...)")
+    q.add_argument("--flow-bound", type=float, default=20.0, help="8-bit flow code bound in pixels (default 20)")
+    q.add_argument("--flow-method", choices=("tvl1", "dis", "farneback"), default=None,
+                   help="compute flow with OpenCV instead of the synthetic clips' exact flow")
     q.add_argument("--json", action="store_true", help="print JSON")
     q.set_defaults(func=cmd_export)
 

@@ -55,6 +55,12 @@ class ExportResult:
     classes: list[str]
     files: int = 0
     splits: dict[str, int] = field(default_factory=dict)
+    videos: list[tuple[Path, int]] = field(default_factory=list)  # (written path, source index)
+    flow_root: Path | None = None
+
+    def add(self, i: int, path: Path) -> None:
+        self.videos.append((Path(path), int(i)))
+        self.files += 1
 
     def to_dict(self) -> dict:
         return {
@@ -63,6 +69,7 @@ class ExportResult:
             "classes": self.classes,
             "files": self.files,
             "splits": self.splits,
+            "flow_root": str(self.flow_root) if self.flow_root else None,
         }
 
 
@@ -246,8 +253,7 @@ def _ucf101(source, picked, out: Path, fps: int, res: ExportResult) -> None:
         for j, i in enumerate(idxs):
             g, c = _UCF_GROUPS[j % len(_UCF_GROUPS)], j // len(_UCF_GROUPS) + 1
             rel = f"{cls}/v_{cls}_g{g:02d}_c{c:02d}.avi"
-            write_video(out / "UCF-101" / rel, source.clip_array(i), codec="mpeg4", fps=fps)
-            res.files += 1
+            res.add(i, write_video(out / "UCF-101" / rel, source.clip_array(i), codec="mpeg4", fps=fps))
             rows.append((rel, y, g))
     for fold in (1, 2, 3):
         test_groups = range(7 * (fold - 1) + 1, 7 * fold + 1)
@@ -270,10 +276,7 @@ def _hmdb51(source, picked, out: Path, fps: int, res: ExportResult) -> None:
         for j, i in enumerate(idxs):
             src = "(Synth)Clip!000" if j == 0 else f"Synth{j:03d}"  # real names hold ( ) ! too
             name = f"{src}_{cls}_f_cm_np1_fr_med_{j}.avi"
-            write_video(
-                out / "hmdb51_org" / cls / name, source.clip_array(i), codec="mpeg4", fps=fps
-            )
-            res.files += 1
+            res.add(i, write_video(out / "hmdb51_org" / cls / name, source.clip_array(i), codec="mpeg4", fps=fps))
             files.append(name)
         for fold in (1, 2, 3):
             lines = []
@@ -304,8 +307,7 @@ def _something_v1(source, picked, out: Path, fps: int, res: ExportResult) -> Non
     for y, idxs in enumerate(picked):
         for j, i in enumerate(idxs):
             vid += 1
-            write_frames(out / "20bn-something-something-v1" / str(vid), source.clip_array(i))
-            res.files += 1
+            res.add(i, write_frames(out / "20bn-something-something-v1" / str(vid), source.clip_array(i)))
             split = {"train": "train", "val": "validation", "test": "test"}[
                 _three_way(j, len(idxs))
             ]
@@ -334,13 +336,8 @@ def _something_v2(source, picked, out: Path, fps: int, res: ExportResult) -> Non
     for y, idxs in enumerate(picked):
         for j, i in enumerate(idxs):
             vid += 1
-            write_video(
-                out / "20bn-something-something-v2" / f"{vid}.webm",
-                source.clip_array(i),
-                codec="libvpx-vp9",
-                fps=fps,
-            )
-            res.files += 1
+            res.add(i, write_video(out / "20bn-something-something-v2" / f"{vid}.webm", source.clip_array(i),
+                                   codec="libvpx-vp9", fps=fps))
             split = {"train": "train", "val": "validation", "test": "test"}[
                 _three_way(j, len(idxs))
             ]
@@ -374,8 +371,7 @@ def _kinetics(source, picked, out: Path, fps: int, res: ExportResult, seed: int)
             start = 10 * j + 3
             clip = f"{ids[k]}_{start:06d}_{start + 10:06d}"
             k += 1
-            write_video(out / split / f"{clip}.mp4", source.clip_array(i), codec="libx264", fps=fps)
-            res.files += 1
+            res.add(i, write_video(out / split / f"{clip}.mp4", source.clip_array(i), codec="libx264", fps=fps))
             rows[split].append([names[y], clip[:11], start, start + 10, split, 0])
     (out / "annotations").mkdir(parents=True, exist_ok=True)
     for split, rs in rows.items():
@@ -392,13 +388,8 @@ def _folder(source, picked, out: Path, fps: int, res: ExportResult) -> None:
     for y, idxs in enumerate(picked):
         for j, i in enumerate(idxs):
             split = _three_way(j, len(idxs))
-            write_video(
-                out / split / names[y] / f"clip_{j:04d}.mp4",
-                source.clip_array(i),
-                codec="libx264",
-                fps=fps,
-            )
-            res.files += 1
+            res.add(i, write_video(out / split / names[y] / f"clip_{j:04d}.mp4", source.clip_array(i),
+                                   codec="libx264", fps=fps))
             res.splits[split] = res.splits.get(split, 0) + 1
     res.classes = names
 
@@ -415,11 +406,17 @@ def export_dataset(
     seed: int = 0,
     fps: int | None = None,
     force: bool = False,
+    flow: bool = False,
+    flow_bound: float = 20.0,
+    flow_method: str | None = None,
 ) -> ExportResult:
     """Write ``clips_per_class`` clips of every class of ``source`` (default: the synthetic
     benchmark ``dataset`` at ``frames`` x ``size`` x ``size``) to ``out`` in format ``fmt``.
 
-    ``out`` must be empty or absent unless ``force`` (which deletes it first).
+    ``out`` must be empty or absent unless ``force`` (which deletes it first). ``flow=True`` also
+    writes each video's optical flow as ``out/flow/<Class>/<video>/flow_{x,y}_%05d.jpg`` (mmaction's
+    layout and 8-bit code, bound ``flow_bound``): the exact flow of a synthetic source, or flow
+    computed with OpenCV's ``flow_method`` for a source without it.
     """
     fmt = canonical_format(fmt)
     out = Path(out)
@@ -452,4 +449,20 @@ def export_dataset(
         _kinetics(source, picked, out, fps, res, seed)
     else:
         _folder(source, picked, out, fps, res)
+    if flow:
+        _write_flow(source, out, res, fmt, flow_bound, flow_method)
     return res
+
+
+def _write_flow(source, out: Path, res: ExportResult, fmt: str, bound: float, method: str | None) -> None:
+    from .flow import compute_flow, write_flow_frames
+
+    res.flow_root = out / "flow"
+    exact = hasattr(source, "flow_array") and method is None
+    for path, i in res.videos:
+        rel = path.relative_to(out)
+        parts = rel.with_suffix("").parts if rel.suffix else rel.parts
+        if fmt in ("ucf101", "hmdb51", "something-v1", "something-v2"):
+            parts = parts[1:]  # below the dataset's video folder, as mmaction's rawframes
+        f = source.flow_array(i)[:, :-1] if exact else compute_flow(source.clip_array(i), method or "tvl1")
+        write_flow_frames(res.flow_root.joinpath(*parts), f, bound=bound)

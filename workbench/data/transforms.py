@@ -214,19 +214,29 @@ class ClipTransform:
     def num_views(self) -> int:
         return self.num_crops
 
-    def __call__(self, clip, view: int = 0, rng: np.random.Generator | None = None) -> torch.Tensor:
+    def geometry(self, clip, view: int = 0, rng: np.random.Generator | None = None) -> tuple[torch.Tensor, int, bool]:
+        """Resize, crop and flip only: ``(uint8 T H W C clip, resized short side, flipped)``. Two
+        clips of one size given generators in the same state get the same geometry (a flow clip
+        beside its RGB clip)."""
         clip = as_clip(clip)
         lo, hi = self.short_range
+        flipped = False
         if self.mode == "train":
             g = default_rng(rng)
             side = lo if lo == hi else int(g.integers(lo, hi + 1))
             clip = random_crop(resize_short_side(clip, side), self.size, g)
             if self.flip and g.random() < 0.5:
-                clip = hflip(clip)
+                clip, flipped = hflip(clip), True
         elif self.mode == "val":
+            side = lo
             clip = center_crop(resize_short_side(clip, lo), self.size)
         else:
+            side = lo
             clip = view_crop(resize_short_side(clip, lo), self.size, view, self.num_crops)
+        return clip, side, flipped
+
+    def __call__(self, clip, view: int = 0, rng: np.random.Generator | None = None) -> torch.Tensor:
+        clip = self.geometry(clip, view, rng)[0]
         if self.output == "uint8":
             return clip.contiguous()
         return to_normalized(clip, self.mean, self.std)
