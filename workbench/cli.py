@@ -253,9 +253,13 @@ def cmd_streams_train(args) -> int:
     if weights == "uniform":
         heads = [*(mods or ("rgb", "audio"))]
         weights = {h: 1.0 for h in ([*heads, "fused"] if len(heads) > 1 else heads)}
-    r = run_streams(args.out, dataset=args.dataset, fusion=args.fusion, modalities=mods,
+    data_kw = _data_kw(args)
+    if args.flow_bound != 20.0:
+        data_kw["flow_bound"] = args.flow_bound
+    r = run_streams(args.out, dataset=args.dataset, fusion=args.fusion, modalities=mods, root=args.root,
+                    flow_root=args.flow_root,
                     train_config=_train_config(args), weights=weights, blend=blend, super_epoch=args.super_epoch,
-                    model_kw=_streams_model_kw(args), data_kw=_data_kw(args), resume=args.resume)
+                    model_kw=_streams_model_kw(args), data_kw=data_kw, resume=args.resume)
     res = r["result"]
     print(f"{args.fusion} on {args.dataset} ({', '.join(res['modalities'])}): {res['params']:,} parameters, "
           f"{res['seconds']:.0f} s")
@@ -315,6 +319,8 @@ def _add_streams_commands(sub) -> None:
                    help="fixed loss weights per head (offline G-Blend: from `streams gblend-study`)")
     g.add_argument("--super-epoch", type=_size, default=2)
     _add_data_args(q)
+    q.add_argument("--flow-root", default=None, help="real datasets: the folder of precomputed flow frames")
+    q.add_argument("--flow-bound", type=float, default=20.0, help="the bound those flow frames were written with")
     _add_train_args(q, epochs=10, warmup=None, lr=3e-3, batch_size=16)
     q.set_defaults(func=cmd_streams_train)
 

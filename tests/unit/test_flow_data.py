@@ -176,3 +176,22 @@ def test_compute_flow_finds_a_known_shift(method):
     assert np.median(inner[1]) == pytest.approx(1.0, abs=0.3)  # dy
     with pytest.raises(ValueError, match="unknown flow method"):
         compute_flow(frames, "lucas")
+
+
+def test_flow_command_and_two_stream_training_on_a_real_layout(ucf_with_flow, tmp_path):
+    pytest.importorskip("cv2")
+    from workbench.cli import main
+    from workbench.streams import run_streams
+    from workbench.train import TrainConfig
+
+    out, _, _ = ucf_with_flow
+    assert main(["data", "flow", "--format", "ucf101", "--root", str(out), "--out", str(tmp_path / "flow"),
+                 "--method", "dis", "--no-progress"]) == 0
+    rgb = make_dataset("ucf101", out, "train", frames=8, size=48)
+    assert all(list_flow_frames(find_flow_folder(tmp_path / "flow", e.path)) for e in rgb.entries)
+    r = run_streams(tmp_path / "run", dataset="ucf101", root=out, flow_root=tmp_path / "flow", fusion="stcb",
+                    data_kw={"frames": 8, "size": 32}, model_kw={"d_final": 128},
+                    train_config=TrainConfig(epochs=1, batch_size=8, progress=False))
+    assert 0.0 <= r["result"]["test"]["fused"]["top1"] <= 1.0
+    with pytest.raises(ValueError, match="flow_root"):
+        run_streams(tmp_path / "run2", dataset="ucf101", root=out, fusion="stcb")

@@ -167,5 +167,7 @@ def test_run_streams_writes_its_folder(tmp_path):
         run_streams(tmp_path / "run", fusion="stcb", resume=True,
                     train_config=TrainConfig(epochs=1, batch_size=8, progress=False),
                     data_kw={"train_per_class": 3, "val_per_class": 2, "test_per_class": 2})
-    with pytest.raises(ValueError, match="not a synthetic dataset"):
-        run_streams(tmp_path / "x", dataset="ucf101")
+    with pytest.raises(ValueError, match="pass flow_root"):
+        run_streams(tmp_path / "x", dataset="ucf101", root=tmp_path)
+    with pytest.raises(ValueError, match="real datasets give rgb and flow"):
+        run_streams(tmp_path / "x", dataset="ucf101", fusion="gblend", root=tmp_path)

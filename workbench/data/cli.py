@@ -58,6 +58,16 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_flow(args) -> int:
+    from .flow import compute_flow_folders
+
+    r = compute_flow_folders(args.format, args.root, args.out, method=args.method, bound=args.bound,
+                             force=args.force, progress=not args.no_progress)
+    print(f"flow ({args.method}, bound {args.bound:g} px) of {r['videos']} videos in {r['out']}: "
+          f"{r['written']} computed, {r['skipped']} already there")
+    return 0
+
+
 def cmd_check(args) -> int:
     from .check import check_dataset
 
@@ -113,6 +123,17 @@ def add_data_commands(sub: argparse._SubParsersAction) -> None:
                    help="compute flow with OpenCV instead of the synthetic clips' exact flow")
     q.add_argument("--json", action="store_true", help="print JSON")
     q.set_defaults(func=cmd_export)
+
+    q = dsub.add_parser("flow", help="compute optical-flow frames for a real dataset that ships none (OpenCV)")
+    q.add_argument("--format", required=True, choices=FORMAT_CHOICES, help="dataset format")
+    q.add_argument("--root", required=True, help="dataset root")
+    q.add_argument("--out", required=True, help="flow root to write (OUT/<Class>/<video>/flow_x_00001.jpg ...)")
+    q.add_argument("--method", choices=("tvl1", "dis", "farneback"), default="tvl1",
+                   help="tvl1: what denseflow/mmaction compute (slow on CPU); dis: fast (default tvl1)")
+    q.add_argument("--bound", type=float, default=20.0, help="8-bit code bound in pixels (default 20)")
+    q.add_argument("--force", action="store_true", help="recompute folders that exist")
+    q.add_argument("--no-progress", action="store_true")
+    q.set_defaults(func=cmd_flow)
 
     q = dsub.add_parser(
         "check",

@@ -288,3 +288,49 @@ class FlowVideoDataset:
         out = ({"rgb": rgb_t, "flow": torch.from_numpy(np.ascontiguousarray(flow.transpose(3, 0, 1, 2)))},
                entry.label)
         return (*out, vi) if self.rgb.with_index else out
+
+
+def compute_flow_folders(fmt: str, root, out, *, method: str = "tvl1", bound: float = FLOW_BOUND,
+                         splits: Sequence[str] = ("train", "val", "test"), force: bool = False,
+                         progress: bool = True, **index_kw) -> dict:
+    """Compute and write the flow frames of every video of a real dataset: ``out/<Class>/<video>/``
+    (or ``out/<id>/``), as :func:`find_flow_folder` finds them. Videos whose folder exists are
+    skipped unless ``force`` (so an interrupted run continues). Returns counts."""
+    from tqdm.auto import tqdm
+
+    from .decode import read_clips
+    from .formats import index_dataset
+
+    out = Path(out)
+    seen: dict[Path, Path] = {}
+    for split in splits:
+        try:
+            idx = index_dataset(fmt, root, split, **index_kw)
+        except (FileNotFoundError, ValueError):
+            if split == "val":  # UCF101 / HMDB51 have no val list of their own
+                continue
+            raise
+        for e in idx.entries:
+            p = Path(e.path)
+            parts = (p.with_suffix("") if p.suffix else p).parts
+            seen.setdefault(p, out.joinpath(*parts[-2:]) if fmt not in ("something-v1", "something-v2")
+                            else out / parts[-1])
+    written = skipped = 0
+    for path, dest in tqdm(seen.items(), desc=f"flow ({method})", disable=not progress):
+        if dest.is_dir() and not force:
+            try:
+                list_flow_frames(dest)
+                skipped += 1
+                continue
+            except (FileNotFoundError, ValueError):
+                pass  # incomplete: compute it again
+        frames = read_clips(path, lambda n: [np.arange(n)])[0]
+        tmp = dest.with_name(dest.name + ".partial")
+        write_flow_frames(tmp, compute_flow(frames, method), bound=bound)
+        if dest.exists():
+            import shutil
+
+            shutil.rmtree(dest)
+        tmp.rename(dest)  # a folder appears complete or not at all
+        written += 1
+    return {"videos": len(seen), "written": written, "skipped": skipped, "out": str(out)}

@@ -21,18 +21,36 @@ __all__ = ["STREAM_FUSIONS", "open_streams", "build_streams_model", "run_streams
 STREAM_FUSIONS = ("late", "stcb", "pyramid", "gblend")
 
 
-def open_streams(dataset: str, modalities: Sequence[str], *, root=None, splits=("train", "val", "test"), **data_kw):
-    """The splits of ``dataset`` with items ``({modality: tensor}, label)``."""
-    from ..data import SYNTHETIC_DATASETS
+def open_streams(dataset: str, modalities: Sequence[str], *, root=None, flow_root=None, flow_bound: float = 20.0,
+                 splits=("train", "val", "test"), **data_kw):
+    """The splits of ``dataset`` with items ``({modality: tensor}, label)``.
+
+    Synthetic datasets give any of rgb, flow (exact) and audio. Real datasets give rgb and the
+    precomputed flow under ``flow_root`` (:class:`~workbench.data.flow.FlowVideoDataset`; the
+    test split is scored on its centre clip, like the val split)."""
+    from ..data import REAL_DATASETS, SYNTHETIC_DATASETS
     from ..data.synthetic import check_modalities, make_synthetic
 
     mods = check_modalities(modalities)
-    if dataset not in SYNTHETIC_DATASETS:
-        raise ValueError(
-            f"stream fusion reads modalities beside RGB; {dataset!r} is not a synthetic dataset, and real "
-            f"datasets' flow folders are read by `workbench data` tools (see README, 'Optical flow'); "
-            f"expected one of: {', '.join(SYNTHETIC_DATASETS)}")
-    return {s: make_synthetic(dataset, split=s, modalities=mods, cache=True, **data_kw) for s in splits}
+    if dataset in SYNTHETIC_DATASETS:
+        return {s: make_synthetic(dataset, split=s, modalities=mods, cache=True, **data_kw) for s in splits}
+    if dataset not in REAL_DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; expected one of: {', '.join(SYNTHETIC_DATASETS + REAL_DATASETS)}")
+    if set(mods) != {"rgb", "flow"}:
+        raise ValueError(f"real datasets give rgb and flow (from --flow-root); got modalities {list(mods)}")
+    if flow_root is None:
+        raise ValueError(f"{dataset}: pass flow_root (--flow-root), the folder of the precomputed flow frames "
+                         f"(FLOW_ROOT/<Class>/<video>/flow_x_00001.jpg ...; `workbench data flow` computes them)")
+    from ..data.flow import FlowVideoDataset
+    from ..data.formats import make_dataset
+
+    out = {}
+    for s in splits:
+        kw = dict(data_kw)
+        if s == "test":
+            kw.setdefault("mode", "val")
+        out[s] = FlowVideoDataset(make_dataset(dataset, root, s, **kw), flow_root, bound=flow_bound)
+    return out
 
 
 def build_streams_model(fusion: str, modalities: Sequence[str], num_classes: int, *, frames: int, size: int,
@@ -104,7 +122,8 @@ def read_result(folder) -> dict:
 def run_streams(out, *, dataset: str = "synthetic-mixed", fusion: str = "pyramid",
                 modalities: Sequence[str] | None = None, train_config=None, weights: Mapping[str, float] | None = None,
                 blend: str = "fixed", super_epoch: int = 2, model_kw: Mapping | None = None,
-                data_kw: Mapping | None = None, resume: bool = False, on_epoch=None) -> dict:
+                data_kw: Mapping | None = None, root=None, flow_root=None, resume: bool = False,
+                on_epoch=None) -> dict:
     """Train one stream-fusion network on ``dataset`` and score it on the test split."""
     from ..analysis import save_netcdf
     from ..checkpoint import atomic_write_bytes
@@ -116,13 +135,16 @@ def run_streams(out, *, dataset: str = "synthetic-mixed", fusion: str = "pyramid
     mods = tuple(modalities or (("rgb", "flow") if fusion != "gblend" else ("rgb", "audio")))
     data_kw = dict(data_kw or {})
     model_kw = dict(model_kw or {})
-    splits = open_streams(dataset, mods, **data_kw)
-    c = splits["train"].config
+    splits = open_streams(dataset, mods, root=root, flow_root=flow_root, **data_kw)
+    first, _ = splits["train"][0]
+    video = next((first[m] for m in ("rgb", "flow") if m in first), None)
+    frames, size = (int(video.shape[1]), int(video.shape[-1])) if video is not None else (8, 32)
     model_kw.setdefault("seed", cfg.seed)
     if "audio" in mods:
-        model_kw.setdefault("audio_length", c.audio_length)
-    model = build_streams_model(fusion, mods, c.num_classes, frames=c.frames, size=c.size, **model_kw)
-    spec = {"dataset": dataset, "data_kw": data_kw, "fusion": fusion, "modalities": list(mods),
+        model_kw.setdefault("audio_length", int(first["audio"].shape[-1]))
+    model = build_streams_model(fusion, mods, len(splits["train"].classes), frames=frames, size=size, **model_kw)
+    spec = {"dataset": dataset, "root": str(root) if root else None, "flow_root": str(flow_root) if flow_root else None,
+            "data_kw": data_kw, "fusion": fusion, "modalities": list(mods),
             "model_kw": model_kw, "train_config": cfg.to_dict(), "weights": dict(weights) if weights else None,
             "blend": blend, "super_epoch": super_epoch}
     out.mkdir(parents=True, exist_ok=True)
