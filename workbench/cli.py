@@ -205,7 +205,7 @@ def cmd_compare(args) -> int:
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, device=args.device)
     ds = literature_comparison(args.out, args.run, models=args.models or LITERATURE, estimates=est,
                                tiny=not args.full_width, train_config=cfg, seeds=args.seeds,
-                               progress=not args.no_progress)
+                               progress=not args.no_progress, streams=args.streams)
     fig = comparison_figure(ds)
     for ext in ("pdf", "png"):
         fig.savefig(Path(args.out) / f"comparison.{ext}")
@@ -724,6 +724,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--out", required=True, help="folder for comparison.{nc,md,pdf,png} and the cached runs")
     q.add_argument("--models", nargs="*", default=None, help="zoo names (default: the literature set)")
     q.add_argument("--full-width", action="store_true", help="the zoo's full widths instead of the tiny ones")
+    q.add_argument("--streams", nargs="*", default=[], choices=("late", "stcb", "pyramid"),
+                   help="also two-stream RGB + flow networks with these fusions (synthetic data: exact flow)")
     q.add_argument("--seeds", type=int, nargs="+", default=[0])
     q.add_argument("--epochs", type=_size, default=20)
     q.add_argument("--batch-size", type=_size, default=16)

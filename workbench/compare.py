@@ -29,9 +29,14 @@ def _key(obj) -> str:
 
 
 def literature_comparison(out, template_run, *, models: Sequence[str] = LITERATURE, estimates=None, tiny: bool = True,
-                          train_config=None, seeds: Sequence[int] = (0,), progress: bool = True):
+                          train_config=None, seeds: Sequence[int] = (0,), progress: bool = True,
+                          streams: Sequence[str] = (), stream_backbone: str = "r3d_18"):
     """Train ``models`` (zoo names) and the template's strategies on the template run's dataset,
-    each for every seed with ``train_config`` (default: 20 epochs, batch 16, lr 6e-3)."""
+    each for every seed with ``train_config`` (default: 20 epochs, batch 16, lr 6e-3).
+
+    ``streams``: two-stream fusions (``late``, ``stcb``, ``pyramid``) of an RGB and a flow stream
+    (``stream_backbone`` each), trained on the same clips with their exact optical flow, under
+    the same budget (source ``two-stream``; synthetic datasets only)."""
     import torch
     import xarray as xr
 
@@ -88,12 +93,38 @@ def literature_comparison(out, template_run, *, models: Sequence[str] = LITERATU
             acc[i, j] = json.loads((folder / "result.json").read_text())["test"]["top1"]
             row_folders.append(str(folder))
         folders.append(row_folders)
+    if streams:
+        from .cost import count_stream_cost
+        from .streams import build_streams_model, run_streams
+
+        acc_rows = [acc]
+        c, t, h, w = shape
+        for fusion in streams:
+            mkw = {"backbone": stream_backbone, "tiny": tiny}
+            net = build_streams_model(fusion, ("rgb", "flow"), template.num_classes, frames=t, size=w, **mkw)
+            p, m = count_stream_cost(net, {"rgb": (c, t, h, w), "flow": (2, t, h, w)})
+            params.append(p)
+            gmacs.append(m / 1e9)
+            row, row_folders = np.zeros((1, len(seeds))), []
+            for j, seed in enumerate(seeds):
+                folder = out / "runs" / f"two-stream-{fusion}-{_key(mkw)}-{data_key}-s{seed}"
+                if not (folder / "result.json").is_file():
+                    run_streams(folder, dataset=spec["dataset"], fusion=fusion, modalities=("rgb", "flow"),
+                                train_config=replace(cfg, seed=seed, progress=progress), model_kw=mkw,
+                                data_kw=spec["data_kw"], resume=(folder / "last.json").is_file())
+                row[0, j] = json.loads((folder / "result.json").read_text())["test"]["fused"]["top1"]
+                row_folders.append(str(folder))
+            acc_rows.append(row)
+            folders.append(row_folders)
+            rows.append((f"two-stream {fusion}", "two-stream", None, mkw))
+        acc = np.concatenate(acc_rows)
     ds = xr.Dataset(
         {
             "test_top1": (("model", "seed"), acc), "mean_top1": ("model", acc.mean(1)),
             "params": ("model", np.asarray(params, np.int64)), "gmacs": ("model", np.asarray(gmacs)),
             "source": ("model", np.asarray([r[1] for r in rows], dtype=object)),
-            "code": ("model", np.asarray([r[2].code for r in rows], dtype=object)),
+            "code": ("model", np.asarray([r[2].code if r[2] is not None else f"{r[3]['backbone']} rgb+flow"
+                                          for r in rows], dtype=object)),
         },
         coords={"model": [r[0] for r in rows], "seed": list(seeds)},
         attrs={"dataset": spec["dataset"], "template_run": str(template_run), "tiny": int(tiny),
@@ -127,9 +158,12 @@ def comparison_figure(ds, *, ax=None, width: str = "single"):
             fig, ax = plt.subplots(figsize=(COLUMN_WIDTHS[width], COLUMN_WIDTHS[width] * 0.75), layout="constrained")
         else:
             fig = ax.figure
-        colours = {"literature": UNIT_COLOURS["S"], "probability space": UNIT_COLOURS["ST"]}
+        colours = {"literature": UNIT_COLOURS["S"], "probability space": UNIT_COLOURS["ST"],
+                   "two-stream": UNIT_COLOURS["T"]}
         for src, c in colours.items():
             m = ds["source"].values == src
+            if not m.any():
+                continue
             ax.scatter(ds["gmacs"].values[m], ds["mean_top1"].values[m], color=c, s=16, label=src, zorder=2)
         if ds.sizes["seed"] > 1:
             a = ds["test_top1"].values

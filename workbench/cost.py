@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-__all__ = ["CostReport", "LayerCost", "count_cost", "count_params"]
+__all__ = ["CostReport", "LayerCost", "count_cost", "count_params", "count_stream_cost"]
 
 
 def count_params(module: nn.Module, trainable_only: bool = False) -> int:
@@ -91,3 +91,16 @@ def count_cost(
     if rows:
         rows.append(LayerCost("other (stem, transitions, head)", "", total_params - used_params, total - used_macs))
     return CostReport(name or type(model).__name__, tuple(input_shape), total_params, total, rows)
+
+
+def count_stream_cost(model: nn.Module, shapes: dict[str, tuple[int, ...]]) -> tuple[int, int]:
+    """``(params, MACs)`` of a multi-input model (a two-stream or multi-modal network) on one
+    example whose inputs have ``shapes`` (``{"rgb": (3, T, H, W), "flow": (2, T, H, W), ...}``).
+    The FFTs of compact bilinear fusion are not matrix products and are not counted (they are
+    ``O(d log d)`` per fused vector, small beside the streams)."""
+    probe = copy.deepcopy(model).to("meta").eval()
+    x = {k: torch.zeros((1, *s), device="meta") for k, s in shapes.items()}
+    counter = FlopCounterMode(display=False, depth=None)
+    with torch.no_grad(), counter:
+        probe(x)
+    return count_params(model), sum(counter.get_flop_counts().get("Global", {}).values()) // 2

@@ -46,6 +46,8 @@ class StrategyDesigner:
         self.trust = trust_line(self.run) if self.run is not None else "estimates UNVALIDATED: no run folder given"
         self._cache: dict[str, float] = {}
         self._strategy = template.most_probable()
+        self.stream_fusion = "none"  # or one of workbench.streams.models.FUSIONS
+        self._stream_costs: dict[tuple[str, str], tuple[int, float]] = {}
         self._widgets = None
         self.training: threading.Thread | None = None
         self.last_training: dict | None = None
@@ -132,8 +134,53 @@ class StrategyDesigner:
     def summary(self, strategy: Strategy | None = None) -> dict:
         s = strategy or self._strategy
         params, gmacs = self.cost(s)
-        return {"code": s.code, "params": params, "gmacs": gmacs, "estimate": self.estimate(s),
-                "log_prob": self.template.log_prob(s)}
+        out = {"code": s.code, "params": params, "gmacs": gmacs, "estimate": self.estimate(s),
+               "log_prob": self.template.log_prob(s), "stream_fusion": self.stream_fusion}
+        if self.stream_fusion != "none":
+            out["two_stream_params"], out["two_stream_gmacs"] = self.stream_cost(s)
+        return out
+
+    # ---- stream fusion -------------------------------------------------------------------------
+    def set_stream_fusion(self, fusion: str) -> str:
+        """``"none"`` (the RGB network alone) or a two-stream fusion (``late``, ``stcb``,
+        ``pyramid``): the design becomes the backbone of an RGB and an optical-flow stream."""
+        from .streams.models import FUSIONS
+
+        if fusion not in ("none", *FUSIONS):
+            raise ValueError(f"unknown stream fusion {fusion!r}; expected 'none' or one of: {', '.join(FUSIONS)}")
+        self.stream_fusion = fusion
+        if self._widgets is not None:
+            if self._widgets["fusion"].value != fusion:
+                self._widgets["fusion"].value = fusion
+            self._refresh()
+        return fusion
+
+    def _clip_shape(self) -> tuple[int, int, int, int]:
+        return tuple(int(v) for v in self.eval_set[0][0].shape)
+
+    def two_stream_model(self, strategy: Strategy | None = None, fusion: str | None = None):
+        """The two-stream network of the design (untrained; the RGB and flow streams both use it)."""
+        from .streams import build_streams_model
+
+        fusion = fusion or self.stream_fusion
+        if fusion == "none":
+            raise ValueError("no stream fusion chosen: set_stream_fusion('late' | 'stcb' | 'pyramid') first")
+        s = strategy or self._strategy
+        _, t, _, w = self._clip_shape()
+        return build_streams_model(fusion, ("rgb", "flow"), self.template.num_classes, frames=t, size=w,
+                                   backbone=s.to_dict(), backbone_kw=self.template.config.model_kwargs())
+
+    def stream_cost(self, strategy: Strategy | None = None) -> tuple[int, float]:
+        """(parameters, GMACs) of the two-stream network of the design (cached)."""
+        from .cost import count_stream_cost
+
+        s = strategy or self._strategy
+        key = (s.key, self.stream_fusion)
+        if key not in self._stream_costs:
+            c, t, h, w = self._clip_shape()
+            params, macs = count_stream_cost(self.two_stream_model(s), {"rgb": (c, t, h, w), "flow": (2, t, h, w)})
+            self._stream_costs[key] = (params, macs / 1e9)
+        return self._stream_costs[key]
 
     def diff(self, reference: Strategy | str) -> dict:
         """Layer by layer against ``reference`` (a strategy or a preset name): which layers
@@ -175,8 +222,25 @@ class StrategyDesigner:
             f'    model, meta, _ = load_checkpoint(Path(__file__).with_name("{name}-weights"))\n'
             "    return model\n"
         )
-        return {"strategy": folder / f"{name}.json", "weights": folder / f"{name}-weights.safetensors",
-                "module": folder / f"{name}.py"}
+        paths = {"strategy": folder / f"{name}.json", "weights": folder / f"{name}-weights.safetensors",
+                 "module": folder / f"{name}.py"}
+        if self.stream_fusion != "none":
+            _, t, _, w = self._clip_shape()
+            spec = {"fusion": self.stream_fusion, "modalities": ["rgb", "flow"], "backbone": s.to_dict(),
+                    "backbone_kw": self.template.config.model_kwargs(), "num_classes": self.template.num_classes,
+                    "frames": t, "size": w}
+            (folder / f"{name}-streams.json").write_text(json.dumps(spec, indent=1) + "\n")
+            with open(folder / f"{name}.py", "a") as fh:
+                fh.write(
+                    "\n\ndef build_two_stream():\n"
+                    f'    """The {self.stream_fusion} two-stream (RGB + flow) network of this design, untrained."""\n'
+                    "    import json\n\n    from workbench.streams import build_streams_model\n\n"
+                    f'    spec = json.loads(Path(__file__).with_name("{name}-streams.json").read_text())\n'
+                    '    return build_streams_model(spec["fusion"], spec["modalities"], spec["num_classes"], '
+                    'frames=spec["frames"],\n                               size=spec["size"], backbone=spec["backbone"], '
+                    'backbone_kw=spec["backbone_kw"])\n')
+            paths["streams"] = folder / f"{name}-streams.json"
+        return paths
 
     def train(self, out, *, epochs: int = 20, batch_size: int = 16, lr: float = 6e-3, seed: int = 0,
               inherit: bool = False, on_epoch=None, wait: bool = False) -> threading.Thread:
@@ -194,8 +258,27 @@ class StrategyDesigner:
         s = self._strategy
         cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, progress=False)
 
+        fusion = self.stream_fusion
+
         def job():
             try:
+                if fusion != "none":
+                    from .streams import run_streams
+
+                    epochs_seen: list[int] = []
+
+                    def streams_epoch(h, m):
+                        epochs_seen.append(h["epoch"][-1])
+                        if on_epoch:
+                            on_epoch(_StreamsProgress(h))
+
+                    r = run_streams(out, dataset=spec["dataset"], fusion=fusion, modalities=("rgb", "flow"),
+                                    train_config=cfg, data_kw=spec["data_kw"],
+                                    model_kw={"backbone": s.to_dict(), "backbone_kw": self.template.config.model_kwargs()},
+                                    on_epoch=streams_epoch)
+                    self.last_training = {"strategy": s, "history": r["history"], "test": r["result"]["test"]["fused"],
+                                          "out": str(out), "stream_fusion": fusion}
+                    return
                 _, history, test = train_strategy(
                     s, out, dataset=spec["dataset"], root=spec.get("root"), data_kw=spec["data_kw"],
                     model_kw=self.template.config.model_kwargs(), train_config=cfg,
@@ -223,6 +306,10 @@ class StrategyDesigner:
         preset = W.Dropdown(options=["(preset)"] + list(self.presets), value="(preset)", description="preset")
         fill = W.Button(description="fill from the marginals", layout=W.Layout(width="auto"))
         best = W.Button(description="best sampled", disabled=self.estimates is None, layout=W.Layout(width="auto"))
+        from .streams.models import FUSIONS
+
+        fusion = W.Dropdown(options=["none", *FUSIONS], value=self.stream_fusion, description="streams",
+                            tooltip="none: the RGB network; else an RGB + optical-flow two-stream network of the design")
         info = W.HTML()
         refs = ["(none)"] + list(self.presets) + [s.label for s in self.sampled()[:20]]
         diff_to = W.Dropdown(options=refs, value="(none)", description="diff against")
@@ -234,7 +321,7 @@ class StrategyDesigner:
         bar = W.IntProgress(value=0, min=0, max=1, description="training")
         status = W.HTML()
         self._widgets = {"layers": layers, "info": info, "diff_to": diff_to, "diff": diff_out, "preset": preset,
-                         "bar": bar, "status": status}
+                         "bar": bar, "status": status, "fusion": fusion}
         by_label = {**self.presets, **{s.label: s for s in self.sampled()[:20]}}
 
         def refresh(*_):
@@ -242,7 +329,12 @@ class StrategyDesigner:
             info.value = (f"<b>{html.escape(s['code'])}</b><br>params <b class='wb-params'>{s['params']:,}</b> | "
                           f"GMACs <b class='wb-gmacs'>{s['gmacs']:.4g}</b> | estimated top-1 "
                           f"<b class='wb-estimate'>{s['estimate']:.3f}</b> | log P {s['log_prob']:.1f}<br>"
-                          f"<small>{html.escape(self.trust)}</small>")
+                          + (f"two-stream ({html.escape(self.stream_fusion)}, RGB + flow): params "
+                             f"<b class='wb-streams-params'>{s['two_stream_params']:,}</b> | GMACs "
+                             f"<b class='wb-streams-gmacs'>{s['two_stream_gmacs']:.4g}</b> "
+                             "<small>(the estimate is the RGB network's)</small><br>"
+                             if self.stream_fusion != "none" else "")
+                          + f"<small>{html.escape(self.trust)}</small>")
             ref = diff_to.value
             if ref == "(none)":
                 diff_out.value = ""
@@ -266,6 +358,7 @@ class StrategyDesigner:
         fill.on_click(lambda _: self.fill_from_marginals())
         best.on_click(lambda _: self.best_sampled())
         diff_to.observe(refresh, names="value")
+        fusion.observe(lambda c: self.set_stream_fusion(c["new"]), names="value")
 
         def do_export(_):
             paths = self.export(folder.value)
@@ -281,6 +374,7 @@ class StrategyDesigner:
                 bar.value = len(h)
                 status.value = f"epoch {len(h)}/{n}: val top-1 {h.val_acc[-1]:.3f}"
 
+
             def watch():
                 self.training.join()
                 r = self.last_training or {}
@@ -294,7 +388,7 @@ class StrategyDesigner:
         train.on_click(do_train)
         refresh()
         grid = W.GridBox(layers, layout=W.Layout(grid_template_columns="repeat(4, 200px)"))
-        box = W.VBox([W.HBox([preset, fill, best]), grid, info, diff_to, diff_out,
+        box = W.VBox([W.HBox([preset, fill, best, fusion]), grid, info, diff_to, diff_out,
                       W.HBox([folder, export]), W.HBox([epochs, train, bar]), status])
         self._refresh = refresh
         return box
@@ -306,7 +400,10 @@ class StrategyDesigner:
         s = self.summary()
         rows = "".join(f"<tr><td>{i}</td><td>{u}</td></tr>" for i, u in enumerate(self._strategy.units))
         return HTML(f"<p><b>{html.escape(s['code'])}</b>: params {s['params']:,}, GMACs {s['gmacs']:.4g}, "
-                    f"estimated top-1 {s['estimate']:.3f}<br><small>{html.escape(self.trust)}</small></p>"
+                    f"estimated top-1 {s['estimate']:.3f}<br>"
+                    + (f"two-stream ({html.escape(self.stream_fusion)}, RGB + flow): params {s['two_stream_params']:,}, "
+                       f"GMACs {s['two_stream_gmacs']:.4g}<br>" if self.stream_fusion != "none" else "")
+                    + f"<small>{html.escape(self.trust)}</small></p>"
                     f"<table><tr><th>layer</th><th>unit</th></tr>{rows}</table>")
 
     def _sync_widgets(self) -> None:
@@ -325,3 +422,13 @@ class StrategyDesigner:
             raise ValueError("no widget yet: call widget() first")
         text = self._widgets["info"].value
         return {k: re.search(f"class='wb-{k}'>([^<]+)<", text).group(1) for k in ("params", "gmacs", "estimate")}
+
+
+class _StreamsProgress:
+    """A stream-fusion history seen through the two fields the designer's progress bar reads."""
+
+    def __init__(self, history: dict) -> None:
+        self.val_acc = history["val_acc"]["fused"][1:]
+
+    def __len__(self) -> int:
+        return len(self.val_acc)

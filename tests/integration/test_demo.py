@@ -57,3 +57,10 @@ def test_designer_trains_in_the_background(tmp_path):
     assert tuple(res["strategy"]["units"]) == d.strategy.units
     with __import__("pytest").raises(ValueError, match="run folder"):
         StrategyDesigner(d.template, d.eval_set).train(tmp_path / "x")
+    # the same design as the backbone of a two-stream (RGB + flow) network
+    d.set_stream_fusion("stcb")
+    seen.clear()
+    d.train(tmp_path / "design-streams", epochs=1, batch_size=16, on_epoch=lambda h: seen.append(len(h)), wait=True)
+    assert "error" not in d.last_training, d.last_training
+    assert seen == [1] and d.last_training["stream_fusion"] == "stcb"
+    assert json.loads((tmp_path / "design-streams" / "result.json").read_text())["modalities"] == ["rgb", "flow"]

@@ -88,3 +88,33 @@ def test_export_round_trip(designer, tmp_path):
         assert torch.allclose(model.eval()(x), ref, atol=1e-5)
     designer.template.set_strategy(None)
     assert "def build()" in paths["module"].read_text()
+
+
+def test_stream_fusion_choice(designer, tmp_path):
+    designer.widget()
+    designer.set_stream_fusion("none")
+    assert "two_stream_params" not in designer.summary()
+    designer._widgets["fusion"].value = "pyramid"  # through the control
+    assert designer.stream_fusion == "pyramid"
+    s = designer.summary()
+    params, gmacs = designer.cost()
+    assert s["two_stream_params"] > 2 * params * 0.9 and s["two_stream_gmacs"] > gmacs
+    assert "wb-streams-params" in designer._widgets["info"].value
+    late = designer.set_stream_fusion("late") and designer.summary()
+    assert late["two_stream_params"] != s["two_stream_params"]
+    # the two-stream network runs on RGB + flow clips of the design's shape
+    net = designer.two_stream_model()
+    out = net({"rgb": torch.randn(2, 3, 4, 32, 32), "flow": torch.randn(2, 2, 4, 32, 32)})
+    assert out.shape == (2, 3)
+    paths = designer.export(tmp_path, name="d2")
+    spec = json.loads(paths["streams"].read_text())
+    assert spec["fusion"] == "late" and Strategy.from_dict(spec["backbone"]).units == designer.strategy.units
+    import importlib.util
+
+    mod_spec = importlib.util.spec_from_file_location("d2", paths["module"])
+    mod = importlib.util.module_from_spec(mod_spec)
+    mod_spec.loader.exec_module(mod)
+    assert sum(p.numel() for p in mod.build_two_stream().parameters()) == late["two_stream_params"]
+    with pytest.raises(ValueError, match="unknown stream fusion"):
+        designer.set_stream_fusion("early")
+    designer.set_stream_fusion("none")

@@ -32,19 +32,28 @@ MODALITY_CHANNELS = {"rgb": 3, "flow": 2}
 FUSIONS = ("late", "stcb", "pyramid")
 
 
-def video_stream(model: str = "r3d_18", *, modality: str = "rgb", tiny: bool = True, frames: int = 8,
-                 size: int = 32, **kw) -> nn.Module:
-    """A zoo backbone (``model``: a zoo name) whose input is ``modality`` (its channel count)."""
-    from ..models import create_model, model_info
+def video_stream(model="r3d_18", *, modality: str = "rgb", tiny: bool = True, frames: int = 8,
+                 size: int = 32, backbone_kw: Mapping | None = None, **kw) -> nn.Module:
+    """A video backbone whose input is ``modality`` (its channel count): ``model`` is a zoo name,
+    or a fusion strategy (a :class:`~workbench.strategy.Strategy` or its dict, e.g. a design of
+    the strategy designer) built with ``backbone_kw`` (e.g. the template's model kwargs)."""
+    from ..models import build_model, create_model, model_info
+    from ..strategy import Strategy
 
     if modality not in MODALITY_CHANNELS:
         raise ValueError(f"no video stream for modality {modality!r}; expected one of: {', '.join(MODALITY_CHANNELS)}")
-    info = model_info(model)
-    if info.backbone == "c3d":
-        kw = {"num_frames": frames, "size": size, **kw}
-    elif "num_frames" in info.kwargs:
-        kw = {"num_frames": frames, **kw}
-    net = create_model(model, tiny=tiny, num_classes=kw.pop("num_classes", 2), channels_last=False, **kw)
+    num_classes = kw.pop("num_classes", 2)
+    if isinstance(model, (Strategy, Mapping)):
+        strategy = model if isinstance(model, Strategy) else Strategy.from_dict(dict(model))
+        bkw = {k: v for k, v in dict(backbone_kw or {}).items() if k != "num_classes"}
+        net = build_model(strategy, channels_last=False, num_classes=num_classes, **{**bkw, **kw})
+    else:
+        info = model_info(model)
+        if info.backbone == "c3d":
+            kw = {"num_frames": frames, "size": size, **kw}
+        elif "num_frames" in info.kwargs:
+            kw = {"num_frames": frames, **kw}
+        net = create_model(model, tiny=tiny, num_classes=num_classes, channels_last=False, **kw)
     cin = MODALITY_CHANNELS[modality]
     if cin != 3:
         first = next((m for m in net.modules() if isinstance(m, nn.Conv3d)), None)

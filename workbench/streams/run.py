@@ -54,11 +54,13 @@ def open_streams(dataset: str, modalities: Sequence[str], *, root=None, flow_roo
 
 
 def build_streams_model(fusion: str, modalities: Sequence[str], num_classes: int, *, frames: int, size: int,
-                        backbone: str = "r3d_18", tiny: bool = True, audio_length: int = 256,
+                        backbone="r3d_18", tiny: bool = True, backbone_kw: Mapping | None = None,
+                        audio_length: int = 256,
                         audio_encoder: str = "mlp", snippets: int = 2, attention: bool = True, final: str = "stcb",
                         d_temporal: int = 1024, d_attention: int = 512, d_final: int = 2048, dropout: float = 0.0,
                         seed: int = 0):
-    """The network of ``fusion`` over ``modalities`` (see :data:`STREAM_FUSIONS`)."""
+    """The network of ``fusion`` over ``modalities`` (see :data:`STREAM_FUSIONS`). ``backbone``: a
+    zoo name or a strategy (or its dict) built with ``backbone_kw``, for every video stream."""
     from .models import AudioEncoder, MultiModalNet, TwoStream, video_stream
 
     mods = tuple(modalities)
@@ -72,8 +74,9 @@ def build_streams_model(fusion: str, modalities: Sequence[str], num_classes: int
         if frames % k:
             raise ValueError(f"snippets must divide the clip's {frames} frames, got {snippets}")
         torch_seed(seed)
-        rgb = video_stream(backbone, modality="rgb", tiny=tiny, frames=frames, size=size)
-        flow = video_stream(backbone, modality="flow", tiny=tiny, frames=frames // k, size=size)
+        rgb = video_stream(backbone, modality="rgb", tiny=tiny, frames=frames, size=size, backbone_kw=backbone_kw)
+        flow = video_stream(backbone, modality="flow", tiny=tiny, frames=frames // k, size=size,
+                            backbone_kw=backbone_kw)
         return TwoStream(rgb, flow, num_classes, fusion=fusion, frames=frames, size=size, snippets=snippets,
                          attention=attention, final=final, d_temporal=d_temporal, d_attention=d_attention,
                          d_final=d_final, dropout=dropout, seed=seed)
@@ -84,7 +87,8 @@ def build_streams_model(fusion: str, modalities: Sequence[str], num_classes: int
         if m == "audio":
             encoders[m] = AudioEncoder(audio_length, audio_encoder)
         else:
-            encoders[m] = video_stream(backbone, modality=m, tiny=tiny, frames=frames, size=size)
+            encoders[m] = video_stream(backbone, modality=m, tiny=tiny, frames=frames, size=size,
+                                       backbone_kw=backbone_kw)
             shapes[m] = ({"rgb": 3, "flow": 2}[m], frames, size, size)
     return MultiModalNet(encoders, num_classes, dropout=dropout, feature_shapes=shapes)
 
