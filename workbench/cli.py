@@ -286,6 +286,17 @@ def cmd_streams_gblend_study(args) -> int:
     return 0
 
 
+def cmd_streams_ablation(args) -> int:
+    from .streams.study import ablation_table, stream_ablation
+
+    ds = stream_ablation(args.out, dataset=args.dataset, data_kw=_data_kw(args),
+                         model_kw={"backbone": args.backbone, "tiny": args.tiny}, train_config=_train_config(args),
+                         seeds=args.seeds, progress=not args.no_progress)
+    print(ablation_table(ds))
+    print(f"table and ablation.nc in {args.out}")
+    return 0
+
+
 def _add_streams_commands(sub) -> None:
     from .streams.run import STREAM_FUSIONS
 
@@ -335,6 +346,14 @@ def _add_streams_commands(sub) -> None:
     _add_data_args(q)
     _add_train_args(q, epochs=10, warmup=None, lr=3e-3, batch_size=16)
     q.set_defaults(func=cmd_streams_gblend_study)
+
+    q = ss.add_parser("ablation", help="the pyramid network's parts switched off one at a time, and single streams")
+    q.add_argument("--out", required=True, help="study folder (ablation.nc, ablation.md, runs/)")
+    model_args(q)
+    q.add_argument("--seeds", type=int, nargs="+", default=[0])
+    _add_data_args(q)
+    _add_train_args(q, epochs=10, warmup=None, lr=3e-3, batch_size=16)
+    q.set_defaults(func=cmd_streams_ablation)
 
 
 def _add_data_args(q: argparse.ArgumentParser, default: str = "synthetic-mixed") -> None:
