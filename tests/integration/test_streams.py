@@ -25,18 +25,35 @@ def test_ablation_command(tmp_path):
     assert np.array_equal(load_netcdf(out / "ablation.nc")["test_top1"].values, ds["test_top1"].values)
 
 
-def test_gblend_study_command(tmp_path):
+def test_gblend_finds_the_overfitting_modality(tmp_path):
+    """Tiny version of the G-Blend case (reports/streams.md has it at study size): an audio track
+    that is informative for half the clips and noisy enough to memorise. The audio network and the
+    naive joint network memorise the training set while their held-out loss grows; G-Blend's
+    offline weights put (almost) nothing on the audio head."""
     out = tmp_path / "gb"
-    assert main(["streams", "gblend-study", "--out", str(out), "--epochs", "2", "--window", "0", "2",
-                 "--clips-per-class", "3", "--data-arg", "audio_length=64", *TINY]) == 0
+    assert main(["streams", "gblend-study", "--out", str(out), "--epochs", "5", "--window", "1", "3",
+                 "--clips-per-class", "12", "--data-arg", "audio_informativeness=0.5", "--data-arg", "audio_noise=1.0",
+                 "--data-arg", "val_per_class=8", "--data-arg", "test_per_class=8", "--no-progress"]) == 0
     from workbench.analysis import load_netcdf
+    from workbench.streams.gblend import ogr_terms
 
     ds = load_netcdf(out / "gblend.nc")
     assert list(ds["run"].values) == ["rgb only", "audio only", "naive joint", "G-Blend offline", "G-Blend online"]
+
+    def hist(run):
+        return json.loads((out / "runs" / f"{run}-s0" / "history.json").read_text())
+
+    audio, naive, rgb = hist("audio"), hist("naive"), hist("rgb")
+    assert audio["train_loss"]["audio"][-1] < 0.1 < audio["val_loss"]["audio"][-1] - audio["val_loss"]["audio"][1]
+    assert naive["train_loss"]["fused"][-1] < 0.1  # the joint network memorised its training set
+    t_a = ogr_terms(tuple(audio["train_loss"]["audio"][1:4:2]), tuple(audio["val_loss"]["audio"][1:4:2]))
+    t_r = ogr_terms(tuple(rgb["train_loss"]["rgb"][1:4:2]), tuple(rgb["val_loss"]["rgb"][1:4:2]))
+    assert t_a["dG"] < 0 < t_r["dG"]  # over the window only RGB generalises better
     w = json.loads(ds.attrs["weights"])
     assert w["naive joint"][0] == {"fused": 1.0}
-    assert set(w["G-Blend offline"][0]) == {"rgb", "audio", "fused"}
-    assert sum(w["G-Blend offline"][0].values()) == pytest.approx(1.0)
+    off = w["G-Blend offline"][0]
+    assert set(off) == {"rgb", "audio", "fused"} and sum(off.values()) == pytest.approx(1.0)
+    assert off["audio"] < 0.05 and off["audio"] < min(off["rgb"], off["fused"])
     assert (out / "gblend.png").is_file() and "Best single modality" in (out / "gblend.md").read_text()
     with pytest.raises(SystemExit):
         main(["streams", "gblend-study", "--out", str(out), "--window", "5"])
