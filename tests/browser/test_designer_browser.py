@@ -391,6 +391,17 @@ def test_designer_in_jupyterlab(chromium, playwright_api, artifacts, lab):
                 moved = now["estimate"] != before["estimate"]
             assert moved, f"the displayed estimate never changed: {before} -> {_texts(page)}"
 
+            # the stream fusion choice: the two-stream network's cost appears beside the RGB one's
+            streams = page.locator(".widget-dropdown", has=page.locator("label", has_text=re.compile(r"^\s*streams\s*$")))
+            streams = streams.locator("select").first
+            streams.scroll_into_view_if_needed()
+            streams.select_option(label="pyramid")
+            _wait_for(page, lambda: page.locator(".wb-streams-params").count() > 0, UPDATE,
+                      "the two-stream params to appear after choosing the pyramid fusion")
+            two = _as_number(page.locator(".wb-streams-params").first.text_content() or "0")
+            step(f"streams: pyramid -> two-stream params {two:,.0f}")
+            assert two > 2 * _as_number(_texts(page)["params"])
+
             page.locator(".wb-params").first.scroll_into_view_if_needed()
             shot = artifacts / "designer.png"
             shot.unlink(missing_ok=True)
