@@ -70,6 +70,16 @@ a float32 ``3 T H W`` tensor, ``(x / 255 - MEAN) / STD`` with ``MEAN = 0.5`` and
 for every channel. :meth:`SyntheticVideo.clip_array` and :meth:`SyntheticVideo.label` give the
 numpy array and the label without building tensors.
 
+Second modalities
+-----------------
+``make_synthetic(..., modalities=("rgb", "flow", "audio"))`` makes items ``({modality: tensor},
+label)``. ``flow`` is the clip's exact forward optical flow, float32 ``2 T H W`` in pixels
+(``dx, dy``; frame ``t + 1`` at ``p + flow[:, t, p]`` shows what frame ``t`` shows at ``p``; the
+last flow frame is zero): the generator knows every object's similarity transform from one state
+to the next and the camera's shift. ``audio`` is a ``1 x audio_length`` track: the tone of the
+clip's class (with probability ``audio_informativeness``) plus white noise (``audio_noise``).
+Neither changes the RGB clips.
+
 >>> ds = make_synthetic("synthetic-motion", split="train")
 >>> clip, label = ds[0]          # clip: float32 3 x 8 x 32 x 32
 >>> ds.classes[label]
