@@ -234,7 +234,7 @@ class FlowVideoDataset:
         self.classes = rgb.classes
         self.num_classes = len(rgb.classes)
         self.views = rgb.views
-        self._rng = np.random.default_rng(seed)
+        self._seed, self._calls = int(seed), 0
 
     def __len__(self) -> int:
         return len(self.keep) * self.views
@@ -255,7 +255,10 @@ class FlowVideoDataset:
         entry = self.rgb.entries[vi]
         files = list_flow_frames(self.folders[vi])
         chosen: list[np.ndarray] = []
-        item_seed = int(self._rng.integers(2**63))
+        # a fresh draw per call, distinct across DataLoader workers (torch seeds each differently)
+        self._calls += 1
+        item_seed = int(np.random.default_rng([self._seed, torch.initial_seed() % 2**63, self._calls, i])
+                        .integers(2**62))
         sampler = self.rgb.sampler
 
         def pick(n: int):
