@@ -149,15 +149,11 @@ def comparison_table(ds) -> str:
 
 def comparison_figure(ds, *, ax=None, width: str = "single"):
     """Test accuracy against GMACs, one labelled point per model, coloured by source."""
-    import matplotlib.pyplot as plt
 
-    from .plots import COLUMN_WIDTHS, UNIT_COLOURS, paper_style
+    from .plots import UNIT_COLOURS, figure_axes, paper_style
 
     with paper_style():
-        if ax is None:
-            fig, ax = plt.subplots(figsize=(COLUMN_WIDTHS[width], COLUMN_WIDTHS[width] * 0.75), layout="constrained")
-        else:
-            fig = ax.figure
+        fig, ax = figure_axes(ax, width, 0.75)
         colours = {"literature": UNIT_COLOURS["S"], "probability space": UNIT_COLOURS["ST"],
                    "two-stream": UNIT_COLOURS["T"]}
         for src, c in colours.items():

@@ -6,6 +6,7 @@ from .paper import (
     COLUMN_WIDTHS,
     UNIT_COLOURS,
     estimate_vs_standalone,
+    figure_axes,
     lever_forest,
     paper_style,
     save_figure,
@@ -22,5 +23,5 @@ from .space import (
 )
 
 __all__ = ["COLUMN_WIDTHS", "UNIT_COLOURS", "accuracy_histogram", "accuracy_vs_gmacs", "compare_marginals",
-           "estimate_vs_standalone", "gate_trajectories", "layer_importance_plot", "lever_forest", "paper_style",
+           "estimate_vs_standalone", "figure_axes", "gate_trajectories", "layer_importance_plot", "lever_forest", "paper_style",
            "save_figure", "unit_bars", "unit_colour", "unit_heatmap"]

@@ -9,8 +9,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-__all__ = ["COLUMN_WIDTHS", "UNIT_COLOURS", "unit_colour", "paper_style", "save_figure", "estimate_vs_standalone",
-           "lever_forest"]
+__all__ = ["COLUMN_WIDTHS", "UNIT_COLOURS", "unit_colour", "paper_style", "figure_axes", "save_figure",
+           "estimate_vs_standalone", "lever_forest"]
 
 # inches: a single column and a full page width of the common two-column conference layout
 COLUMN_WIDTHS = {"single": 3.3, "double": 6.9}
@@ -54,6 +54,17 @@ def paper_style():
         yield
 
 
+def figure_axes(ax=None, width: str = "single", aspect: float = 0.75):
+    """``(figure, axes)``: those of ``ax``, or a new constrained-layout figure ``width`` wide
+    (``"single"`` or ``"double"`` column) and ``aspect`` times as high."""
+    import matplotlib.pyplot as plt
+
+    if ax is not None:
+        return ax.figure, ax
+    w = COLUMN_WIDTHS[width]
+    return plt.subplots(figsize=(w, w * aspect), layout="constrained")
+
+
 def save_figure(fig, path: str | Path, *, formats: Iterable[str] = ("pdf", "svg", "png"), dpi: int = 300) -> list[Path]:
     """Write ``fig`` as ``path.<format>`` for each format (vector PDF/SVG with embedded fonts, PNG
     at ``dpi``); returns the paths. The files keep the figure's size exactly (a column width
@@ -85,10 +96,7 @@ def estimate_vs_standalone(study, predictor: str | None = None, *, ax=None, widt
     y = study["standalone_mean"].values
     acc = study["standalone_top1"].values
     with paper_style():
-        if ax is None:
-            fig, ax = plt.subplots(figsize=(COLUMN_WIDTHS[width], COLUMN_WIDTHS[width] * 0.8), layout="constrained")
-        else:
-            fig = ax.figure
+        fig, ax = figure_axes(ax, width, 0.8)
         labels = [str(n) for n in study["name"].values]
         preset = np.array([bool(n) for n in labels])
         if acc.shape[1] > 1:

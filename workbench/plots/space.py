@@ -9,17 +9,14 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .paper import COLUMN_WIDTHS, UNIT_COLOURS, paper_style, unit_colour
+from .paper import COLUMN_WIDTHS, UNIT_COLOURS, figure_axes, paper_style, unit_colour
 
 __all__ = ["unit_heatmap", "unit_bars", "gate_trajectories", "compare_marginals", "accuracy_histogram",
            "accuracy_vs_gmacs", "layer_importance_plot"]
 
 
 def _fig(ax, width: str, aspect: float):
-    if ax is not None:
-        return ax.figure, ax
-    w = COLUMN_WIDTHS[width]
-    return plt.subplots(figsize=(w, w * aspect), layout="constrained")
+    return figure_axes(ax, width, aspect)
 
 
 def _layer_labels(da) -> list[str]:

@@ -135,15 +135,11 @@ def gblend_verdict(ds) -> dict:
 
 def gblend_figure(ds, *, ax=None, width: str = "single"):
     """Bars of test top-1 per run, with the seeds as dots."""
-    import matplotlib.pyplot as plt
 
-    from ..plots import COLUMN_WIDTHS, UNIT_COLOURS, paper_style
+    from ..plots import UNIT_COLOURS, figure_axes, paper_style
 
     with paper_style():
-        if ax is None:
-            fig, ax = plt.subplots(figsize=(COLUMN_WIDTHS[width], COLUMN_WIDTHS[width] * 0.62), layout="constrained")
-        else:
-            fig = ax.figure
+        fig, ax = figure_axes(ax, width, 0.62)
         runs = [str(r) for r in ds["run"].values]
         colours = [UNIT_COLOURS["S"] if r.endswith(" only") else UNIT_COLOURS["T"] if r == "naive joint"
                    else UNIT_COLOURS["ST"] for r in runs]
