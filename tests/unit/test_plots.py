@@ -121,3 +121,25 @@ def test_lever_forest(tmp_path):
     fig = lever_forest(t)
     labels = [tk.get_text() for tk in fig.axes[0].get_yticklabels()]
     assert labels[0].startswith("b") or labels[-1].startswith("b")
+
+
+def test_comparison_and_gblend_figures():
+    import numpy as np
+    import xarray as xr
+
+    from workbench.compare import comparison_figure
+    from workbench.streams.study import gblend_figure
+
+    rng = np.random.default_rng(0)
+    ds = xr.Dataset({"test_top1": (("model", "seed"), rng.random((3, 2))), "mean_top1": ("model", rng.random(3)),
+                     "gmacs": ("model", rng.random(3)),
+                     "source": ("model", np.array(["literature", "two-stream", "probability space"], dtype=object))},
+                    coords={"model": ["c3d", "two-stream pyramid", "most probable"], "seed": [0, 1]})
+    fig = comparison_figure(ds)
+    ax = fig.axes[0]
+    assert len(ax.collections) >= 3 and {t.get_text() for t in ax.texts} >= {"c3d", "two-stream pyramid"}
+    runs = ["rgb only", "audio only", "naive joint", "G-Blend offline", "G-Blend online"]
+    gb = xr.Dataset({"test_top1": (("run", "seed"), rng.random((5, 2))), "mean_top1": ("run", rng.random(5))},
+                    coords={"run": runs, "seed": [0, 1]})
+    fig = gblend_figure(gb)
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == runs
