@@ -171,3 +171,28 @@ def test_run_streams_writes_its_folder(tmp_path):
         run_streams(tmp_path / "x", dataset="ucf101", root=tmp_path)
     with pytest.raises(ValueError, match="real datasets give rgb and flow"):
         run_streams(tmp_path / "x", dataset="ucf101", fusion="gblend", root=tmp_path)
+
+
+def test_gblend_verdict_on_paired_seeds():
+    import numpy as np
+    import xarray as xr
+
+    from workbench.streams.study import gblend_table, gblend_verdict
+
+    runs = ["rgb only", "audio only", "naive joint", "G-Blend offline", "G-Blend online"]
+
+    def ds(rows):
+        a = np.array(rows, dtype=float)
+        return xr.Dataset({"test_top1": (("run", "seed"), a), "mean_top1": ("run", a.mean(1)),
+                           "fused_top1": (("run", "seed"), a)}, coords={"run": runs, "seed": [0, 1, 2]},
+                          attrs={"dataset": "d", "modalities": '["rgb", "audio"]', "data_kw": "{}", "window": "[2, 5]",
+                                 "super_epoch": 2, "train_config": json.dumps(TrainConfig().to_dict()),
+                                 "weights": json.dumps({r: [{"fused": 1.0}] * 3 for r in runs})})
+
+    good = ds([[0.70, 0.70, 0.66], [0.3] * 3, [0.46, 0.44, 0.48], [0.69, 0.72, 0.64], [0.6] * 3])
+    v = gblend_verdict(good)
+    assert v["best_single"] == "rgb only" and v["naive_below_best"] and v["gblend_recovers"]
+    assert "recovers it" in gblend_table(good)
+    bad = ds([[0.70, 0.70, 0.66], [0.3] * 3, [0.71, 0.69, 0.67], [0.50, 0.52, 0.48], [0.4] * 3])
+    v = gblend_verdict(bad)
+    assert not v["naive_below_best"] and not v["gblend_recovers"]
