@@ -245,7 +245,7 @@ def cmd_streams_train(args) -> int:
             blend = "online"
         elif args.blend == "uniform":
             weights = weights or "uniform"
-        elif args.blend == "naive":
+        elif args.blend == "naive" and len(args.modalities or ("rgb", "audio")) > 1:
             weights = weights or {"fused": 1.0}
     elif args.blend != "naive" or args.weights:
         raise ValueError(f"--blend and --weights apply to --fusion gblend, not {args.fusion!r}")
