@@ -252,7 +252,8 @@ def cmd_streams_train(args) -> int:
     mods = tuple(args.modalities) if args.modalities else None
     if weights == "uniform":
         heads = [*(mods or ("rgb", "audio"))]
-        weights = {h: 1.0 for h in ([*heads, "fused"] if len(heads) > 1 else heads)}
+        heads = [*heads, "fused"] if len(heads) > 1 else heads
+        weights = {h: 1.0 / len(heads) for h in heads}
     data_kw = _data_kw(args)
     if args.flow_bound != 20.0:
         data_kw["flow_bound"] = args.flow_bound

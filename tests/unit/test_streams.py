@@ -196,3 +196,17 @@ def test_gblend_verdict_on_paired_seeds():
     bad = ds([[0.70, 0.70, 0.66], [0.3] * 3, [0.71, 0.69, 0.67], [0.50, 0.52, 0.48], [0.4] * 3])
     v = gblend_verdict(bad)
     assert not v["naive_below_best"] and not v["gblend_recovers"]
+
+
+def test_streams_train_command(tmp_path, capsys):
+    from workbench.cli import main
+
+    tiny = ["--epochs", "1", "--clips-per-class", "2", "--data-arg", "val_per_class=2", "--data-arg",
+            "test_per_class=2", "--no-progress"]
+    assert main(["streams", "train", "--out", str(tmp_path / "a"), "--fusion", "gblend", "--blend", "uniform",
+                 "--modalities", "rgb", "flow", "audio", "--data-arg", "audio_length=32", *tiny]) == 0
+    out = capsys.readouterr().out
+    assert "test top-1  blend" in out and "final loss weights: rgb 0.25, flow 0.25, audio 0.25, fused 0.25" in out
+    assert main(["streams", "train", "--out", str(tmp_path / "b"), "--fusion", "late", "--weights", "rgb=1", *tiny]) == 2
+    assert "apply to --fusion gblend" in capsys.readouterr().err
+    assert main(["streams", "train", "--out", str(tmp_path / "c"), "--fusion", "gblend", "--weights", "rgb=x", *tiny]) == 2
