@@ -6,6 +6,9 @@ features) and the same classifier: forward + backward time per batch (median ove
 and peak memory. Each configuration runs in its own child process, so the peak resident memory
 it adds over that process's baseline (inputs built, nothing run) is its own.
 
+``flow``: seconds per frame pair of OpenCV's TV-L1, DIS and Farneback (``workbench data flow``)
+at 320x240, the UCF101 frame size, on a shifted random texture (median of the pairs).
+
 ``two_stream``: training steps per second (forward, backward, AdamW step) of the tiny RGB stream
 alone and of the two-stream networks (late, STCB, pyramid) at the tiny clip shape, with the ratio
 to the one-stream rate measured in the same process.
@@ -27,6 +30,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -130,6 +134,26 @@ def bench_two_stream(batch: int, repeats: int, steps: int) -> dict:
     return {"clip": "8x32x32", "batch": batch, "backbone": "r3d_18 (tiny)", "networks": out}
 
 
+def bench_flow(pairs: int) -> dict:
+    from workbench.data.flow import FLOW_METHODS, compute_flow
+
+    g = np.random.default_rng(0)
+    base = (g.random((60, 80)) * 255).astype(np.uint8)
+    big = np.kron(base, np.ones((4, 4), np.uint8))  # 240 x 320
+    frames = np.stack([np.roll(big, (k, 2 * k), axis=(0, 1)) for k in range(pairs + 1)])
+    out = {}
+    for method in FLOW_METHODS:
+        times = []
+        for k in range(pairs):
+            t = time.perf_counter()
+            compute_flow(frames[k:k + 2], method)
+            times.append(time.perf_counter() - t)
+        out[method] = {"s_per_frame": round(statistics.median(times), 4)}
+    for method in FLOW_METHODS:
+        out[method]["ratio_to_tvl1"] = round(out["tvl1"]["s_per_frame"] / out[method]["s_per_frame"], 1)
+    return {"frame": "320x240", "pairs": pairs, "methods": out}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true")
@@ -137,15 +161,18 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--classes", type=int, default=101)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--only", choices=("stcb", "flow", "two_stream"), default=None, help="one part only")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     repeats = 3 if args.quick else 7
-    result = {
-        "machine": {"cpu_count": os.cpu_count(), "threads": args.threads, "torch": torch.__version__,
-                    "python": platform.python_version()},
-        "stcb": bench_stcb([1024, 2048, 4096, 8192], args.dim, args.batch, args.classes, repeats, args.threads),
-        "two_stream": bench_two_stream(16, 3 if args.quick else 5, 2 if args.quick else 4),
-    }
+    result = {"machine": {"cpu_count": os.cpu_count(), "threads": args.threads, "torch": torch.__version__,
+                          "python": platform.python_version()}}
+    if args.only in (None, "stcb"):
+        result["stcb"] = bench_stcb([1024, 2048, 4096, 8192], args.dim, args.batch, args.classes, repeats, args.threads)
+    if args.only in (None, "flow"):
+        result["flow"] = bench_flow(2 if args.quick else 4)
+    if args.only in (None, "two_stream"):
+        result["two_stream"] = bench_two_stream(16, 3 if args.quick else 5, 2 if args.quick else 4)
     print(json.dumps(result, indent=2))
 
 

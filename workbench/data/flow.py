@@ -15,8 +15,8 @@ with. A video of ``N`` frames has ``N - 1`` flow frames; flow frame ``t`` is the
 
 Computing flow where none is shipped uses OpenCV (``opencv-contrib-python-headless``, the
 ``flow`` extra): ``tvl1`` (Dual TV-L1, what denseflow and mmaction compute: use it to match
-published flow; seconds per frame on a CPU) or ``dis`` (Dense Inverse Search, OpenCV's fast
-method: about a hundred times faster on a CPU) or ``farneback``.
+published flow; about 0.9 s per 320x240 frame on 2 CPU cores) or ``dis`` (Dense Inverse Search,
+OpenCV's fast method: 90x faster) or ``farneback`` (30x); see ``benchmarks/streams.py``.
 """
 
 from __future__ import annotations
