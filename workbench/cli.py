@@ -105,6 +105,13 @@ def cmd_info(args) -> int:
         "models": {n: model_info(n).description for n in list_models()},
         "presets": {n: preset_description(n) for n in list_presets()},
         "datasets": _datasets(),
+        "modalities": ["rgb", "flow (synthetic: exact; real: --flow-root)", "audio (synthetic)"],
+        "stream fusions": {
+            "late": "RGB + flow streams, logits averaged",
+            "stcb": "RGB + flow, compact bilinear fusion of the pooled features",
+            "pyramid": "Spatiotemporal Pyramid Network: multi-snippet STCB, motion attention, final STCB",
+            "gblend": "one head per modality + fused head, Gradient-Blending loss weights",
+        },
     }
     if args.json:
         print(json.dumps(info, indent=2))
