@@ -235,6 +235,7 @@ class FlowVideoDataset:
         self.num_classes = len(rgb.classes)
         self.views = rgb.views
         self._seed, self._calls = int(seed), 0
+        self._files: dict[int, list[tuple[Path, Path]]] = {}
 
     def __len__(self) -> int:
         return len(self.keep) * self.views
@@ -253,7 +254,9 @@ class FlowVideoDataset:
         k, view = divmod(i, self.views)
         vi = self.keep[k]
         entry = self.rgb.entries[vi]
-        files = list_flow_frames(self.folders[vi])
+        files = self._files.get(vi)
+        if files is None:  # listed once per video, not once per clip
+            files = self._files[vi] = list_flow_frames(self.folders[vi])
         chosen: list[np.ndarray] = []
         # a fresh draw per call, distinct across DataLoader workers (torch seeds each differently)
         self._calls += 1
