@@ -149,7 +149,6 @@ def comparison_table(ds) -> str:
 
 def comparison_figure(ds, *, ax=None, width: str = "single"):
     """Test accuracy against GMACs, one labelled point per model, coloured by source."""
-
     from .plots import UNIT_COLOURS, figure_axes, paper_style
 
     with paper_style():
