@@ -267,7 +267,8 @@ def cmd_streams_train(args) -> int:
     r = run_streams(args.out, dataset=args.dataset, fusion=args.fusion, modalities=mods, root=args.root,
                     flow_root=args.flow_root,
                     train_config=_train_config(args), weights=weights, blend=blend, super_epoch=args.super_epoch,
-                    model_kw=_streams_model_kw(args), data_kw=data_kw, resume=args.resume)
+                    model_kw=_streams_model_kw(args), data_kw=data_kw, resume=args.resume,
+                    overwrite=args.overwrite)
     res = r["result"]
     print(f"{args.fusion} on {args.dataset} ({', '.join(res['modalities'])}): {res['params']:,} parameters, "
           f"{res['seconds']:.0f} s")
@@ -352,7 +353,7 @@ def _add_streams_commands(sub) -> None:
     q.add_argument("--window", type=int, nargs=2, default=None, metavar=("N", "N_PLUS_n"),
                    help="offline G-Blend's epochs (default: epochs/4 and epochs/2)")
     _add_data_args(q)
-    _add_train_args(q, epochs=10, warmup=None, lr=3e-3, batch_size=16)
+    _add_train_args(q, epochs=10, warmup=None, lr=3e-3, batch_size=16, run_folder=False)
     q.set_defaults(func=cmd_streams_gblend_study)
 
     q = ss.add_parser("ablation", help="the pyramid network's parts switched off one at a time, and single streams")
@@ -360,7 +361,7 @@ def _add_streams_commands(sub) -> None:
     model_args(q)
     q.add_argument("--seeds", type=int, nargs="+", default=[0])
     _add_data_args(q)
-    _add_train_args(q, epochs=10, warmup=None, lr=3e-3, batch_size=16)
+    _add_train_args(q, epochs=10, warmup=None, lr=3e-3, batch_size=16, run_folder=False)
     q.set_defaults(func=cmd_streams_ablation)
 
 
@@ -398,7 +399,7 @@ def _data_kw(args) -> dict:
 
 
 def _add_train_args(q: argparse.ArgumentParser, epochs: int, warmup: int | None, lr: float = 3e-3,
-                    batch_size: int = 32) -> None:
+                    batch_size: int = 32, run_folder: bool = True) -> None:
     g = q.add_argument_group("training")
     g.add_argument("--epochs", type=_size, default=epochs)
     if warmup is not None:
@@ -413,7 +414,9 @@ def _add_train_args(q: argparse.ArgumentParser, epochs: int, warmup: int | None,
     g.add_argument("--workers", type=int, default=0, help="DataLoader workers")
     g.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     g.add_argument("--amp", action="store_true", help="mixed precision (CUDA)")
-    g.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    if run_folder:  # studies cache and resume each of their runs by themselves
+        g.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+        g.add_argument("--overwrite", action="store_true", help="replace the run that --out holds (its files only)")
     g.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -446,7 +449,7 @@ def cmd_supernet_train(args) -> int:
     sn = {k: v for k, v in sn.items() if v is not None}
     model, history = train_supernet(
         args.out, dataset=args.dataset, root=args.root, data_kw=_data_kw(args), supernet=sn,
-        train_config=_train_config(args, args.gate_lr), resume=args.resume,
+        train_config=_train_config(args, args.gate_lr), resume=args.resume, overwrite=args.overwrite,
     )
     print(f"trained {len(history)} epochs; val top-1 {history.val_acc[-1]:.3f}; "
           f"expected temporal layers {model.expected_temporal_layers():.2f}")
@@ -586,7 +589,7 @@ def cmd_train(args) -> int:
     model_kw = {"tiny": True} if args.tiny else {}
     _, history, test = train_strategy(
         strategy, args.out, dataset=args.dataset, root=args.root, data_kw=_data_kw(args), model_kw=model_kw,
-        inherit_from=args.inherit_from, train_config=_train_config(args), resume=args.resume,
+        inherit_from=args.inherit_from, train_config=_train_config(args), resume=args.resume, overwrite=args.overwrite,
     )
     print(f"{strategy.label}: val top-1 {history.val_acc[-1]:.3f}, test top-1 {test['top1']:.3f} ({test['n']} clips)")
     return 0
@@ -792,9 +795,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     finally:
-        import torch.distributed as dist
-
-        if dist.is_available() and dist.is_initialized():
+        dist = sys.modules.get("torch.distributed")  # never imported just to be closed
+        if dist is not None and dist.is_available() and dist.is_initialized():
             dist.destroy_process_group()
 
 

@@ -17,15 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .runs import Run, cache_key
+
 __all__ = ["LITERATURE", "literature_comparison", "comparison_table", "comparison_figure"]
 
 LITERATURE = ("c3d", "r3d_18", "mc3_18", "rmc3_18", "r2plus1d_18", "p3d_resnet50", "ip_csn_50", "ir_csn_50")
-
-
-def _key(obj) -> str:
-    import hashlib
-
-    return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
 
 def literature_comparison(out, template_run, *, models: Sequence[str] = LITERATURE, estimates=None, tiny: bool = True,
@@ -72,7 +68,7 @@ def literature_comparison(out, template_run, *, models: Sequence[str] = LITERATU
         if idx:
             best = idx[int(np.argmax(estimates["top1"].values[idx]))]
             rows.append(("best sampled", "probability space", strategies_from(estimates)[best], tkw))
-    data_key = _key({"dataset": spec["dataset"], "root": spec.get("root"), "data_kw": spec["data_kw"],
+    data_key = cache_key({"dataset": spec["dataset"], "root": spec.get("root"), "data_kw": spec["data_kw"],
                      "budget": {k: v for k, v in cfg.to_dict().items() if k not in ("progress", "seed", "device")}})
     acc = np.zeros((len(rows), len(seeds)))
     params, gmacs = [], []
@@ -85,12 +81,11 @@ def literature_comparison(out, template_run, *, models: Sequence[str] = LITERATU
         gmacs.append(r.gmacs)
         row_folders = []
         for j, seed in enumerate(seeds):
-            folder = out / "runs" / f"{label.replace(' ', '-')}-{_key([strategy.to_dict(), kw])}-{data_key}-s{seed}"
-            if not (folder / "result.json").is_file():
-                train_strategy(strategy, folder, dataset=spec["dataset"], root=spec.get("root"), data_kw=spec["data_kw"],
-                               model_kw=kw, train_config=replace(cfg, seed=seed, progress=progress),
-                               resume=(folder / "last.json").is_file())
-            acc[i, j] = json.loads((folder / "result.json").read_text())["test"]["top1"]
+            folder = out / "runs" / f"{label.replace(' ', '-')}-{cache_key([strategy.to_dict(), kw])}-{data_key}-s{seed}"
+            res = Run(folder).reuse_or(lambda resume, s=strategy, kw=kw, seed=seed, folder=folder: train_strategy(
+                s, folder, dataset=spec["dataset"], root=spec.get("root"), data_kw=spec["data_kw"], model_kw=kw,
+                train_config=replace(cfg, seed=seed, progress=progress), resume=resume))
+            acc[i, j] = res["test"]["top1"]
             row_folders.append(str(folder))
         folders.append(row_folders)
     if streams:
@@ -107,12 +102,12 @@ def literature_comparison(out, template_run, *, models: Sequence[str] = LITERATU
             gmacs.append(m / 1e9)
             row, row_folders = np.zeros((1, len(seeds))), []
             for j, seed in enumerate(seeds):
-                folder = out / "runs" / f"two-stream-{fusion}-{_key(mkw)}-{data_key}-s{seed}"
-                if not (folder / "result.json").is_file():
-                    run_streams(folder, dataset=spec["dataset"], fusion=fusion, modalities=("rgb", "flow"),
-                                train_config=replace(cfg, seed=seed, progress=progress), model_kw=mkw,
-                                data_kw=spec["data_kw"], resume=(folder / "last.json").is_file())
-                row[0, j] = json.loads((folder / "result.json").read_text())["test"]["fused"]["top1"]
+                folder = out / "runs" / f"two-stream-{fusion}-{cache_key(mkw)}-{data_key}-s{seed}"
+                res = Run(folder).reuse_or(lambda resume, fusion=fusion, mkw=mkw, seed=seed, folder=folder: run_streams(
+                    folder, dataset=spec["dataset"], fusion=fusion, modalities=("rgb", "flow"),
+                    train_config=replace(cfg, seed=seed, progress=progress), model_kw=mkw,
+                    data_kw=spec["data_kw"], resume=resume))
+                row[0, j] = res["test"]["fused"]["top1"]
                 row_folders.append(str(folder))
             acc_rows.append(row)
             folders.append(row_folders)

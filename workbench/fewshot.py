@@ -13,6 +13,7 @@ and a manifest ``OUT/fewshot.json``; :func:`load_few_shot` reads them back, and 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ from pathlib import Path
 import torch
 
 from . import distributed as dist_
+from .runs import Run
 from .strategy import Strategy
 from .supernet import TemplateSupernet, branches_of
 
@@ -93,8 +95,9 @@ def train_few_shot(template_run, out, *, layer: int | None = None, units=None, e
             _write_json(folder / "run.json", {**spec, "train_config": cfg.to_dict(),
                                               "few_shot": {"template_run": str(template_run), "layer": layer,
                                                            "unit": u}})
-        train(model, splits["train"], splits.get("val"), cfg, out_dir=folder,
-              extra_meta={"supernet_config": template.config.to_dict()})
+        with Run(folder).lock() if dist_.is_main() else contextlib.nullcontext():
+            train(model, splits["train"], splits.get("val"), cfg, out_dir=folder,
+                  resume=Run(folder).has_checkpoint(), extra_meta={"supernet_config": template.config.to_dict()})
         handle.remove()
         seconds[u] = time.perf_counter() - t0
     manifest = {"template_run": str(template_run), "layer": layer, "parts": parts, "epochs": epochs,

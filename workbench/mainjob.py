@@ -18,6 +18,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from .runs import Run
+
 __all__ = ["MainJobSettings", "MAIN_JOB", "SMOKE", "run_main_job", "write_figures", "main_job_report"]
 
 
@@ -162,12 +164,10 @@ def run_main_job(out="runs/demo", *, settings: MainJobSettings = MAIN_JOB, progr
     run = out / "template"
     t0 = time.perf_counter()
     cfg = settings.train_config(progress)
-    hist = run / "history.json"
-    done = hist.is_file() and len(json.loads(hist.read_text())["epoch"]) >= settings.epochs
-    if not done:  # an interrupted run resumes from its last epoch
+    if Run(run).epochs_done() < settings.epochs:  # an interrupted run resumes from its last epoch
         train_supernet(run, dataset=settings.dataset, data_kw=settings.data_kw(),
                        supernet={"growth": settings.growth, "bn_size": settings.bn_size}, train_config=cfg,
-                       resume=(run / "last.json").is_file())
+                       resume=Run(run).is_present())
     t1 = time.perf_counter()
     est = estimate_run(run, n=settings.samples, seed=settings.seed, progress=progress, out=out / "estimates.nc",
                        recalibrate_batches=settings.recalibrate_batches)

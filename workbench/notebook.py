@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .runs import Run
+
 __all__ = ["smoke", "default_run", "setup", "history_of", "ensure_estimates", "ensure_template", "LivePlot", "interactive_heatmap", "interactive_scatter",
            "parallel_units", "export_selection", "strategy_hover"]
 
@@ -33,7 +35,7 @@ def default_run() -> Path:
     repository root, from ``make demo``) when it is trained, else the one that ships in
     ``checkpoints/synthetic-mixed/template``; else ``runs/demo/template`` (trained on first use)."""
     for p in (_REPO / "runs" / "demo" / "template", _REPO / "checkpoints" / "synthetic-mixed" / "template"):
-        if (p / "last.json").is_file() and (p / "history.json").is_file():
+        if Run(p).has_checkpoint() and (p / "history.json").is_file():
             return p
     return _REPO / "runs" / "demo" / "template" if (_REPO / "notebooks").is_dir() else Path("runs/demo/template")
 
@@ -77,12 +79,11 @@ def ensure_template(run, *, dataset: str = "synthetic-mixed", settings=None, on_
 
     run = Path(run)
     settings = settings or (SMOKE if smoke() else MAIN_JOB)
-    hist = run / "history.json"
-    if not (hist.is_file() and len(json.loads(hist.read_text())["epoch"]) >= settings.epochs):
+    if Run(run).epochs_done() < settings.epochs:
         cfg = settings.train_config(progress)
         train_supernet(run, dataset=dataset, data_kw=settings.data_kw(),
                        supernet={"growth": settings.growth, "bn_size": settings.bn_size}, train_config=cfg,
-                       resume=(run / "last.json").is_file(), on_epoch=on_epoch)
+                       resume=Run(run).is_present(), on_epoch=on_epoch)
     model, _ = load_supernet(run)
     return model, load_netcdf(run / "history.nc")
 

@@ -21,6 +21,7 @@ from . import distributed as dist_
 from .analysis import gates, history_dataset, marginals, save_netcdf
 from .checkpoint import atomic_write_bytes
 from .data import SYNTHETIC_DATASETS, build_dataset
+from .runs import Run, environment
 from .strategy import Strategy
 from .supernet import SupernetConfig, TemplateSupernet, load_supernet
 from .train import History, TrainConfig, train
@@ -53,10 +54,8 @@ def _write_json(path: Path, obj) -> None:
 
 
 def read_run(run: str | Path) -> dict:
-    path = Path(run) / "run.json"
-    if not path.is_file():
-        raise ValueError(f"{run} is not a run folder (no run.json); expected the --out folder of a training run")
-    return json.loads(path.read_text())
+    """``run.json`` of a run folder (:meth:`workbench.runs.Run.spec`)."""
+    return Run(run).spec()
 
 
 def train_supernet(
@@ -70,10 +69,14 @@ def train_supernet(
     # (reports/rank-study.md): 5 warm-up + 10 gated epochs at batch 16
     train_config: TrainConfig = TrainConfig(epochs=15, warmup_epochs=5, batch_size=16, lr=6e-3),
     resume: bool = False,
+    overwrite: bool = False,
     on_epoch=None,
 ) -> tuple[TemplateSupernet, History]:
-    """Train the template network on ``dataset``; everything lands in the run folder ``out``."""
+    """Train the template network on ``dataset``; everything lands in the run folder ``out``
+    (a folder that holds a run needs ``resume`` or ``overwrite``: :meth:`Run.begin`)."""
     out = Path(out)
+    run = Run(out)
+    run.check_writable()
     dist_.init_from_env(train_config.device)
     data_kw = dict(data_kw or {})
     splits = open_splits(dataset, root=root, **data_kw)
@@ -90,15 +93,15 @@ def train_supernet(
         "supernet_config": cfg.to_dict(), "train_config": train_config.to_dict(),
         "classes": list(splits["train"].classes),
         "versions": {"workbench": __version__, "torch": torch.__version__, "python": platform.python_version()},
+        "environment": environment(train_config.device),
     }
-    if resume:
-        saved = read_run(out)
-        for key in ("dataset", "data_kw", "supernet_config"):
-            if saved.get(key) != spec[key]:
-                raise ValueError(f"resume: {key} differs from the run's ({saved.get(key)} vs {spec[key]})")
-    out.mkdir(parents=True, exist_ok=True)
-    if dist_.is_main():
-        _write_json(out / "run.json", spec)
+    with run.start(spec, resume=resume, overwrite=overwrite, same=("kind", "dataset", "data_kw", "supernet_config"),
+                   main=dist_.is_main()) as resumed:
+        return _train_supernet(out, cfg, splits, train_config, resumed, on_epoch)
+
+
+def _train_supernet(out: Path, cfg: SupernetConfig, splits: dict, train_config: TrainConfig, resume: bool,
+                    on_epoch) -> tuple[TemplateSupernet, History]:
     torch.manual_seed(train_config.seed)
     model = TemplateSupernet(cfg)
 
@@ -230,14 +233,16 @@ def train_strategy(
     inherit_from: str | Path | None = None,
     train_config: TrainConfig = TrainConfig(epochs=10, batch_size=32),
     resume: bool = False,
+    overwrite: bool = False,
     on_epoch=None,
 ) -> tuple[torch.nn.Module, History, dict]:
     """Train ``strategy`` as a stand-alone network. With ``inherit_from`` (a template run), it
     is extracted from the template with its weights; otherwise built fresh by the model zoo."""
     from .models import build_model
-    from .train import evaluate
 
     out = Path(out)
+    run = Run(out)
+    run.check_writable()
     dist_.init_from_env(train_config.device)
     data_kw = dict(data_kw or {})
     splits = open_splits(dataset, root=root, splits=("train", "val", "test"), **data_kw)
@@ -253,15 +258,24 @@ def train_strategy(
     else:
         model_kwargs = {"num_classes": k, **(model_kw or {})}
         model = build_model(strategy, **model_kwargs)
-    out.mkdir(parents=True, exist_ok=True)
-    if dist_.is_main():
-        _write_json(out / "run.json", {
-            "kind": "standalone", "strategy": strategy.to_dict(), "dataset": dataset, "root": root,
-            "data_kw": data_kw, "model_kwargs": model_kwargs,
-            "inherit_from": str(inherit_from) if inherit_from else None,
-            "train_config": train_config.to_dict(),
-            "versions": {"workbench": __version__, "torch": torch.__version__},
-        })
+    spec = {
+        "kind": "standalone", "strategy": strategy.to_dict(), "dataset": dataset, "root": root,
+        "data_kw": data_kw, "model_kwargs": model_kwargs,
+        "inherit_from": str(inherit_from) if inherit_from else None,
+        "train_config": train_config.to_dict(),
+        "versions": {"workbench": __version__, "torch": torch.__version__},
+        "environment": environment(train_config.device),
+    }
+    same = ("kind", "strategy", "dataset", "root", "data_kw", "model_kwargs", "inherit_from")
+    with run.start(spec, resume=resume, overwrite=overwrite, same=same, main=dist_.is_main()) as resumed:
+        return _train_standalone(run, strategy, model, model_kwargs, splits, train_config, resumed, on_epoch)
+
+
+def _train_standalone(run: Run, strategy: Strategy, model, model_kwargs: dict, splits: dict,
+                      train_config: TrainConfig, resume: bool, on_epoch):
+    from .train import evaluate
+
+    out = run.path
     history = train(model, splits["train"], splits["val"], train_config, out_dir=out, resume=resume,
                     model_kwargs=model_kwargs, on_epoch=on_epoch)
     from .data.formats import collate_drop_none
@@ -273,6 +287,6 @@ def train_strategy(
                                               collate_fn=collate_drop_none)
     test = evaluate(model, test_loader, dist_.device_for_rank(train_config.device), gather=True)
     if dist_.is_main():
-        _write_json(out / "result.json", {"strategy": strategy.to_dict(), "test": test,
-                                          "val_top1": history.val_acc[-1], "epochs": len(history)})
+        run.write_result({"strategy": strategy.to_dict(), "test": test, "val_top1": history.val_acc[-1],
+                          "epochs": len(history), "environment": environment(train_config.device)})
     return model, history, test

@@ -22,7 +22,6 @@ Everything lands in an xarray Dataset (``study.nc``), a markdown report and a fi
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import time
@@ -32,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import distributed as dist_
+from .runs import Run, cache_key
 from .strategy import Strategy
 
 __all__ = ["StudyConfig", "select_strategies", "standalone_results", "rank_metrics", "run_rank_study",
@@ -94,10 +93,6 @@ class StudyConfig:
         return d
 
 
-def _key(obj) -> str:
-    return hashlib.sha1(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:10]
-
-
 # ---- 1. pick strategies --------------------------------------------------------------------------
 def select_strategies(template, pool_estimates, k: int, *, include_presets: bool = True) -> list[Strategy]:
     """``k`` strategies: the presets that fit (when asked), then sampled strategies at evenly
@@ -134,6 +129,7 @@ def standalone_results(strategies: Sequence[Strategy], template_run, cache: str 
     """Train every (strategy, seed) stand-alone from scratch, on the template run's dataset and
     architecture, unless its result is cached; returns ``{(strategy key, seed): result}``.
     ``template``: the run's loaded template, when the caller has it already."""
+    from . import distributed as dist_
     from .pipeline import read_run, train_strategy
     from .supernet import load_supernet
     from .train import TrainConfig
@@ -144,26 +140,24 @@ def standalone_results(strategies: Sequence[Strategy], template_run, cache: str 
     model_kw = template.config.model_kwargs()
     cache = Path(cache)
     budget = config.budget()
-    data_key = _key({"dataset": spec["dataset"], "root": spec.get("root"), "data_kw": spec["data_kw"],
+    data_key = cache_key({"dataset": spec["dataset"], "root": spec.get("root"), "data_kw": spec["data_kw"],
                      "model": model_kw, **budget})
     jobs = [(s, seed) for s in strategies for seed in config.seeds]
     r, world = dist_.task_rank()
     mine = [j for i, j in enumerate(jobs) if i % world == r]
     for s, seed in mine:
         folder = cache / f"{s.key}-{data_key}-s{seed}"
-        if (folder / "result.json").is_file():
-            continue
         tc = TrainConfig(epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
                          optimizer=config.optimizer, seed=seed, progress=progress)
         with dist_.local():  # one training per process, no data parallelism
-            train_strategy(s, folder, dataset=spec["dataset"], root=spec.get("root"), data_kw=spec["data_kw"],
-                           model_kw=model_kw, train_config=tc, resume=(folder / "last.json").is_file())
+            Run(folder).reuse_or(lambda resume, s=s, folder=folder, tc=tc: train_strategy(
+                s, folder, dataset=spec["dataset"], root=spec.get("root"), data_kw=spec["data_kw"],
+                model_kw=model_kw, train_config=tc, resume=resume))
     dist_.barrier()
     out = {}
     for s, seed in jobs:
         folder = cache / f"{s.key}-{data_key}-s{seed}"
-        res = json.loads((folder / "result.json").read_text())
-        run = json.loads((folder / "run.json").read_text())
+        res, run = Run(folder).result(), Run(folder).spec()
         if Strategy.from_dict(res["strategy"]).units != s.units:
             raise ValueError(f"cache entry {folder} holds another strategy; remove it")
         out[s.key, seed] = {"test_top1": res["test"]["top1"], "val_top1": res["val_top1"],
@@ -234,6 +228,7 @@ def run_rank_study(template_run, out, *, config: StudyConfig = StudyConfig(), st
     import torch
     import xarray as xr
 
+    from . import distributed as dist_
     from .analysis import save_netcdf
     from .estimate import EstimateConfig, estimate_strategies
     from .pipeline import open_splits, read_run

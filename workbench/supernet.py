@@ -444,14 +444,20 @@ class TemplateSupernet(VideoModel):
 
 def load_supernet(run: str | Path, *, map_location: str = "cpu") -> tuple[TemplateSupernet, dict]:
     """The template network of a run folder (``RUN/last``) or checkpoint path, with its metadata."""
-    from .checkpoint import CheckpointError, load_checkpoint
+    from .checkpoint import CheckpointError, load_latest, load_state_checked
 
     path = Path(run)
+    if not path.exists() and not path.with_suffix(".safetensors").exists():
+        raise CheckpointError(f"{run} does not exist: expected a template run folder (supernet train --out)")
     ckpt = path / "last" if path.is_dir() else path
-    state, meta, _ = load_checkpoint(ckpt, map_location=map_location, build=False)
+    state, meta, _ = load_latest(ckpt, map_location=map_location)
     cfg = meta.get("metadata", {}).get("supernet_config")
     if cfg is None:
-        raise CheckpointError(f"{ckpt} is not a template-network checkpoint (no supernet_config in its metadata)")
-    model = TemplateSupernet(SupernetConfig.from_dict(cfg))
-    model.load_state_dict(state, strict=True)
+        raise CheckpointError(f"{path} is not a template run: its checkpoint has no supernet_config "
+                              "(expected the --out folder of `workbench supernet train`)")
+    try:
+        model = TemplateSupernet(SupernetConfig.from_dict(cfg))
+    except (TypeError, ValueError, KeyError) as e:
+        raise CheckpointError(f"{ckpt}: its supernet_config does not describe a template: {e}") from None
+    load_state_checked(model, state, ckpt)
     return model, meta

@@ -24,7 +24,14 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from . import distributed as dist_
-from .checkpoint import CheckpointError, atomic_write_bytes, load_checkpoint, save_checkpoint
+from .checkpoint import (
+    CheckpointError,
+    atomic_write_bytes,
+    checkpoint_exists,
+    load_latest,
+    load_state_checked,
+    save_checkpoint,
+)
 
 __all__ = ["TrainConfig", "History", "train", "evaluate", "make_train_loader"]
 
@@ -318,11 +325,10 @@ def train(
     if resume:
         if run_dir is None:
             raise ValueError("resume=True needs out_dir, the run folder holding last.safetensors")
-        if not (run_dir / "last.json").is_file():
-            raise CheckpointError(f"nothing to resume: {run_dir / 'last.json'} does not exist")
-        state, meta, extra = load_checkpoint(run_dir / "last", build=False)
-        missing, unexpected = model.load_state_dict(state, strict=True), None
-        del missing, unexpected
+        if not checkpoint_exists(run_dir / "last") and not checkpoint_exists(run_dir / "prev"):
+            raise CheckpointError(f"nothing to resume: {run_dir} holds no checkpoint")
+        state, meta, extra = load_latest(run_dir / "last")
+        load_state_checked(model, state, run_dir / "last")
         m = meta["metadata"]
         saved_cfg = TrainConfig.from_dict(m["train_config"])
         if replace(saved_cfg, progress=config.progress, device=config.device, num_workers=config.num_workers) != config:

@@ -43,7 +43,9 @@ def test_two_processes_match_one(tmp_path):
     assert abs(h1["train_loss"][0] - h2["train_loss"][0]) < 0.05  # warm-up epoch: same batches
     # both wrote one consistent run folder
     assert (tmp_path / "two" / "marginals.nc").is_file()
-    meta = json.loads((tmp_path / "two" / "last.json").read_text())
+    from workbench.checkpoint import read_metadata
+
+    meta = read_metadata(tmp_path / "two" / "last")
     assert meta["metadata"]["world_size"] == 2
 
     sample = ["supernet", "sample", "--run-dir", "one", "-n", "6", "--seed", "1", "--no-progress"]

@@ -163,7 +163,10 @@ def test_run_streams_writes_its_folder(tmp_path):
 
     ds = load_netcdf(tmp_path / "run" / "results.nc")
     assert ds["val_loss"].dims == ("epoch", "head") and list(ds["epoch"].values) == [0, 1]
-    with pytest.raises(ValueError, match="different run"):
+    with pytest.raises(ValueError, match="already holds a finished streams run: pass --resume"):
+        run_streams(tmp_path / "run", fusion="late", train_config=TrainConfig(epochs=1, batch_size=8, progress=False),
+                    data_kw={"train_per_class": 3, "val_per_class": 2, "test_per_class": 2})
+    with pytest.raises(ValueError, match="its fusion differs"):
         run_streams(tmp_path / "run", fusion="stcb", resume=True,
                     train_config=TrainConfig(epochs=1, batch_size=8, progress=False),
                     data_kw={"train_per_class": 3, "val_per_class": 2, "test_per_class": 2})

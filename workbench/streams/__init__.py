@@ -5,22 +5,30 @@ Spatiotemporal Pyramid Network and Gradient-Blending.
 >>> run_streams("runs/pyramid", fusion="pyramid")          # RGB + exact flow, synthetic-mixed
 """
 
-from .gblend import gblend_weights, offline_weights, ogr_terms
-from .models import FUSIONS, AudioEncoder, MultiModalNet, TwoStream, blended_loss, video_stream
-from .run import (
-    STREAM_FUSIONS,
-    build_streams_model,
-    history_dataset,
-    open_streams,
-    read_result,
-    run_streams,
-)
-from .stcb import CompactBilinear, count_sketch, tensor_sketch
-from .train import evaluate_heads, train_multimodal
+import importlib
 
-__all__ = [
-    "FUSIONS", "STREAM_FUSIONS", "AudioEncoder", "CompactBilinear", "MultiModalNet", "TwoStream", "blended_loss",
-    "build_streams_model", "count_sketch", "evaluate_heads", "gblend_weights", "history_dataset",
-    "offline_weights", "ogr_terms", "open_streams", "read_result", "run_streams", "tensor_sketch",
-    "train_multimodal", "video_stream",
-]
+#: where each public name lives; modules load on first use, so that importing a torch-free part
+#: (``workbench.streams.run.STREAM_FUSIONS`` for the command line) does not import torch
+_WHERE = {
+    "gblend": ("gblend_weights", "offline_weights", "ogr_terms"),
+    "models": ("FUSIONS", "AudioEncoder", "MultiModalNet", "TwoStream", "blended_loss", "video_stream"),
+    "run": ("STREAM_FUSIONS", "build_streams_model", "history_dataset", "open_streams", "read_result", "run_streams"),
+    "stcb": ("CompactBilinear", "count_sketch", "tensor_sketch"),
+    "train": ("evaluate_heads", "train_multimodal"),
+}
+_MODULE_OF = {name: mod for mod, names in _WHERE.items() for name in names}
+
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str):
+    mod = _MODULE_OF.get(name)
+    if mod is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{mod}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

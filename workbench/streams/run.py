@@ -1,7 +1,7 @@
 """Stream-fusion runs from names: open the modalities, build the network, train, score, save.
 
 :func:`run_streams` is what ``workbench streams train`` calls; its folder holds ``run.json`` (what
-was asked), ``last.safetensors`` / ``last.json`` (resumable), ``history.json``, ``result.json``
+was asked), ``last.safetensors`` (resumable), ``history.json``, ``result.json``
 (test top-1 per head) and ``results.nc`` (the per-epoch curves as an ``xarray.Dataset``).
 """
 
@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+
+from ..runs import Run, environment
 
 __all__ = ["STREAM_FUSIONS", "open_streams", "build_streams_model", "run_streams", "history_dataset",
            "read_result"]
@@ -117,24 +119,24 @@ def history_dataset(history: Mapping, attrs: Mapping | None = None):
 
 
 def read_result(folder) -> dict:
-    path = Path(folder) / "result.json"
-    if not path.is_file():
+    run = Run(folder)
+    if not run.is_finished():
         raise FileNotFoundError(f"{folder} has no result.json: not a finished `workbench streams train` run")
-    return json.loads(path.read_text())
+    return run.result()
 
 
 def run_streams(out, *, dataset: str = "synthetic-mixed", fusion: str = "pyramid",
                 modalities: Sequence[str] | None = None, train_config=None, weights: Mapping[str, float] | None = None,
                 blend: str = "fixed", super_epoch: int = 2, model_kw: Mapping | None = None,
                 data_kw: Mapping | None = None, root=None, flow_root=None, resume: bool = False,
-                on_epoch=None) -> dict:
-    """Train one stream-fusion network on ``dataset`` and score it on the test split."""
-    from ..analysis import save_netcdf
-    from ..checkpoint import atomic_write_bytes
+                overwrite: bool = False, on_epoch=None) -> dict:
+    """Train one stream-fusion network on ``dataset`` and score it on the test split (a folder
+    that holds a run needs ``resume`` or ``overwrite``: :meth:`~workbench.runs.Run.begin`)."""
     from ..train import TrainConfig
-    from .train import evaluate_heads, train_multimodal
 
     out = Path(out)
+    run = Run(out)
+    run.check_writable()
     cfg = train_config or TrainConfig(epochs=10, batch_size=16, lr=3e-3)
     mods = tuple(modalities or (("rgb", "flow") if fusion != "gblend" else ("rgb", "audio")))
     data_kw = dict(data_kw or {})
@@ -147,16 +149,24 @@ def run_streams(out, *, dataset: str = "synthetic-mixed", fusion: str = "pyramid
     if "audio" in mods:
         model_kw.setdefault("audio_length", int(first["audio"].shape[-1]))
     model = build_streams_model(fusion, mods, len(splits["train"].classes), frames=frames, size=size, **model_kw)
-    spec = {"dataset": dataset, "root": str(root) if root else None, "flow_root": str(flow_root) if flow_root else None,
+    spec = {"kind": "streams", "dataset": dataset, "root": str(root) if root else None, "flow_root": str(flow_root) if flow_root else None,
             "data_kw": data_kw, "fusion": fusion, "modalities": list(mods),
             "model_kw": model_kw, "train_config": cfg.to_dict(), "weights": dict(weights) if weights else None,
             "blend": blend, "super_epoch": super_epoch}
-    out.mkdir(parents=True, exist_ok=True)
-    if resume and (out / "run.json").is_file():
-        old = json.loads((out / "run.json").read_text())
-        if {k: old.get(k) for k in spec} != json.loads(json.dumps(spec)):
-            raise ValueError(f"{out} holds a different run (run.json differs); use another --out or drop --resume")
-    atomic_write_bytes(out / "run.json", (json.dumps(spec, indent=2) + "\n").encode())
+    # runs written before run.json named its kind resume as streams runs
+    same = [k for k in spec if k != "kind"] if run.has_spec() and "kind" not in run.spec() else None
+    with run.start({**spec, "environment": environment(cfg.device)}, resume=resume, overwrite=overwrite,
+                   same=same) as resumed:
+        return _run_streams(run, model, splits, cfg, mods, fusion, dataset, weights, blend, super_epoch,
+                            model_kw, resumed, on_epoch)
+
+
+def _run_streams(run, model, splits, cfg, mods, fusion, dataset, weights, blend, super_epoch, model_kw, resume,
+                 on_epoch) -> dict:
+    from ..analysis import save_netcdf
+    from .train import evaluate_heads, train_multimodal
+
+    out = run.path
     history = train_multimodal(model, splits["train"], splits["val"], cfg, weights=weights, blend=blend,
                                super_epoch=super_epoch, out_dir=out, resume=resume,
                                model_kwargs={"fusion": fusion, **model_kw}, on_epoch=on_epoch)
@@ -165,6 +175,6 @@ def run_streams(out, *, dataset: str = "synthetic-mixed", fusion: str = "pyramid
     params = sum(p.numel() for p in model.parameters())
     result = {"test": test, "params": int(params), "final_weights": history["final_weights"],
               "seconds": float(sum(history["seconds"])), "fusion": fusion, "modalities": list(mods)}
-    atomic_write_bytes(out / "result.json", (json.dumps(result, indent=2) + "\n").encode())
+    run.write_result(result)
     save_netcdf(history_dataset(history, {"fusion": fusion, "dataset": dataset, "blend": blend}), out / "results.nc")
     return {"model": model, "history": history, "result": result, "folder": str(out)}

@@ -26,18 +26,17 @@ from pathlib import Path
 
 import numpy as np
 
+from ..runs import Run
+
 __all__ = ["ABLATION", "gblend_study", "gblend_table", "gblend_figure", "stream_ablation", "ablation_table"]
 
 
 def _run(folder: Path, **kw) -> dict:
-    from .run import read_result, run_streams
+    from .run import run_streams
 
-    if (folder / "result.json").is_file():
-        res = read_result(folder)
-        res["history"] = json.loads((folder / "history.json").read_text())
-        return res
-    r = run_streams(folder, resume=(folder / "last.json").is_file(), **kw)
-    return {**r["result"], "history": r["history"]}
+    run = Run(folder)
+    res = run.reuse_or(lambda resume: run_streams(folder, resume=resume, **kw))
+    return {**res, "history": run.history()}
 
 
 def gblend_study(out, *, dataset: str = "synthetic-mixed", modalities: Sequence[str] = ("rgb", "audio"),

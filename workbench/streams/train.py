@@ -19,7 +19,14 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from ..checkpoint import CheckpointError, atomic_write_bytes, load_checkpoint, save_checkpoint
+from ..checkpoint import (
+    CheckpointError,
+    atomic_write_bytes,
+    checkpoint_exists,
+    load_latest,
+    load_state_checked,
+    save_checkpoint,
+)
 from ..train import TrainConfig, _lr_at, _opt_from_tensors, _opt_to_tensors, make_train_loader
 from .gblend import gblend_weights
 from .models import blended_loss
@@ -152,13 +159,10 @@ def train_multimodal(
     history = _empty_history()
     start = 0
     if resume:
-        if out is None or not (out / "last.json").is_file():
-            raise FileNotFoundError(f"nothing to resume in {out_dir}: no last.json / last.safetensors")
-        state, meta, extra = load_checkpoint(out / "last", build=False)
-        missing, unexpected = model.load_state_dict(state, strict=False)
-        if missing or unexpected:
-            raise CheckpointError(f"{out / 'last'} does not fit this model: missing {missing[:5]}, "
-                                  f"unexpected {unexpected[:5]}")
+        if out is None or not (checkpoint_exists(out / "last") or checkpoint_exists(out / "prev")):
+            raise CheckpointError(f"nothing to resume: {out_dir} holds no checkpoint")
+        state, meta, extra = load_latest(out / "last")
+        load_state_checked(model, state, out / "last")
         _opt_from_tensors("opt", opt, extra, meta["metadata"]["optimizer"])
         torch.set_rng_state(extra["rng/torch"])
         history = meta["metadata"]["history"]
