@@ -143,3 +143,57 @@ def test_comparison_and_gblend_figures():
                     coords={"run": runs, "seed": [0, 1]})
     fig = gblend_figure(gb)
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == runs
+
+
+_FAKE_INLINE = '''
+import matplotlib
+from matplotlib.backends.backend_agg import FigureCanvasAgg as FigureCanvas  # noqa: F401
+matplotlib.interactive(True)  # as matplotlib_inline does when the kernel's first figure loads it
+'''
+
+_FIRST_FIGURE = '''
+import matplotlib, numpy as np, xarray as xr
+from workbench.plots import unit_bars
+m = xr.DataArray(np.full((3, 2), 0.5), dims=("layer", "unit"), coords={"layer": [0, 1, 2], "unit": ["S", "ST"]})
+assert not matplotlib.is_interactive()
+unit_bars(m)
+print(matplotlib.is_interactive(), matplotlib.get_backend())
+'''
+
+
+def test_first_figure_keeps_the_kernels_interactive_mode(tmp_path):
+    """In a fresh Jupyter kernel the first figure resolves the inline backend, which turns the
+    interactive mode on; drawing that figure in paper style must leave it on (else no later figure
+    of the kernel displays)."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "fake_inline.py").write_text(_FAKE_INLINE)
+    env = {**os.environ, "MPLBACKEND": "module://fake_inline",
+           "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run([sys.executable, "-c", _FIRST_FIGURE], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "module://fake_inline"]
+
+
+def test_figures_leave_interactive_mode_and_backend_alone(net, est):
+    import matplotlib.pyplot as plt
+
+    from workbench.plots import paper_style
+
+    backend = matplotlib.get_backend()
+    for on in (True, False):
+        matplotlib.interactive(on)
+        try:
+            for fig in (unit_bars(marginals(net)), accuracy_vs_gmacs(est), gate_trajectories(_history(net))):
+                plt.close(fig)
+            assert matplotlib.is_interactive() is on and matplotlib.get_backend() == backend
+            with paper_style():  # a switch inside the block stays
+                matplotlib.interactive(not on)
+            assert matplotlib.is_interactive() is (not on)
+        finally:
+            matplotlib.interactive(False)
+    with paper_style():
+        assert matplotlib.rcParams["font.size"] == 8
+    assert matplotlib.rcParams["font.size"] == matplotlib.rcParamsDefault["font.size"]

@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import Iterable
 from pathlib import Path
 
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -49,9 +50,19 @@ _STYLE = {
 
 @contextlib.contextmanager
 def paper_style():
-    """Matplotlib settings for paper figures, for the duration of the block."""
-    with plt.rc_context(_STYLE):
+    """Matplotlib settings for paper figures, for the duration of the block.
+
+    Only the style's own settings are put back on exit. The interactive mode and the backend stay
+    as the block leaves them: in a Jupyter kernel the first figure resolves the inline backend
+    inside the block, which turns the interactive mode on, and resetting it (as ``plt.rc_context``
+    does) would keep every later figure of that kernel from displaying."""
+    rc = matplotlib.rcParams
+    saved = {k: rc[k] for k in _STYLE}
+    rc.update(_STYLE)
+    try:
         yield
+    finally:
+        rc.update(saved)
 
 
 def figure_axes(ax=None, width: str = "single", aspect: float = 0.75):
