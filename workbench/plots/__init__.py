@@ -22,6 +22,11 @@ from .space import (
     unit_heatmap,
 )
 
-__all__ = ["COLUMN_WIDTHS", "UNIT_COLOURS", "accuracy_histogram", "accuracy_vs_gmacs", "compare_marginals",
+#: the public functions that draw a figure (matplotlib, or plotly for the interactive views)
+FIGURE_FUNCTIONS = ("unit_heatmap", "unit_bars", "gate_trajectories", "compare_marginals", "accuracy_histogram",
+                    "accuracy_vs_gmacs", "layer_importance_plot", "estimate_vs_standalone", "lever_forest",
+                    "interactive_heatmap", "interactive_scatter", "parallel_units")
+
+__all__ = ["FIGURE_FUNCTIONS", "COLUMN_WIDTHS", "UNIT_COLOURS", "accuracy_histogram", "accuracy_vs_gmacs", "compare_marginals",
            "estimate_vs_standalone", "figure_axes", "gate_trajectories", "layer_importance_plot", "lever_forest", "paper_style",
            "save_figure", "unit_bars", "unit_colour", "unit_heatmap"]
