@@ -2,6 +2,15 @@
 PNG; single- and double-column widths; one colour-blind-safe colour per unit, used everywhere).
 Plot functions take labelled data (xarray), an optional ``ax``, and return the figure."""
 
+from .layout import (
+    fit_axis_label,
+    fit_ticks,
+    freeze_tick_sizes,
+    legend_above,
+    macs_unit,
+    place_labels,
+    wrap_text,
+)
 from .paper import (
     COLUMN_WIDTHS,
     UNIT_COLOURS,
@@ -28,5 +37,5 @@ FIGURE_FUNCTIONS = ("unit_heatmap", "unit_bars", "gate_trajectories", "compare_m
                     "interactive_heatmap", "interactive_scatter", "parallel_units")
 
 __all__ = ["FIGURE_FUNCTIONS", "COLUMN_WIDTHS", "UNIT_COLOURS", "accuracy_histogram", "accuracy_vs_gmacs", "compare_marginals",
-           "estimate_vs_standalone", "figure_axes", "gate_trajectories", "layer_importance_plot", "lever_forest", "paper_style",
+           "estimate_vs_standalone", "figure_axes", "fit_axis_label", "fit_ticks", "freeze_tick_sizes", "legend_above", "macs_unit", "place_labels", "wrap_text", "gate_trajectories", "layer_importance_plot", "lever_forest", "paper_style",
            "save_figure", "unit_bars", "unit_colour", "unit_heatmap"]

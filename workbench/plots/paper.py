@@ -10,6 +10,15 @@ import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 
+from .layout import (
+    fit_axis_label,
+    fit_ticks,
+    freeze_tick_sizes,
+    legend_above,
+    place_labels,
+    wrap_text,
+)
+
 __all__ = ["COLUMN_WIDTHS", "UNIT_COLOURS", "unit_colour", "paper_style", "figure_axes", "save_figure",
            "estimate_vs_standalone", "lever_forest"]
 
@@ -68,12 +77,12 @@ def paper_style():
 def figure_axes(ax=None, width: str = "single", aspect: float = 0.75):
     """``(figure, axes)``: those of ``ax``, or a new constrained-layout figure ``width`` wide
     (``"single"`` or ``"double"`` column) and ``aspect`` times as high."""
-    import matplotlib.pyplot as plt
-
     if ax is not None:
         return ax.figure, ax
     w = COLUMN_WIDTHS[width]
-    return plt.subplots(figsize=(w, w * aspect), layout="constrained")
+    fig, ax = plt.subplots(figsize=(w, w * aspect), layout="constrained")
+    freeze_tick_sizes(fig)
+    return fig, ax
 
 
 def save_figure(fig, path: str | Path, *, formats: Iterable[str] = ("pdf", "svg", "png"), dpi: int = 300) -> list[Path]:
@@ -96,8 +105,8 @@ def save_figure(fig, path: str | Path, *, formats: Iterable[str] = ("pdf", "svg"
 
 def estimate_vs_standalone(study, predictor: str | None = None, *, ax=None, width: str = "single"):
     """One point per strategy: the predictor's estimate (x) against the stand-alone accuracy (y,
-    mean over seeds, bars: range over seeds); literature presets labelled; Kendall tau with its
-    interval in the title. ``study``: the Dataset of :func:`workbench.study.run_rank_study`."""
+    mean over seeds, bars: range over seeds); literature presets labelled without overlaps; Kendall
+    tau with its interval in the title, the legend above the axes. ``study``: the Dataset of :func:`workbench.study.run_rank_study`."""
     names = list(study["predictor"].values)
     predictor = predictor or names[0]
     if predictor not in names:
@@ -114,27 +123,29 @@ def estimate_vs_standalone(study, predictor: str | None = None, *, ax=None, widt
             ax.errorbar(x, y, yerr=[y - acc.min(1), acc.max(1) - y], fmt="none", ecolor="#bbbbbb", lw=0.6, zorder=1)
         ax.scatter(x[~preset], y[~preset], s=14, color=UNIT_COLOURS["S+ST"], label="sampled", zorder=2)
         ax.scatter(x[preset], y[preset], s=18, marker="s", color=UNIT_COLOURS["ST"], label="preset", zorder=3)
-        for xi, yi, lab in zip(x, y, labels):
-            if lab:
-                ax.annotate(lab, (xi, yi), xytext=(3, 2), textcoords="offset points", fontsize=6)
         ax.set_xlabel(f"estimate ({predictor})")
         ax.set_ylabel("stand-alone top-1")
-        ax.set_title(f"Kendall tau {study['tau'].values[i]:.2f} "
-                     f"[{study['tau_lo'].values[i]:.2f}, {study['tau_hi'].values[i]:.2f}], "
-                     f"{len(x)} strategies")
-        ax.legend(frameon=False, loc="lower right")
+        title = (f"Kendall tau {study['tau'].values[i]:.2f} [{study['tau_lo'].values[i]:.2f}, "
+                 f"{study['tau_hi'].values[i]:.2f}], {len(x)} strategies")
+        ax.set_title(wrap_text(fig, title, ax.get_position().width * fig.get_figwidth() * 1.1,
+                               plt.rcParams["axes.titlesize"]))
+        legend_above(ax)
+        fit_ticks(ax, "x")
+        place_labels(ax, x[preset], y[preset], [lab for lab in labels if lab])
     return fig
 
 
 def lever_forest(table, *, ax=None, width: str = "single", top: int | None = None):
     """Kendall tau with its 95% interval for every (template lever, predictor) row of
-    :func:`workbench.study.lever_table`, best first (``top``: only the best rows)."""
+    :func:`workbench.study.lever_table`, best first (``top``: only the best rows); the tau between
+    stand-alone seeds as a dashed line (legend above the axes)."""
     tau = table["tau"].values
     order = np.argsort(-tau, kind="stable")[: top or len(tau)]
     labels = [f"{table['lever'].values[i]}: {table['predictor'].values[i]}" for i in order]
     with paper_style():
         if ax is None:
             fig, ax = plt.subplots(figsize=(COLUMN_WIDTHS[width], 0.9 + 0.16 * len(order)), layout="constrained")
+            freeze_tick_sizes(fig)
         else:
             fig = ax.figure
         y = np.arange(len(order))[::-1]
@@ -144,8 +155,10 @@ def lever_forest(table, *, ax=None, width: str = "single", top: int | None = Non
         seed_tau = table.attrs.get("seed_tau")
         if seed_tau is not None and np.isfinite(seed_tau):
             ax.axvline(seed_tau, color=UNIT_COLOURS["ST"], lw=0.8, ls="--", label="between stand-alone seeds")
-            ax.legend(frameon=False, loc="lower left")
+            legend_above(ax)
         ax.axvline(0, color="#cccccc", lw=0.6)
         ax.set_yticks(y, labels)
         ax.set_xlabel("Kendall tau vs stand-alone (95% CI)")
+        fit_ticks(ax, "x")
+        fit_axis_label(ax, "x")
     return fig
