@@ -197,3 +197,64 @@ def test_figures_leave_interactive_mode_and_backend_alone(net, est):
     with paper_style():
         assert matplotlib.rcParams["font.size"] == 8
     assert matplotlib.rcParams["font.size"] == matplotlib.rcParamsDefault["font.size"]
+
+
+def _est_without_skip_at(net, layer=6):
+    """Estimates where one layer never holds ``skip`` (and so has fewer categories than the rest)."""
+    rng = np.random.default_rng(2)
+    rows = []
+    for s in net.sample(60, torch.Generator().manual_seed(2)):
+        units = list(s.units)
+        if units[layer] == "skip":
+            units[layer] = "S+ST"
+        rows.append({"strategy": Strategy(s.backbone, units, s.stem), "top1": float(rng.uniform(0.4, 0.9)),
+                     "gmacs": float(rng.uniform(0.007, 0.009)), "params": 1000})
+    return estimates_dataset(rows)
+
+
+def test_parallel_units_same_category_order_hover_and_clear_colour_bar(net):
+    from workbench.plots import parallel_units, unit_order
+
+    est = _est_without_skip_at(net)
+    assert "skip" not in set(est["units"].values[:, 6]) and "skip" in set(est["units"].values[:, 0])
+    fig = parallel_units(est)
+    (trace,) = fig.data
+    layers = [d for d in trace.dimensions if d.label.startswith("layer")]
+    assert len(layers) == 8
+    order = unit_order(est["units"].values)
+    assert order == ["S", "ST", "S+ST", "skip"]
+    # one category order on every axis, also where a unit never occurs (layer 6: no skip)
+    assert all(d.categoryorder == "array" and list(d.categoryarray) == order for d in layers)
+    assert trace.arrangement == "fixed"  # the order stays as drawn
+    # hover says what is under the pointer
+    assert trace.hoveron and "%{count}" in trace.hovertemplate and "%{category}" in trace.hovertemplate
+    # the colour bar, titled, sits right of the plot area, clear of the last axis' labels
+    bar = trace.line.colorbar
+    assert trace.line.showscale and bar.title.text == "estimated top-1"
+    assert trace.domain.x[1] <= 0.9 and bar.x >= 1.0 and bar.xanchor == "left"
+    # the last axis: top-1 in bins, best on top
+    top = trace.dimensions[-1]
+    assert top.label == "top-1" and list(top.categoryarray) == sorted(top.categoryarray, reverse=True)
+
+
+def test_interactive_heatmap_and_scatter_titles(net, est):
+    from workbench.plots import interactive_heatmap, interactive_scatter
+
+    fig = interactive_heatmap(marginals(net))
+    assert fig.layout.xaxis.title.text == "unit" and fig.layout.yaxis.title.text == "layer"
+    assert fig.data[0].colorbar.title.text == "P(unit)"
+    assert "%{z" in fig.data[0].hovertemplate
+    fig = interactive_scatter(est, trust="estimates UNVALIDATED (no rank study)")
+    assert fig.layout.xaxis.title.text == "MMACs per clip"  # the fixture's networks are tiny
+    assert max(fig.data[0].x) == pytest.approx(1000 * est["gmacs"].values[:40].max())
+    assert all("layer 7:" in h for h in fig.data[0].hovertext)
+    assert fig.layout.legend.orientation == "h" and fig.layout.legend.yanchor == "bottom"  # above the data
+
+
+def test_macs_unit_fits_the_numbers():
+    from workbench.plots import macs_unit
+
+    assert macs_unit([40.7, 3.2]) == (1.0, "GMACs")
+    assert macs_unit([0.0081, 0.0072]) == (1e3, "MMACs")
+    assert macs_unit([2e-5]) == (1e6, "KMACs")
+    assert macs_unit([]) == (1.0, "GMACs")

@@ -1,7 +1,15 @@
 """Figures. ``paper``: publication style with matplotlib (vector PDF/SVG with embedded fonts,
 PNG; single- and double-column widths; one colour-blind-safe colour per unit, used everywhere).
-Plot functions take labelled data (xarray), an optional ``ax``, and return the figure."""
+Plot functions take labelled data (xarray), an optional ``ax``, and return the figure.
+``interactive``: plotly views (hover, offline HTML). ``layout``: text placement without collisions."""
 
+from .interactive import (
+    interactive_heatmap,
+    interactive_scatter,
+    parallel_units,
+    strategy_hover,
+    unit_order,
+)
 from .layout import (
     fit_axis_label,
     fit_ticks,
@@ -36,6 +44,13 @@ FIGURE_FUNCTIONS = ("unit_heatmap", "unit_bars", "gate_trajectories", "compare_m
                     "accuracy_vs_gmacs", "layer_importance_plot", "estimate_vs_standalone", "lever_forest",
                     "interactive_heatmap", "interactive_scatter", "parallel_units")
 
-__all__ = ["FIGURE_FUNCTIONS", "COLUMN_WIDTHS", "UNIT_COLOURS", "accuracy_histogram", "accuracy_vs_gmacs", "compare_marginals",
-           "estimate_vs_standalone", "figure_axes", "fit_axis_label", "fit_ticks", "freeze_tick_sizes", "legend_above", "macs_unit", "place_labels", "wrap_text", "gate_trajectories", "layer_importance_plot", "lever_forest", "paper_style",
-           "save_figure", "unit_bars", "unit_colour", "unit_heatmap"]
+__all__ = [
+    "FIGURE_FUNCTIONS", "COLUMN_WIDTHS", "UNIT_COLOURS", "paper_style", "figure_axes", "save_figure", "unit_colour",
+    # figures (matplotlib)
+    "unit_heatmap", "unit_bars", "gate_trajectories", "compare_marginals", "accuracy_histogram", "accuracy_vs_gmacs",
+    "layer_importance_plot", "estimate_vs_standalone", "lever_forest",
+    # interactive views (plotly)
+    "interactive_heatmap", "interactive_scatter", "parallel_units", "strategy_hover", "unit_order",
+    # text placement
+    "place_labels", "legend_above", "fit_ticks", "fit_axis_label", "wrap_text", "macs_unit", "freeze_tick_sizes",
+]
