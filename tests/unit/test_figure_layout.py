@@ -141,7 +141,7 @@ def _data_boxes(fig, renderer):
                     boxes.append(matplotlib.transforms.Bbox.from_bounds(x - 1, y - 1, 2, 2))
         for line in ax.lines:
             if line.get_visible():
-                xy = line.get_transform().transform(line.get_xydata())
+                xy = line.get_transform().transform(line.get_path().vertices)  # as drawn (steps too)
                 for a, b in zip(xy[:-1], xy[1:]):  # points every 2 pixels along each segment
                     for x, y in a + (b - a) * np.linspace(0, 1, int(np.hypot(*(b - a)) // 2) + 2)[:, None]:
                         if inside.contains(x, y):

@@ -156,7 +156,7 @@ def _marks(ax, renderer, skip_lines=()) -> np.ndarray:
     for line in ax.lines:
         if not line.get_visible() or line in skip_lines:
             continue
-        xy = line.get_transform().transform(line.get_xydata())
+        xy = line.get_transform().transform(line.get_path().vertices)  # as drawn (steps too)
         xy = xy[np.isfinite(xy).all(1)]
         pts = [xy[:1]]
         for a, b in zip(xy[:-1], xy[1:]):
