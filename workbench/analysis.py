@@ -93,6 +93,8 @@ def history_dataset(history, *, backbone: str | None = None, branches: Sequence[
     for key in ("lr", "train_loss", "train_reg", "train_acc", "val_loss", "val_acc", "seconds"):
         data[key] = ("epoch", np.asarray(h[key], dtype=np.float64))
     data["phase"] = ("epoch", np.asarray(h["phase"], dtype=object))
+    skipped = list(h.get("skipped") or [])
+    data["skipped_videos"] = ("epoch", np.asarray(skipped + [0] * (len(epoch) - len(skipped)), dtype=np.int64))
     coords: dict = {"epoch": epoch}
     if h.get("gates"):
         g = np.asarray(h["gates"], dtype=np.float64)

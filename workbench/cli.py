@@ -585,7 +585,7 @@ def cmd_train(args) -> int:
     from .pipeline import train_strategy
     from .strategy import parse_strategy
 
-    strategy = parse_strategy(args.strategy, args.backbone)
+    strategy = parse_strategy(args.strategy, args.backbone or "densenet-tiny")
     model_kw = {"tiny": True} if args.tiny else {}
     _, history, test = train_strategy(
         strategy, args.out, dataset=args.dataset, root=args.root, data_kw=_data_kw(args), model_kw=model_kw,
@@ -639,7 +639,7 @@ def _add_supernet_commands(sub) -> None:
     q = ss.add_parser("sample", help="sample strategies and score them with the shared weights")
     q.add_argument("--run", "--run-dir", dest="run", required=True,
                    help="a template run folder (spell it --run-dir under torchrun, which claims --run)")
-    q.add_argument("-n", type=int, default=100, help="strategies to sample")
+    q.add_argument("-n", type=_size, default=100, help="strategies to sample (>= 1)")
     q.add_argument("--out", default=None, help="netCDF file for the results")
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--split", default="val")
@@ -668,7 +668,7 @@ def _add_supernet_commands(sub) -> None:
 
     q = sub.add_parser("train", help="train one strategy as a stand-alone network")
     q.add_argument("--strategy", required=True, help="preset name, code 'backbone:units' or JSON file")
-    q.add_argument("--backbone", default="densenet-tiny", help="backbone for a preset")
+    q.add_argument("--backbone", default=None, help="backbone for a preset (default densenet-tiny)")
     q.add_argument("--out", required=True, help="run folder")
     q.add_argument("--inherit-from", default=None, help="a template run: start from its weights")
     q.add_argument("--tiny", action="store_true", help="tiny widths (fresh networks)")
@@ -776,25 +776,103 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+#: which splits each data-reading command reads (checked to hold clips before work starts)
+_SPLITS_READ = {"train": ("train", "val", "test"), "streams train": ("train", "val", "test"),
+                "supernet train": ("train", "val")}
+
+
+def _command_name(args) -> str:
+    sub = next((v for k, v in vars(args).items() if k.endswith("_command") and isinstance(v, str)), None)
+    return " ".join(x for x in (args.command, sub) if x)
+
+
+def validate_args(args) -> None:
+    """Every argument checked before any work starts: one ``ValueError`` line that names the flag
+    as typed (conflicting or meaningless flags are errors; harmless ones a one-line warning)."""
+    import warnings
+
+    name = _command_name(args)
+    if getattr(args, "dataset", None) is not None and hasattr(args, "data_arg") and name != "data export":
+        from .data import check_data_args
+
+        check_data_args(args.dataset, args.root, _data_kw(args), splits=_SPLITS_READ.get(name, ("train", "val")))
+    if hasattr(args, "schedule"):
+        if args.milestones and args.schedule != "step":
+            raise ValueError(f"--milestones apply to --schedule step, not --schedule {args.schedule}")
+        device = str(args.device)
+        if device.startswith("cuda"):
+            import torch
+
+            if not torch.cuda.is_available():
+                why = "this torch build has no CUDA" if torch.version.cuda is None else "no CUDA device is visible"
+                raise ValueError(f"--device {device}: {why} (torch {torch.__version__}); use --device cpu "
+                                 "or install a CUDA build of torch (README)")
+        elif device != "cpu" and not device.startswith(("mps", "xpu")):
+            raise ValueError(f"--device {device!r} is not a device; expected cpu, cuda, cuda:N")
+        if args.amp and not device.startswith("cuda"):
+            warnings.warn(f"--amp has no effect on --device {device} (mixed precision runs on CUDA); ignored",
+                          UserWarning, stacklevel=2)
+    if name == "train":
+        if args.inherit_from is not None and (args.backbone is not None or args.tiny):
+            given = "--backbone" if args.backbone is not None else "--tiny"
+            raise ValueError(f"{given} does not apply with --inherit-from: the template decides the architecture")
+        if args.backbone is not None and ":" in args.strategy and not args.strategy.endswith(".json"):
+            coded = args.strategy.split(":", 1)[0].split("[", 1)[0]
+            if coded != args.backbone:
+                raise ValueError(f"--backbone {args.backbone} contradicts the strategy code {args.strategy!r} "
+                                 f"(backbone {coded}); drop --backbone")
+    out = getattr(args, "out", None)
+    if out is not None and hasattr(args, "resume"):
+        from .runs import Run
+
+        kind = {"train": "standalone", "supernet train": "supernet", "streams train": "streams"}.get(name)
+        Run(out).precheck(kind, resume=args.resume, overwrite=args.overwrite)
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split()) or type(e).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    import errno
     import os
+    import warnings
 
     parser = build_parser()
     args = parser.parse_args(argv)
     if int(os.environ.get("RANK", "0")) > 0:  # under torchrun only the first process reports
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
+    prog = f"workbench {_command_name(args)}"
+
+    def warn_line(message, category, filename, lineno, file=None, line=None):
+        print(f"{prog}: warning: {_one_line(message)}", file=sys.stderr)
+
+    previous = warnings.showwarning
+    warnings.showwarning = warn_line
     try:
+        validate_args(args)
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError) as e:
-        print(f"workbench {args.command}: error: {e}", file=sys.stderr)
+    except (ValueError, FileNotFoundError, NotADirectoryError, FileExistsError, IsADirectoryError,
+            PermissionError) as e:
+        print(f"{prog}: error: {_one_line(e)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
     except BrokenPipeError:  # output piped into `head` and friends
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as e:
+        where = f" writing {e.filename}" if getattr(e, "filename", None) else ""
+        if e.errno == errno.ENOSPC:
+            again = " with --resume (its last complete checkpoint is kept)" if hasattr(args, "resume") else ""
+            print(f"{prog}: error: no space left on the device{where}: free space and run the command "
+                  f"again{again}", file=sys.stderr)
+        else:
+            print(f"{prog}: error: {e.strerror or _one_line(e)}{where}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
     finally:
+        warnings.showwarning = previous
         dist = sys.modules.get("torch.distributed")  # never imported just to be closed
         if dist is not None and dist.is_available() and dist.is_initialized():
             dist.destroy_process_group()

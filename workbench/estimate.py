@@ -196,39 +196,38 @@ def estimate_strategies(
             shape = tuple(int(s) for s in x0.shape)
         cost_table = StrategyCostTable(supernet, shape)
     saved_bn = _bn_state(supernet)
-    saved_mode, saved_fixed = supernet.mode, supernet._fixed
     mine = dist_.shard(strategies)  # under torchrun each process scores its share of the rows
     rows = []
-    try:
-        for i in tqdm(mine, desc="strategies", disable=not (config.progress and dist_.is_main())):
-            s = strategies[i]
-            t0 = time.perf_counter()
-            if config.finetune_steps:
-                tuned = finetune_strategy(supernet, s, calib, steps=config.finetune_steps, lr=config.finetune_lr,
-                                          device=device)
-                r = evaluate(tuned, loader, device, max_batches=config.max_eval_batches)
-            else:
-                supernet.set_strategy(s)
-                if config.recalibrate_batches:
-                    recalibrate_bn(supernet, calib[:config.recalibrate_batches], device)
-                model = supernet
-                if config.mc_samples:
-                    supernet.set_mode("conditioned")
-                    model = _MonteCarlo(supernet, config.mc_samples)
-                with torch.random.fork_rng(devices=[]):
-                    torch.manual_seed(config.calibration_seed + i)
-                    r = evaluate(model, loader, device, max_batches=config.max_eval_batches)
-                if config.recalibrate_batches:
-                    supernet.load_state_dict(saved_bn, strict=False)
-            params, macs = cost_table.cost(s)
-            rows.append((i, {
-                "strategy": s, "top1": r["top1"], "top5": r["top5"], "loss": r["loss"],
-                "params": params, "gmacs": macs / 1e9, "log_prob": supernet.log_prob(s),
-                "seconds": time.perf_counter() - t0, "n_eval": r["n"],
-            }))
-    finally:
-        supernet.load_state_dict(saved_bn, strict=False)
-        supernet._fixed, supernet.mode = saved_fixed, saved_mode
+    with supernet.running():  # the template's mode and strategy are put back at the end
+        try:
+            for i in tqdm(mine, desc="strategies", disable=not (config.progress and dist_.is_main())):
+                s = strategies[i]
+                t0 = time.perf_counter()
+                if config.finetune_steps:
+                    tuned = finetune_strategy(supernet, s, calib, steps=config.finetune_steps, lr=config.finetune_lr,
+                                              device=device)
+                    r = evaluate(tuned, loader, device, max_batches=config.max_eval_batches)
+                else:
+                    supernet.set_strategy(s)
+                    if config.recalibrate_batches:
+                        recalibrate_bn(supernet, calib[:config.recalibrate_batches], device)
+                    model = supernet
+                    if config.mc_samples:
+                        supernet.set_mode("conditioned")
+                        model = _MonteCarlo(supernet, config.mc_samples)
+                    with torch.random.fork_rng(devices=[]):
+                        torch.manual_seed(config.calibration_seed + i)
+                        r = evaluate(model, loader, device, max_batches=config.max_eval_batches)
+                    if config.recalibrate_batches:
+                        supernet.load_state_dict(saved_bn, strict=False)
+                params, macs = cost_table.cost(s)
+                rows.append((i, {
+                    "strategy": s, "top1": r["top1"], "top5": r["top5"], "loss": r["loss"],
+                    "params": params, "gmacs": macs / 1e9, "log_prob": supernet.log_prob(s),
+                    "seconds": time.perf_counter() - t0, "n_eval": r["n"],
+                }))
+        finally:
+            supernet.load_state_dict(saved_bn, strict=False)
     rows = [row for _, row in sorted(r for part in dist_.all_gather_objects(rows) for r in part)]
     return estimates_dataset(
         rows, sources=sources, attrs={

@@ -20,11 +20,11 @@ from . import __version__
 from . import distributed as dist_
 from .analysis import gates, history_dataset, marginals, save_netcdf
 from .checkpoint import atomic_write_bytes
-from .data import SYNTHETIC_DATASETS, build_dataset
+from .data import SYNTHETIC_DATASETS, build_dataset, check_data_args
 from .runs import Run, environment
 from .strategy import Strategy
 from .supernet import SupernetConfig, TemplateSupernet, load_supernet
-from .train import History, TrainConfig, train
+from .train import History, TrainConfig, skipped_videos, train
 
 __all__ = ["open_splits", "train_supernet", "estimate_run", "train_strategy", "read_run", "warn_if_collapsed"]
 
@@ -76,9 +76,11 @@ def train_supernet(
     (a folder that holds a run needs ``resume`` or ``overwrite``: :meth:`Run.begin`)."""
     out = Path(out)
     run = Run(out)
-    run.check_writable()
-    dist_.init_from_env(train_config.device)
     data_kw = dict(data_kw or {})
+    check_data_args(dataset, root, data_kw, splits=("train", "val"))
+    dist_.init_from_env(train_config.device)
+    if dist_.is_main():
+        run.precheck("supernet", resume=resume, overwrite=overwrite)
     splits = open_splits(dataset, root=root, **data_kw)
     k = _num_classes(splits["train"])
     if isinstance(supernet, SupernetConfig):
@@ -242,9 +244,11 @@ def train_strategy(
 
     out = Path(out)
     run = Run(out)
-    run.check_writable()
-    dist_.init_from_env(train_config.device)
     data_kw = dict(data_kw or {})
+    check_data_args(dataset, root, data_kw, splits=("train", "val", "test"))
+    dist_.init_from_env(train_config.device)
+    if dist_.is_main():
+        run.precheck("standalone", resume=resume, overwrite=overwrite)
     splits = open_splits(dataset, root=root, splits=("train", "val", "test"), **data_kw)
     k = _num_classes(splits["train"])
     torch.manual_seed(train_config.seed)
@@ -287,6 +291,9 @@ def _train_standalone(run: Run, strategy: Strategy, model, model_kwargs: dict, s
                                               collate_fn=collate_drop_none)
     test = evaluate(model, test_loader, dist_.device_for_rank(train_config.device), gather=True)
     if dist_.is_main():
+        skipped = {split: skipped_videos(ds) for split, ds in splits.items()}
         run.write_result({"strategy": strategy.to_dict(), "test": test, "val_top1": history.val_acc[-1],
-                          "epochs": len(history), "environment": environment(train_config.device)})
+                          "epochs": len(history), "environment": environment(train_config.device),
+                          "skipped_videos": {"count": sum(len(v) for v in skipped.values()),
+                                             "per_epoch": history.skipped, **skipped}})
     return model, history, test

@@ -237,6 +237,25 @@ class Run:
                     raise RunError(f"--out {p}: {parent} is not writable")
                 break
 
+    def precheck(self, kind: str | None, *, resume: bool = False, overwrite: bool = False) -> None:
+        """The checks of :meth:`begin` that need no settings (writable, not written over in
+        silence, resumable as ``kind``), for callers that validate before any work starts."""
+        if resume and overwrite:
+            raise RunError("--resume and --overwrite exclude each other: continue the run or replace it")
+        self.check_writable()
+        present = self.is_present()
+        if present and not (resume or overwrite):
+            raise RunExistsError(
+                f"{self.path} already holds {self.describe()}: pass --resume to continue it with the same "
+                "settings, --overwrite to replace it, or choose another --out")
+        if resume and not present:
+            raise RunError(f"nothing to resume: {self.path} holds no run (drop --resume to start one there)")
+        if resume and self.has_spec():
+            saved = self.spec().get("kind")
+            if kind and saved and saved != kind:
+                raise RunError(f"{self.path} holds a {saved} run, not a {kind} run: it cannot be resumed as one "
+                               "(use another --out, or --overwrite to replace it)")
+
     def begin(self, spec: Mapping, *, resume: bool = False, overwrite: bool = False,
               same: Iterable[str] | None = None) -> bool:
         """Check that the folder may take the run ``spec`` and write ``run.json``; returns whether
@@ -247,27 +266,16 @@ class Run:
         * ``resume`` of a run stopped before its first checkpoint starts it again, and says so;
         * ``overwrite`` removes the run's files (and only those) first.
         """
-        if resume and overwrite:
-            raise RunError("--resume and --overwrite exclude each other: continue the run or replace it")
-        self.check_writable()
         spec = dict(spec)
         kind = spec.get("kind")
+        self.precheck(kind, resume=resume, overwrite=overwrite)
         present = self.is_present()
-        if present and not (resume or overwrite):
-            raise RunExistsError(
-                f"{self.path} already holds {self.describe()}: pass --resume to continue it with the same "
-                "settings, --overwrite to replace it, or choose another --out")
-        if resume and not present:
-            raise RunError(f"nothing to resume: {self.path} holds no run (drop --resume to start one there)")
         resumed = False
         if resume:
             if not self.has_spec():
                 raise RunError(f"{self.path} holds run files but no run.json, so it cannot be resumed safely; "
                                "pass --overwrite to start over")
             saved = self.spec()
-            if kind and saved.get("kind", kind) != kind:
-                raise RunError(f"{self.path} holds a {saved.get('kind')} run, not a {kind} run: it cannot be "
-                               f"resumed as one (use another --out, or --overwrite to replace it)")
             keys = list(same) if same is not None else [k for k in spec if k not in ("versions", "environment")]
             norm = json.loads(json.dumps(_jsonable(spec)))
             differ = [k for k in keys if saved.get(k) != norm.get(k)]

@@ -274,6 +274,10 @@ class Strategy:
         missing = {"backbone", "units"} - set(d)
         if missing:
             raise ValueError(f"strategy JSON is missing {sorted(missing)}; expected keys backbone, units[, stem, name]")
+        unknown = sorted(set(d) - {"backbone", "units", "stem", "name"})
+        if unknown:
+            raise ValueError(f"strategy JSON has unknown key(s) {', '.join(map(repr, unknown))}; "
+                             "expected keys backbone, units[, stem, name]")
         return cls(d["backbone"], tuple(d["units"]), d.get("stem"), d.get("name"))
 
     @classmethod

@@ -24,6 +24,7 @@ the soft multipliers they were trained with; used by Monte-Carlo estimates).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 from collections.abc import Sequence
@@ -339,6 +340,21 @@ class TemplateSupernet(VideoModel):
             raise ValueError(f"mode {mode!r} needs a strategy: call set_strategy(strategy)")
         self.mode = mode
         return self
+
+    @contextlib.contextmanager
+    def running(self, strategy: Strategy | None = None, mode: str = "fixed"):
+        """``with template.running(strategy): ...``: the template runs ``strategy`` (``mode``
+        ``fixed``, or ``conditioned`` for Monte-Carlo masks given it) for the block, and is put
+        back as it was afterwards, whatever happens inside. ``strategy=None`` only restores."""
+        saved = self.mode, self._fixed
+        try:
+            if strategy is not None:
+                self.set_strategy(strategy)
+                if mode != "fixed":
+                    self.set_mode(mode)
+            yield self
+        finally:
+            self.mode, self._fixed = saved
 
     def set_strategy(self, strategy: Strategy | None) -> TemplateSupernet:
         """Run one strategy as a real sub-network (dropped branches are not computed)."""

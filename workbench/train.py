@@ -33,7 +33,7 @@ from .checkpoint import (
     save_checkpoint,
 )
 
-__all__ = ["TrainConfig", "History", "train", "evaluate", "make_train_loader"]
+__all__ = ["TrainConfig", "History", "train", "evaluate", "make_train_loader", "skipped_videos"]
 
 
 @dataclass(frozen=True)
@@ -106,16 +106,27 @@ class History:
     val_acc: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
     gates: list[list[list[float]]] = field(default_factory=list)
+    # unreadable videos skipped in the epoch (training and validation sets; 0 for synthetic data)
+    skipped: list[int] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> History:
+        d = dict(d)
+        d["skipped"] = list(d.get("skipped", [])) + [0] * (len(d.get("epoch", [])) - len(d.get("skipped", [])))
         return cls(**d)
 
     def __len__(self) -> int:
         return len(self.epoch)
+
+
+def skipped_videos(dataset) -> list[str]:
+    """The videos ``dataset`` skipped as unreadable so far (through subsets; none for synthetic data)."""
+    while not hasattr(dataset, "skipped") and hasattr(dataset, "dataset"):
+        dataset = dataset.dataset
+    return list(getattr(dataset, "skipped", []) or [])
 
 
 def _is_supernet(model: nn.Module) -> bool:
@@ -364,6 +375,7 @@ def train(
         if stop_after is not None and done_here >= stop_after:
             break
         t0 = time.perf_counter()
+        skipped_before = len(skipped_videos(train_set)) + (len(skipped_videos(val_set)) if val_set is not None else 0)
         gated = supernet and epoch >= config.warmup_epochs
         phase = ("gated" if gated else "warmup") if supernet else "train"
         if supernet:
@@ -444,6 +456,12 @@ def train(
             history.gates.append(model.drop_probabilities().tolist())
             model.set_mode("relaxed")
         history.seconds.append(time.perf_counter() - t0)
+        skipped_now = len(skipped_videos(train_set)) + (len(skipped_videos(val_set)) if val_set is not None else 0)
+        (new_skips,) = dist_.all_reduce_sum([skipped_now - skipped_before])
+        history.skipped.append(int(new_skips))
+        if new_skips and main:
+            tqdm.write(f"epoch {epoch + 1}/{config.epochs}: skipped {int(new_skips)} unreadable video(s) "
+                       f"({sum(history.skipped)} in this run so far); each is named in the warnings")
         if run_dir is not None:
             _save(run_dir, model, opt, gate_opt, history, epoch, config, model_kwargs or {}, extra_meta or {})
             dist_.barrier()

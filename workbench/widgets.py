@@ -122,13 +122,9 @@ class StrategyDesigner:
 
         s = strategy or self._strategy
         if s.key not in self._cache:
-            saved_mode, saved_fixed = self.template.mode, self.template._fixed
-            try:
-                self.template.set_strategy(s)
+            with self.template.running(s):
                 loader = DataLoader(self.eval_set, batch_size=self.batch_size, shuffle=False)
                 self._cache[s.key] = evaluate(self.template, loader, max_batches=self.max_eval_batches)["top1"]
-            finally:
-                self.template._fixed, self.template.mode = saved_fixed, saved_mode
         return self._cache[s.key]
 
     def summary(self, strategy: Strategy | None = None) -> dict:

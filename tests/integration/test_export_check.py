@@ -196,3 +196,63 @@ def test_check_reports_label_mismatch(tmp_path, exported, capsys):
     )
     out = capsys.readouterr().out
     assert "label-mismatch" in out and rel in out
+
+
+def test_a_failed_export_leaves_no_half_dataset(tmp_path, monkeypatch, capsys):
+    """A full disk in the middle of an export: one error line, and neither the output folder nor
+    a temporary one is left behind."""
+    import errno
+
+    import workbench.data.export as ex
+
+    real, calls = ex.write_video, {"n": 0}
+
+    def full(path, *a, **kw):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(path, *a, **kw)
+
+    monkeypatch.setattr(ex, "write_video", full)
+    out = tmp_path / "ucf"
+    code = main(["data", "export", "--dataset", "synthetic-motion", "--format", "ucf101", "--out", str(out),
+                 "--clips-per-class", "2"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1 and "no space left on the device" in err[0], err
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.setattr(ex, "write_video", real)
+    res = export_dataset("ucf101", out, dataset="synthetic-motion", clips_per_class=2)
+    assert res.root == out and all(p.is_file() and out in p.parents for p, _ in res.videos)
+    assert [p.name for p in tmp_path.iterdir()] == ["ucf"]
+
+
+def test_official_split_files_cut_down_to_a_few_classes(tmp_path, exported, capsys):
+    """A UCF101 subset as people make it: classInd keeps the original numbers of the classes kept,
+    only split 1 is there. It loads with classInd's own numbers, and folds 2 and 3 are reported
+    missing only when asked for."""
+    root = _copy(tmp_path, exported["ucf101"])
+    sdir = root / "ucfTrainTestlist"
+    lines = (sdir / "classInd.txt").read_text().split("\n")
+    numbered = dict(ln.split(" ", 1)[::-1] for ln in lines if ln.strip())
+    keep = sorted(numbered, key=lambda c: int(numbered[c]))[1::2]  # classes 2, 4, ...: not contiguous
+    (sdir / "classInd.txt").write_text("".join(f"{numbered[c]} {c}\n" for c in keep))
+    for name in ("trainlist01.txt", "testlist01.txt"):
+        rows = [r for r in (sdir / name).read_text().splitlines() if r.split("/")[0] in keep]
+        (sdir / name).write_text("\n".join(rows) + "\n")
+    for f in (2, 3):
+        (sdir / f"trainlist0{f}.txt").unlink(missing_ok=True)
+        (sdir / f"testlist0{f}.txt").unlink(missing_ok=True)
+    idx = index_dataset("ucf101", root, "train")
+    assert idx.classes == keep and not idx.problems, idx.problems
+    assert {e.label for e in idx.entries} == set(range(len(keep)))
+    # a label that names another class than its folder is still caught, in classInd's numbers
+    rows = (sdir / "trainlist01.txt").read_text().splitlines()
+    rel, _ = rows[0].rsplit(" ", 1)
+    (sdir / "trainlist01.txt").write_text("\n".join([f"{rel} {numbered[keep[-1]]}", *rows[1:]]) + "\n")
+    bad = index_dataset("ucf101", root, "train")
+    assert any(p.kind == "label-mismatch" and f"is class {numbered[keep[0]]}" in p.detail for p in bad.problems)
+    (sdir / "trainlist01.txt").write_text("\n".join(rows) + "\n")
+    assert main(["data", "check", "--format", "ucf101", "--root", str(root)]) == 0
+    capsys.readouterr()
+    assert main(["data", "check", "--format", "ucf101", "--root", str(root), "--fold", "2"]) != 0
+    assert "trainlist02.txt" in capsys.readouterr().out

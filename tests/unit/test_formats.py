@@ -546,3 +546,21 @@ def test_decode_errors_name_the_file(tmp_path):
     (tmp_path / "empty.avi").write_bytes(b"")
     with pytest.raises(DecodeError, match="empty file"):
         probe_video(tmp_path / "empty.avi")
+
+
+def test_training_counts_skipped_videos_per_epoch_and_in_total(folder_with_bad, capsys):
+    """The count reaches the history (per epoch), a summary line on stdout, and the history dataset."""
+    from workbench.analysis import history_dataset
+    from workbench.models import build_model
+    from workbench.strategy import preset
+    from workbench.train import History, TrainConfig, train
+
+    ds = make_dataset("folder", folder_with_bad, "train", frames=4, size=28, mode="val")
+    model = build_model(preset("mc3"), tiny=True, num_classes=2)
+    with pytest.warns(SkippedVideoWarning):
+        h = train(model, ds, None, TrainConfig(epochs=2, batch_size=2, progress=False))
+    assert h.skipped == [3, 0]  # each unreadable file is skipped once, in the epoch that first met it
+    assert "skipped 3 unreadable video(s) (3 in this run so far)" in capsys.readouterr().out
+    assert history_dataset(h)["skipped_videos"].values.tolist() == [3, 0]
+    old = {k: v for k, v in h.to_dict().items() if k != "skipped"}  # a history written before counting
+    assert History.from_dict(old).skipped == [0, 0]

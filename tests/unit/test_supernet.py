@@ -195,3 +195,21 @@ def test_spatial_scaffold_makes_s_only_blind_to_frame_order(backbone):
             assert not torch.allclose(sn(x), sn(x[:, :, perm]), atol=1e-5)
     with pytest.raises(ValueError, match="scaffold"):
         SupernetConfig(scaffold="3d")
+
+
+def test_running_a_strategy_is_a_block_that_puts_the_template_back():
+    sn = TemplateSupernet(num_classes=5).eval()
+    s = Strategy("densenet-tiny", ("S", "ST", "S+ST", "skip", "S", "ST", "S+ST", "S"))
+    sn.set_mode("expected")
+    x = _x()
+    with torch.no_grad():
+        with sn.running(s) as m:
+            assert m.strategy.units == s.units
+            a = m(x)
+        assert sn.mode == "expected"
+        with pytest.raises(RuntimeError, match="inside"):
+            with sn.running(s, mode="conditioned"):
+                assert sn.mode == "conditioned"
+                raise RuntimeError("inside")
+        assert sn.mode == "expected"
+        assert torch.allclose(a, sn.extract(s).eval()(x), atol=1e-6)

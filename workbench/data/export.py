@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -434,23 +436,38 @@ def export_dataset(
             dataset, clips_per_class=clips_per_class, frames=frames, size=size, seed=seed
         )
     picked = select_clips(source, clips_per_class)
-    out.mkdir(parents=True, exist_ok=True)
-    res = ExportResult(fmt, out, [])
-    fps = fps or _FPS[fmt]
-    if fmt == "ucf101":
-        _ucf101(source, picked, out, fps, res)
-    elif fmt == "hmdb51":
-        _hmdb51(source, picked, out, fps, res)
-    elif fmt == "something-v1":
-        _something_v1(source, picked, out, fps, res)
-    elif fmt == "something-v2":
-        _something_v2(source, picked, out, fps, res)
-    elif fmt == "kinetics":
-        _kinetics(source, picked, out, fps, res, seed)
-    else:
-        _folder(source, picked, out, fps, res)
-    if flow:
-        _write_flow(source, out, res, fmt, flow_bound, flow_method)
+    # written into a temporary folder beside ``out`` and renamed at the end: an export that fails
+    # (a full disk, a decoder error, Ctrl-C) leaves no half dataset behind
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.is_dir():
+        out.rmdir()  # empty (checked above)
+    part = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        res = ExportResult(fmt, part, [])
+        fps = fps or _FPS[fmt]
+        if fmt == "ucf101":
+            _ucf101(source, picked, part, fps, res)
+        elif fmt == "hmdb51":
+            _hmdb51(source, picked, part, fps, res)
+        elif fmt == "something-v1":
+            _something_v1(source, picked, part, fps, res)
+        elif fmt == "something-v2":
+            _something_v2(source, picked, part, fps, res)
+        elif fmt == "kinetics":
+            _kinetics(source, picked, part, fps, res, seed)
+        else:
+            _folder(source, picked, part, fps, res)
+        if flow:
+            _write_flow(source, part, res, fmt, flow_bound, flow_method)
+        part.chmod(0o755)
+        os.replace(part, out)
+    except BaseException:
+        shutil.rmtree(part, ignore_errors=True)
+        raise
+    res.root = out
+    res.videos = [(out / p.relative_to(part), i) for p, i in res.videos]
+    if res.flow_root is not None:
+        res.flow_root = out / Path(res.flow_root).relative_to(part)
     return res
 
 

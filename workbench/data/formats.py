@@ -288,16 +288,10 @@ def index_ucf101(
         numbered[i] = name
     if not numbered:
         raise _layout_error(fmt, root, f"has an empty {class_file.name}")
-    expected = list(range(1, len(numbered) + 1))
-    if sorted(numbered) != expected:
-        problems.append(
-            Problem(
-                "bad-line",
-                str(class_file),
-                f"class indices are not 1..{len(numbered)} (1-based, contiguous)",
-            )
-        )
-    classes = [numbered[i] for i in sorted(numbered)]
+    # classInd's own numbers are the truth; a subset of the classes (a common quick experiment)
+    # keeps the original numbers, so they need not be contiguous. Labels are their rank.
+    numbers = sorted(numbered)
+    classes = [numbered[i] for i in numbers]
     by_name = {c: k for k, c in enumerate(classes)}
     by_lower = {c.lower(): k for k, c in enumerate(classes)}
 
@@ -342,12 +336,13 @@ def index_ucf101(
                 )
             )
             continue
-        if given is not None and given - 1 != label:
+        if given is not None and given != numbers[label]:
             problems.append(
                 Problem(
                     "label-mismatch",
                     where,
-                    f"{rel!r} is labelled {given} but its folder {classes[label]!r} is class {label + 1} in classInd.txt",
+                    f"{rel!r} is labelled {given} but its folder {classes[label]!r} is class {numbers[label]} "
+                    "in classInd.txt",
                 )
             )
         if rel in seen:

@@ -132,11 +132,13 @@ def run_streams(out, *, dataset: str = "synthetic-mixed", fusion: str = "pyramid
                 overwrite: bool = False, on_epoch=None) -> dict:
     """Train one stream-fusion network on ``dataset`` and score it on the test split (a folder
     that holds a run needs ``resume`` or ``overwrite``: :meth:`~workbench.runs.Run.begin`)."""
+    from ..data import check_data_args
     from ..train import TrainConfig
 
     out = Path(out)
     run = Run(out)
-    run.check_writable()
+    check_data_args(dataset, root, data_kw, splits=("train", "val", "test"))
+    run.precheck("streams", resume=resume, overwrite=overwrite)
     cfg = train_config or TrainConfig(epochs=10, batch_size=16, lr=3e-3)
     mods = tuple(modalities or (("rgb", "flow") if fusion != "gblend" else ("rgb", "audio")))
     data_kw = dict(data_kw or {})
