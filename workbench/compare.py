@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .plots.compare import comparison_figure
 from .runs import Run, cache_key
 
 __all__ = ["LITERATURE", "literature_comparison", "comparison_table", "comparison_figure"]
@@ -140,28 +141,3 @@ def comparison_table(ds) -> str:
         lines.append(f"| {ds['model'].values[i]} | {ds['source'].values[i]} | {int(ds['params'].values[i]):,} | "
                      f"{ds['gmacs'].values[i]:.4f} | {ds['mean_top1'].values[i]:.3f} |")
     return "\n".join(lines) + "\n"
-
-
-def comparison_figure(ds, *, ax=None, width: str = "single"):
-    """Test accuracy against GMACs, one labelled point per model, coloured by source."""
-    from .plots import UNIT_COLOURS, figure_axes, paper_style
-
-    with paper_style():
-        fig, ax = figure_axes(ax, width, 0.75)
-        colours = {"literature": UNIT_COLOURS["S"], "probability space": UNIT_COLOURS["ST"],
-                   "two-stream": UNIT_COLOURS["T"]}
-        for src, c in colours.items():
-            m = ds["source"].values == src
-            if not m.any():
-                continue
-            ax.scatter(ds["gmacs"].values[m], ds["mean_top1"].values[m], color=c, s=16, label=src, zorder=2)
-        if ds.sizes["seed"] > 1:
-            a = ds["test_top1"].values
-            ax.errorbar(ds["gmacs"].values, a.mean(1), yerr=[a.mean(1) - a.min(1), a.max(1) - a.mean(1)], fmt="none",
-                        ecolor="#bbbbbb", lw=0.6, zorder=1)
-        for x, y, n in zip(ds["gmacs"].values, ds["mean_top1"].values, ds["model"].values):
-            ax.annotate(str(n), (x, y), xytext=(2, 2), textcoords="offset points", fontsize=5.5)
-        ax.set_xlabel("GMACs per clip")
-        ax.set_ylabel("test top-1")
-        ax.legend(frameon=False, loc="lower right")
-    return fig

@@ -16,6 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .plots.interactive import (
+    interactive_heatmap,
+    interactive_scatter,
+    parallel_units,
+    strategy_hover,
+)
 from .runs import Run
 
 __all__ = ["smoke", "default_run", "setup", "history_of", "ensure_estimates", "ensure_template", "LivePlot", "interactive_heatmap", "interactive_scatter",
@@ -140,73 +146,6 @@ class LivePlot:
         fig = self.figure(history, model)
         self.handle.update(fig)
         plt.close(fig)
-
-
-def strategy_hover(units) -> str:
-    """A strategy layer by layer, for hover text."""
-    return "<br>".join(f"layer {i}: {u}" for i, u in enumerate(units))
-
-
-def interactive_heatmap(marginals, *, title: str = "P(unit) at each layer"):
-    """Plotly heatmap of P(unit) (hover: layer, unit, probability)."""
-    import plotly.graph_objects as go
-
-    from .plots import COLUMN_WIDTHS
-
-    z = np.asarray(marginals.values, float)
-    fig = go.Figure(go.Heatmap(z=z, x=[str(u) for u in marginals["unit"].values],
-                               y=[f"layer {int(v)}" for v in marginals["layer"].values], zmin=0, zmax=1,
-                               colorscale="Viridis", text=np.round(z, 2), texttemplate="%{text}",
-                               hovertemplate="%{y}, %{x}: P = %{z:.3f}<extra></extra>"))
-    fig.update_layout(title=title, width=int(COLUMN_WIDTHS["single"] * 140), height=420,
-                      yaxis={"autorange": "reversed"}, margin={"l": 60, "r": 20, "t": 40, "b": 40})
-    return fig
-
-
-def interactive_scatter(est, *, trust: str | None = None):
-    """Estimated accuracy against GMACs: hover shows the strategy layer by layer, presets and the
-    Pareto front marked."""
-    import plotly.graph_objects as go
-
-    from .analysis import pareto_front
-    from .plots import UNIT_COLOURS
-
-    x, y = est["gmacs"].values, est["top1"].values
-    src = np.asarray([str(s) for s in est["source"].values])
-    names = [str(n) for n in est["name"].values]
-    codes = [str(c) for c in est["code"].values]
-    hover = [f"<b>{n or c}</b><br>top-1 {a:.3f}, {g:.4g} GMACs<br>{strategy_hover(u)}"
-             for n, c, a, g, u in zip(names, codes, y, x, est["units"].values)]
-    fig = go.Figure()
-    for label, mask, colour, symbol in (("sampled", src == "sampled", UNIT_COLOURS["S"], "circle"),
-                                        ("preset", src != "sampled", UNIT_COLOURS["ST"], "square")):
-        idx = np.flatnonzero(mask)
-        fig.add_trace(go.Scatter(x=x[idx], y=y[idx], mode="markers", name=label, customdata=idx,
-                                 marker={"color": colour, "symbol": symbol, "size": 7},
-                                 hovertext=[hover[i] for i in idx], hoverinfo="text"))
-    front = np.flatnonzero(pareto_front(est))
-    o = front[np.argsort(x[front])]
-    fig.add_trace(go.Scatter(x=x[o], y=y[o], mode="lines", name="Pareto front", line={"shape": "hv", "color": "black"},
-                             hoverinfo="skip"))
-    fig.update_layout(title=trust or "", xaxis_title="GMACs per clip", yaxis_title="estimated top-1",
-                      width=720, height=460, title_font_size=11)
-    return fig
-
-
-def parallel_units(est):
-    """Parallel coordinates over the per-layer unit choices, coloured by estimated accuracy."""
-    import plotly.graph_objects as go
-
-    units = np.asarray(est["units"].values)
-    names = sorted({str(u) for u in units.ravel()}, key=lambda u: (u == "skip", len(u.split("+")), u))
-    index = {u: i for i, u in enumerate(names)}
-    dims = [{"label": f"layer {li}", "values": [index[str(u)] for u in units[:, li]],
-             "tickvals": list(range(len(names))), "ticktext": names} for li in range(units.shape[1])]
-    dims.append({"label": "top-1", "values": est["top1"].values})
-    fig = go.Figure(go.Parcoords(line={"color": est["top1"].values, "colorscale": "Viridis", "showscale": True},
-                                 dimensions=dims))
-    fig.update_layout(width=900, height=420)
-    return fig
 
 
 def export_selection(est, indices, path) -> dict[str, Path]:

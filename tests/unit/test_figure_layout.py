@@ -67,7 +67,21 @@ def data(net):  # noqa: F811
                         "tau": ("row", tau), "tau_lo": ("row", tau - 0.2), "tau_hi": ("row", tau + 0.15)},
                        attrs={"seed_tau": 0.8})
     b = m.copy(data=np.roll(m.values, 1, axis=1))
-    return {"est": est, "m": m, "b": b, "history": _history(net), "study": study, "table": table}
+    # the committed literature comparison (reports/literature.md): c3d and r3d_18 nearly on one spot
+    lit = [("two-stream late", "two-stream", 0.062, 1.000), ("rmc3_18", "literature", 0.018, 0.955),
+           ("r3d_18", "literature", 0.032, 0.920), ("most probable", "probability space", 0.008, 0.900),
+           ("best sampled", "probability space", 0.008, 0.868), ("r2plus1d_18", "literature", 0.027, 0.850),
+           ("ip_csn_50", "literature", 0.011, 0.760), ("ir_csn_50", "literature", 0.010, 0.757),
+           ("p3d_resnet50", "literature", 0.013, 0.710), ("two-stream pyramid", "two-stream", 0.064, 0.708),
+           ("mc3_18", "literature", 0.034, 0.675), ("c3d", "literature", 0.029, 0.378)]
+    acc = np.array([r[3] for r in lit])
+    comparison = xr.Dataset(
+        {"test_top1": (("model", "seed"), np.stack([acc - 0.01, acc + 0.01], 1)), "mean_top1": ("model", acc),
+         "gmacs": ("model", np.array([r[2] for r in lit])),
+         "source": ("model", np.array([r[1] for r in lit], dtype=object))},
+        coords={"model": [r[0] for r in lit], "seed": [0, 1]})
+    return {"est": est, "m": m, "b": b, "history": _history(net), "study": study, "table": table,
+            "comparison": comparison}
 
 
 # every figure function of workbench.plots, with its arguments
@@ -83,6 +97,7 @@ FIGURES = {
     "layer_importance_plot": lambda d, w: wp.layer_importance_plot(layer_importance(d["est"]), width=w),
     "estimate_vs_standalone": lambda d, w: wp.estimate_vs_standalone(d["study"], width=w),
     "lever_forest": lambda d, w: wp.lever_forest(d["table"], width=w),
+    "comparison_figure": lambda d, w: wp.comparison_figure(d["comparison"], width=w),
 }
 INTERACTIVE = {"interactive_heatmap", "interactive_scatter", "parallel_units"}  # plotly: tests/unit/test_plots.py
 

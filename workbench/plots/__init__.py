@@ -3,6 +3,7 @@ PNG; single- and double-column widths; one colour-blind-safe colour per unit, us
 Plot functions take labelled data (xarray), an optional ``ax``, and return the figure.
 ``interactive``: plotly views (hover, offline HTML). ``layout``: text placement without collisions."""
 
+from .compare import comparison_figure
 from .interactive import (
     interactive_heatmap,
     interactive_scatter,
@@ -42,10 +43,11 @@ from .space import (
 #: the public functions that draw a figure (matplotlib, or plotly for the interactive views)
 FIGURE_FUNCTIONS = ("unit_heatmap", "unit_bars", "gate_trajectories", "compare_marginals", "accuracy_histogram",
                     "accuracy_vs_gmacs", "layer_importance_plot", "estimate_vs_standalone", "lever_forest",
+                    "comparison_figure",
                     "interactive_heatmap", "interactive_scatter", "parallel_units")
 
 __all__ = [
-    "FIGURE_FUNCTIONS", "COLUMN_WIDTHS", "UNIT_COLOURS", "paper_style", "figure_axes", "save_figure", "unit_colour",
+    "FIGURE_FUNCTIONS", "comparison_figure", "COLUMN_WIDTHS", "UNIT_COLOURS", "paper_style", "figure_axes", "save_figure", "unit_colour",
     # figures (matplotlib)
     "unit_heatmap", "unit_bars", "gate_trajectories", "compare_marginals", "accuracy_histogram", "accuracy_vs_gmacs",
     "layer_importance_plot", "estimate_vs_standalone", "lever_forest",
