@@ -124,8 +124,11 @@ class History:
 
 def skipped_videos(dataset) -> list[str]:
     """The videos ``dataset`` skipped as unreadable so far (through subsets; none for synthetic data)."""
-    while not hasattr(dataset, "skipped") and hasattr(dataset, "dataset"):
-        dataset = dataset.dataset
+    while not hasattr(dataset, "skipped"):  # through subsets and RGB + flow pairs
+        inner = getattr(dataset, "dataset", None) or getattr(dataset, "rgb", None)
+        if inner is None or inner is dataset:
+            break
+        dataset = inner
     return list(getattr(dataset, "skipped", []) or [])
 
 

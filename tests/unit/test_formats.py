@@ -564,3 +564,19 @@ def test_training_counts_skipped_videos_per_epoch_and_in_total(folder_with_bad, 
     assert history_dataset(h)["skipped_videos"].values.tolist() == [3, 0]
     old = {k: v for k, v in h.to_dict().items() if k != "skipped"}  # a history written before counting
     assert History.from_dict(old).skipped == [0, 0]
+
+
+def test_skipped_videos_are_found_through_subsets_and_rgb_flow_pairs(folder_with_bad):
+    import torch.utils.data as tud
+
+    from workbench.streams.train import _skipped
+    from workbench.train import skipped_videos
+
+    ds = make_dataset("folder", folder_with_bad, "train", frames=4, size=28, mode="val")
+    _quiet(lambda: [ds[i] for i in range(len(ds))])
+
+    class Pair:  # what FlowVideoDataset holds: the RGB dataset as .rgb
+        rgb = ds
+
+    assert len(skipped_videos(tud.Subset(ds, [0]))) == 3 and len(skipped_videos(Pair())) == 3
+    assert _skipped(Pair(), None, tud.Subset(ds, [1])) == 6 and skipped_videos(object()) == []

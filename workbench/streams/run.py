@@ -175,7 +175,12 @@ def _run_streams(run, model, splits, cfg, mods, fusion, dataset, weights, blend,
     test = evaluate_heads(model, splits["test"], batch_size=cfg.batch_size * 2, device=cfg.device,
                           weights=history["final_weights"] if len(history["final_weights"]) > 1 else None)
     params = sum(p.numel() for p in model.parameters())
-    result = {"test": test, "params": int(params), "final_weights": history["final_weights"],
+    from ..train import skipped_videos
+
+    skipped = {split: skipped_videos(ds) for split, ds in splits.items()}
+    result = {"skipped_videos": {"count": sum(len(v) for v in skipped.values()),
+                                 "per_epoch": history.get("skipped", []), **skipped},
+              "test": test, "params": int(params), "final_weights": history["final_weights"],
               "seconds": float(sum(history["seconds"])), "fusion": fusion, "modalities": list(mods)}
     run.write_result(result)
     save_netcdf(history_dataset(history, {"fusion": fusion, "dataset": dataset, "blend": blend}), out / "results.nc")

@@ -80,8 +80,10 @@ def evaluate_heads(model: nn.Module, dataset: Dataset, *, batch_size: int = 64, 
     return {k: {"loss": loss[k] / n, "top1": hits[k] / n} for k in loss}
 
 
-def _record(history: dict, epoch: int, train_eval: dict, val_eval: dict, weights: dict, seconds: float) -> None:
+def _record(history: dict, epoch: int, train_eval: dict, val_eval: dict, weights: dict, seconds: float,
+            skipped: int = 0) -> None:
     history["epoch"].append(epoch)
+    history.setdefault("skipped", [0] * (len(history["epoch"]) - 1)).append(int(skipped))
     history["weights"].append(dict(weights))
     history["seconds"].append(seconds)
     for key, ev in (("train_loss", train_eval), ("val_loss", val_eval)):
@@ -94,7 +96,13 @@ def _record(history: dict, epoch: int, train_eval: dict, val_eval: dict, weights
 
 def _empty_history() -> dict:
     return {"epoch": [], "weights": [], "seconds": [], "train_loss": {}, "val_loss": {}, "train_acc": {},
-            "val_acc": {}, "blend_windows": []}
+            "val_acc": {}, "blend_windows": [], "skipped": []}
+
+
+def _skipped(*datasets) -> int:
+    from ..train import skipped_videos
+
+    return sum(len(skipped_videos(d)) for d in datasets if d is not None)
 
 
 def train_multimodal(
@@ -178,6 +186,7 @@ def train_multimodal(
         if stop_after is not None and done >= stop_after:
             break
         t0 = time.perf_counter()
+        skipped_before = _skipped(train_set, val_set)
         for g in opt.param_groups:
             g["lr"] = _lr_at(config, epoch)
         model.train()
@@ -202,7 +211,11 @@ def train_multimodal(
             bar.set_postfix(loss=f"{loss.item():.3f}")
         tr = evaluate_heads(model, probe, batch_size=config.batch_size * 2, device=device)
         va = evaluate_heads(model, val_set, batch_size=config.batch_size * 2, device=device)
-        _record(history, epoch + 1, tr, va, weights, time.perf_counter() - t0)
+        new_skips = _skipped(train_set, val_set) - skipped_before
+        _record(history, epoch + 1, tr, va, weights, time.perf_counter() - t0, new_skips)
+        if new_skips:
+            tqdm.write(f"epoch {epoch + 1}/{config.epochs}: skipped {new_skips} unreadable video(s) "
+                       f"({sum(history['skipped'])} in this run so far); each is named in the warnings")
         if blend == "online" and (epoch + 1) % super_epoch == 0 and epoch + 1 < config.epochs:
             i0 = history["epoch"].index(epoch + 1 - super_epoch)
             weights = gblend_weights(
