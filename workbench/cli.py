@@ -1,4 +1,10 @@
-"""The ``workbench`` command (also ``python -m workbench``)."""
+"""The ``workbench`` command (also ``python -m workbench``).
+
+One module for now because every command group shares the argument helpers (data, training,
+model flags) and ``validate_args``, which checks them all before any work starts; the split into
+one module per command group, with options derived from the config dataclasses, is the next
+step of the package layout and must keep every flag of the README and ``reports/*/commands.sh``.
+"""
 
 from __future__ import annotations
 

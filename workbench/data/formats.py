@@ -1,6 +1,11 @@
 """Real action-recognition datasets as distributed: UCF101, HMDB51, Something-Something V1/V2,
 Kinetics-400/600/700 and a generic folder of class sub-folders.
 
+Why one file today: the six indexers share the index types (``Entry``, ``DatasetIndex``,
+``Problem``), the layout errors and the skip bookkeeping of ``VideoDataset``; splitting them into
+one module per format (as torchvision.datasets does) with those shared parts apart is planned in
+the package layout work, with this module kept as a re-export.
+
 Each format has an *indexer* (``index_<format>``) that reads the official annotation files and
 returns a :class:`DatasetIndex`: the entries that have a file, the class list in the official
 order, the entries whose file is missing, and the problems found (label mismatches, unknown
