@@ -218,6 +218,9 @@ class TemplateSupernet(VideoModel):
         self._layers = [layer for _, layer in self.net.layer_modules()]
         self._branch_index = {b: i for i, b in enumerate(config.branches)}
         self._cached_masks: torch.Tensor | None = None
+        # the 'volume' prior's per-branch factors, on the model's device (not part of the weights)
+        self.register_buffer("branch_volume", torch.tensor([_BRANCH_VOLUME[b] for b in config.branches]),
+                             persistent=False)
 
     # ---- the space ---------------------------------------------------------------------------
     @property
@@ -381,7 +384,7 @@ class TemplateSupernet(VideoModel):
             torch.stack([self._branch_sq_norm(layer, b) for b in self.branches]) for layer in self._layers
         ])  # L x B
         if cfg.prior == "volume":
-            sq = sq * torch.tensor([_BRANCH_VOLUME[b] for b in self.branches], dtype=sq.dtype)
+            sq = sq * self.branch_volume.to(sq.dtype)
         if cfg.regularizer == "paper":
             reg = (p * torch.log(p)).sum() / n_train + (k * k * (1 - p) * sq).sum() / (2 * n_train)
         else:
@@ -428,6 +431,14 @@ class TemplateSupernet(VideoModel):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net.fc(self.net.dropout(self.forward_features(x)))
+
+    def set_activation_checkpointing(self, enabled: bool = True) -> TemplateSupernet:
+        """Recompute each dense layer in the backward pass instead of storing its activations:
+        the template holds every branch, so it needs more memory than any one strategy."""
+        if not hasattr(self.net, "set_activation_checkpointing"):
+            raise ValueError(f"activation checkpointing is offered for the DenseNet templates, not {self.backbone!r}")
+        self.net.set_activation_checkpointing(enabled)
+        return self
 
     def layer_modules(self):
         return [(f"net.{n}", m) for n, m in self.net.layer_modules()]

@@ -199,8 +199,8 @@ def evaluate(model: nn.Module, loader: DataLoader, device: str = "cpu", *, max_b
     ``gather=True`` under ``torchrun``, each process scores its shard and the totals are combined
     (every process returns the same numbers)."""
     model.eval()
-    total = correct1 = correct5 = 0
-    loss_sum = 0.0
+    total = 0
+    sums = None  # loss, top-1, top-5 summed on the device: one host synchronisation at the end
     views: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
     for i, batch in enumerate(loader):
         if max_batches is not None and i >= max_batches:
@@ -212,12 +212,17 @@ def evaluate(model: nn.Module, loader: DataLoader, device: str = "cpu", *, max_b
         if len(batch) > 2:
             views.append((out.softmax(1).cpu(), y.cpu(), torch.as_tensor(batch[2]).cpu()))
             continue
-        loss_sum += nn.functional.cross_entropy(out, y, reduction="sum").item()
         k = min(5, out.shape[1])
         top = out.topk(k, 1).indices
-        correct1 += (top[:, 0] == y).sum().item()
-        correct5 += (top == y[:, None]).any(1).sum().item()
+        part = torch.stack([
+            nn.functional.cross_entropy(out, y, reduction="sum").double(),
+            (top[:, 0] == y).sum().double(),
+            (top == y[:, None]).any(1).sum().double(),
+        ])
+        sums = part if sums is None else sums + part
         total += y.numel()
+    loss_sum, correct1, correct5 = sums.tolist() if sums is not None else (0.0, 0, 0)
+    correct1, correct5 = int(correct1), int(correct5)
     if gather and dist_.is_distributed():
         loss_sum, correct1, correct5, total = dist_.all_reduce_sum([loss_sum, correct1, correct5, total])
         views = [v for part in dist_.all_gather_objects(views) for v in part]
@@ -290,6 +295,79 @@ def _save(out_dir: Path, model, opt, gate_opt, history: History, epoch: int, con
     }
     save_checkpoint(out_dir / "last", model, model_kwargs=model_kwargs, metadata=meta, extra_tensors=tensors)
     atomic_write_bytes(out_dir / "history.json", (json.dumps(history.to_dict()) + "\n").encode())
+
+
+def amp_dtype(device: str) -> torch.dtype | None:
+    """The autocast dtype of ``--amp`` on ``device``: bfloat16 where the GPU supports it (no loss
+    scaling, so no host synchronisation in the step), float16 with a GradScaler otherwise; None
+    on CPU (AMP is a GPU feature here)."""
+    if not str(device).startswith("cuda"):
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+class TrainStep:
+    """One optimisation step of the engine: forward (autocast when ``config.amp`` on a GPU),
+    loss (+ the template's regulariser once its gates train), backward, clipping, optimiser
+    steps. Returns a float64 device tensor ``[loss * b, regulariser * b, correct]`` without
+    synchronising with the host, so a GPU step never waits for the CPU.
+
+    ``uniform``: a strategy to train this step alone (sandwich steps of the template); its gates
+    are not stepped and no regulariser is added. ``weight`` rescales the loss (DDP shares).
+    """
+
+    def __init__(self, model: nn.Module, opt, gate_opt, config: TrainConfig, device: str, *,
+                 net: nn.Module | None = None, n_train: int = 1) -> None:
+        self.model, self.net = model, net if net is not None else model
+        self.opt, self.gate_opt, self.config = opt, gate_opt, config
+        self.n_train = n_train
+        self.supernet = _is_supernet(model)
+        self.dtype = amp_dtype(device) if config.amp else None
+        self.scaler = torch.amp.GradScaler("cuda") if self.dtype == torch.float16 else None
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, *, gated: bool = False, uniform=None,
+                 weight: float = 1.0) -> torch.Tensor:
+        model, opt, gate_opt, scaler = self.model, self.opt, self.gate_opt, self.scaler
+        opt.zero_grad(set_to_none=True)
+        if gate_opt is not None:
+            gate_opt.zero_grad(set_to_none=True)
+        if uniform is not None:
+            model.set_strategy(uniform)
+        with torch.autocast(device_type="cuda", dtype=self.dtype or torch.float16, enabled=self.dtype is not None):
+            logits = self.net(x)
+            loss = nn.functional.cross_entropy(logits.float(), y)
+        total = loss if weight == 1.0 else loss * weight
+        reg = None
+        if uniform is not None:
+            model.set_strategy(None)
+            model.set_mode("relaxed")
+        elif gated:
+            reg = model.regularizer(self.n_train)
+            total = total + reg
+        if scaler is not None:
+            scaler.scale(total).backward()
+            scaler.unscale_(opt)
+        else:
+            total.backward()
+        if self.config.grad_clip:
+            nn.utils.clip_grad_norm_(model.parameters(), self.config.grad_clip)
+        step_gates = gated and uniform is None
+        if scaler is not None:
+            scaler.step(opt)
+            if step_gates:
+                scaler.step(gate_opt)
+            scaler.update()
+        else:
+            opt.step()
+            if step_gates:
+                gate_opt.step()
+        b = y.numel()
+        out = torch.stack([
+            loss.detach().double() * b,
+            reg.detach().double() * b if reg is not None else loss.new_zeros((), dtype=torch.float64),
+            (logits.detach().argmax(1) == y).sum().double(),
+        ])
+        return out
 
 
 def train(
@@ -371,8 +449,7 @@ def train(
             val_part = torch.utils.data.Subset(val_set, dist_.shard(range(len(val_set))))
         val_loader = DataLoader(val_part, batch_size=max(1, config.batch_size // world), shuffle=False,
                                 num_workers=config.num_workers)
-    use_amp = config.amp and device.startswith("cuda")
-    scaler = torch.amp.GradScaler("cuda") if use_amp else None
+    step_fn = TrainStep(model, opt, gate_opt, config, device, net=net, n_train=n_train)
     done_here = 0
     for epoch in range(start, config.epochs):
         if stop_after is not None and done_here >= stop_after:
@@ -390,56 +467,26 @@ def train(
         model.train()
         loader = make_train_loader(train_set, config, epoch)
         sandwich_rng = torch.Generator().manual_seed(config.seed * 100_003 + epoch + 17)
-        loss_sum = reg_sum = 0.0
-        correct = seen = 0
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs} [{phase}]", leave=False,
-                   disable=not (config.progress and main))
+        # running sums stay on the device: one host synchronisation per epoch, not per step
+        sums = torch.zeros(3, dtype=torch.float64, device=device)  # loss, regulariser, correct
+        seen = 0
+        show = config.progress and main
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs} [{phase}]", leave=False, disable=not show)
         for step, batch in enumerate(bar):
             x, y = batch[0].to(device, non_blocking=True), batch[1].to(device, non_blocking=True)
-            opt.zero_grad(set_to_none=True)
-            if gate_opt is not None:
-                gate_opt.zero_grad(set_to_none=True)
             uniform = gated and config.sandwich > 0 and float(torch.rand((), generator=sandwich_rng)) < config.sandwich
-            if uniform:  # the same draw on every rank: its own generator, seeded by (seed, epoch)
-                model.set_strategy(_uniform_strategy(model, sandwich_rng))
-            with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=use_amp):
-                logits = net(x)
-                loss = nn.functional.cross_entropy(logits.float(), y)
-            total = loss
+            weight = 1.0
             if distributed:  # DDP averages over processes: weigh each by its share of the batch
-                total = loss * (y.numel() * world / loader.batch_sampler.global_size(step))
-            reg = torch.zeros(())
-            if uniform:
-                model.set_strategy(None)
-                model.set_mode("relaxed")
-            elif gated:
-                reg = model.regularizer(n_train)
-                total = total + reg
-            if scaler is not None:
-                scaler.scale(total).backward()
-                scaler.unscale_(opt)
-            else:
-                total.backward()
-            if config.grad_clip:
-                nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            step_gates = gated and not uniform
-            if scaler is not None:
-                scaler.step(opt)
-                if step_gates:
-                    scaler.step(gate_opt)
-                scaler.update()
-            else:
-                opt.step()
-                if step_gates:
-                    gate_opt.step()
-            b = y.numel()
-            loss_sum += loss.item() * b
-            reg_sum += float(reg.detach()) * b
-            correct += (logits.argmax(1) == y).sum().item()
-            seen += b
-            bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
+                weight = y.numel() * world / loader.batch_sampler.global_size(step)
+            strategy = _uniform_strategy(model, sandwich_rng) if uniform else None
+            sums += step_fn(x, y, gated=gated, uniform=strategy, weight=weight)
+            seen += y.numel()
+            if show and (device == "cpu" or step % 25 == 0):
+                s = sums.tolist()
+                bar.set_postfix(loss=f"{s[0] / seen:.3f}", acc=f"{s[2] / seen:.3f}")
         bar.close()
-        loss_sum, reg_sum, correct, seen = dist_.all_reduce_sum([loss_sum, reg_sum, correct, seen])
+        loss_sum, reg_sum, correct = sums.tolist()
+        loss_sum, reg_sum, correct, seen = dist_.all_reduce_sum([loss_sum, reg_sum, int(correct), seen])
         history.epoch.append(epoch)
         history.phase.append(phase)
         history.lr.append(lr)

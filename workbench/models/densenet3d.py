@@ -20,6 +20,7 @@ authors' ``v1`` variant (stem and pool0 and transition 1 stride 2 in time); ``1`
 from __future__ import annotations
 
 import torch
+import torch.utils.checkpoint
 from torch import nn
 
 from ..strategy import Strategy
@@ -101,6 +102,17 @@ class DenseLayer(nn.Module):
         if out is None:  # a fresh 'skip' layer adds zero features
             out = x.new_zeros((b, self.growth, t, h, w))
         return out
+
+
+def _run_layer(layer: DenseLayer, kept, mask, *feats: torch.Tensor) -> torch.Tensor:
+    """``layer`` on the concatenated features with the given gate context: a pure function of its
+    arguments, so a checkpointed layer recomputes exactly what its forward computed."""
+    saved = layer.gate_kept, layer.gate_mask
+    layer.gate_kept, layer.gate_mask = kept, mask
+    try:
+        return layer(torch.cat(feats, 1) if len(feats) > 1 else feats[0])
+    finally:
+        layer.gate_kept, layer.gate_mask = saved
 
 
 class _PreAct(nn.Module):
@@ -203,6 +215,22 @@ class DenseTemplate(VideoModel):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.avgpool(self.forward_map(x)).flatten(1)
 
+    # Activation checkpointing (memory-efficient DenseNet): each dense layer's concatenation and
+    # BN-ReLU-conv outputs are recomputed in the backward pass instead of stored.
+    checkpoint_layers: bool = False
+
+    def set_activation_checkpointing(self, enabled: bool = True) -> DenseTemplate:
+        """Trade compute for memory in training: a dense layer keeps only its output; the rest is
+        recomputed during backward (the gate masks of the step are replayed exactly)."""
+        self.checkpoint_layers = bool(enabled)
+        return self
+
+    def _layer(self, layer: DenseLayer, feats: list[torch.Tensor]) -> torch.Tensor:
+        if self.checkpoint_layers and self.training and torch.is_grad_enabled():
+            return torch.utils.checkpoint.checkpoint(
+                _run_layer, layer, layer.gate_kept, layer.gate_mask, *feats, use_reentrant=False)
+        return layer(torch.cat(feats, 1) if len(feats) > 1 else feats[0])
+
     def forward_map(self, x: torch.Tensor) -> torch.Tensor:
         """The last feature map, ``B feature_dim T' H' W'`` (before pooling)."""
         x = self._prepare(x)
@@ -210,7 +238,7 @@ class DenseTemplate(VideoModel):
         for b, layers in enumerate(self.blocks):
             feats = [x]
             for layer in layers:
-                feats.append(layer(torch.cat(feats, 1) if len(feats) > 1 else feats[0]))
+                feats.append(self._layer(layer, feats))
             x = torch.cat(feats, 1)
             if b < len(self.transitions):
                 x = self.transitions[b](x)
