@@ -138,13 +138,19 @@ class Bench:
         y = torch.randint(0, c["num_classes"], (b,), device=self.device, generator=g)
         return x, y
 
-    def stepper(self, model: TemplateSupernet, *, amp: bool, gated: bool = True, compiled: bool = False):
+    def stepper(self, model: TemplateSupernet, *, amp: bool, gated: bool = True, compiled: bool = False,
+                channels_last: bool = False, dtype: torch.dtype | None = None):
         cfg = TrainConfig(epochs=1, batch_size=1, lr=1e-3, optimizer="sgd", amp=amp, device=self.device,
                           progress=False)
+        if channels_last:
+            model.set_channels_last(True)
         opt = torch.optim.SGD(model.weight_parameters(), lr=1e-3, momentum=0.9)
         gopt = torch.optim.Adam(model.gate_parameters(), lr=0.01)
         net = torch.compile(model) if compiled else model
         step = TrainStep(model, opt, gopt, cfg, self.device, net=net, n_train=10_000)
+        if amp and dtype is not None:  # another autocast dtype than the engine's choice
+            step.dtype = dtype
+            step.scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
         model.set_mode("relaxed" if gated else "warmup")
         model.train()
         return lambda x, y: step(x, y, gated=gated)
@@ -233,7 +239,8 @@ class Bench:
                 continue
             ok, bad, peaks = 0, None, {}
             b = 4
-            while b <= cap and self.left() > 20:  # double until it fails, then bisect twice
+            cap_here = cap * 8 if ckpt else cap  # checkpointing needs a fraction of the memory
+            while b <= cap_here and self.left() > 20:  # double until it fails, then bisect twice
                 peak = self.fits(b, amp=amp, checkpointing=ckpt)
                 if peak is None:
                     bad = b
@@ -249,7 +256,7 @@ class Bench:
                     bad = mid
                 else:
                     ok, peaks[mid] = mid, peak
-            out[name] = {"largest_batch": ok, "first_failing_batch": bad, "capped_at": cap if bad is None else None,
+            out[name] = {"largest_batch": ok, "first_failing_batch": bad, "capped_at": cap_here if bad is None else None,
                          "peak_gib_by_batch": {str(k): v for k, v in sorted(peaks.items())} if self.cuda else None}
 
     def train_step(self) -> dict:
@@ -257,12 +264,18 @@ class Bench:
         x, y = self.batch(b)
         out = {"batch": b}
         rates = {}
-        for name, amp in (("fp32", False), ("amp", True)):
+        variants = [("fp32", False, False, None), ("amp", True, False, None),
+                    ("fp32_channels_last", False, True, None), ("amp_channels_last", True, True, None),
+                    ("amp_fp16_channels_last", True, True, torch.float16)]
+        for name, amp, cl, dtype in variants:
             if amp and not self.cuda:
                 out[name] = {"skipped": "AMP needs a GPU"}
                 continue
+            if self.left() < 15:
+                out[name] = {"skipped": "out of budget"}
+                continue
             model = self.template()
-            fn = self.stepper(model, amp=amp)
+            fn = self.stepper(model, amp=amp, channels_last=cl, dtype=dtype)
             self.peak_reset()
             t = self.time_steps(fn, x, y, self.cfg["repeats"])
             med = statistics.median(t)
@@ -274,6 +287,9 @@ class Bench:
         if "fp32" in rates and "amp" in rates:
             out["amp_speedup"] = round(rates["amp"] / rates["fp32"], 2)
             out["goal_amp_speedup"] = 1.5
+        for name in ("fp32_channels_last", "amp_channels_last", "amp_fp16_channels_last"):
+            if name in rates and "fp32" in rates:
+                out[f"{name}_speedup"] = round(rates[name] / rates["fp32"], 2)
         return out
 
     def gate_overhead(self) -> dict:
@@ -314,7 +330,8 @@ class Bench:
                         fn(x, y)
                 finally:
                     torch.cuda.set_sync_debug_mode("default")
-            msgs = [str(w.message).splitlines()[0][:200] for w in caught if "synchroniz" in str(w.message).lower()]
+            msgs = [str(w.message).splitlines()[0][:200] for w in caught
+                    if "synchroniz" in str(w.message).lower() and "prototype feature" not in str(w.message)]
             out[name] = {"syncs_in_3_steps": len(msgs), "first": sorted(set(msgs))[:5]}
             del model, fn
             self.free()
@@ -467,6 +484,8 @@ def main(argv=None) -> int:
                    "largest fp32 batch found)")
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                    help="time torch.compile (default: on for a GPU, off on CPU)")
+    p.add_argument("--sections", default=None, help="comma-separated subset of the sections to run "
+                   "(environment and max_batch always run)")
     args = p.parse_args(argv)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         p.error(f"--device {args.device}: this machine has no CUDA device; use --device cpu --tiny")
@@ -481,12 +500,11 @@ def main(argv=None) -> int:
     bench.timing_batch = args.timing_batch or 4
     bench.section("environment", bench.environment, needs_s=5)
     bench.section("max_batch", bench.max_batch, needs_s=30)
-    bench.section("train_step", bench.train_step, needs_s=20)
-    bench.section("gate_overhead", bench.gate_overhead, needs_s=15)
-    bench.section("sync_check", bench.sync_check, needs_s=10)
-    bench.section("estimates", bench.estimates, needs_s=20)
-    bench.section("loader", bench.loader, needs_s=10)
-    bench.section("compile", bench.compile, needs_s=90)
+    wanted = None if args.sections is None else {x.strip() for x in args.sections.split(",")}
+    for name, needs in (("train_step", 20), ("gate_overhead", 15), ("sync_check", 10), ("estimates", 20),
+                        ("loader", 10), ("compile", 90)):
+        if wanted is None or name in wanted:
+            bench.section(name, getattr(bench, name), needs_s=needs)
     print(json.dumps(bench.result, indent=2))
     return 0
 
