@@ -400,6 +400,11 @@ def train(
     world, main = dist_.world_size(), dist_.is_main()
     device = dist_.device_for_rank(config.device)
     model.to(device)
+    if config.amp and amp_dtype(device) is not None and getattr(model, "channels_last", True) is False \
+            and hasattr(model, "set_channels_last"):
+        # measured on an H200 (reports/gpu): autocast conv3d on NCDHW tensors runs at 0.43x of
+        # fp32, on channels_last_3d at 1.24x (bf16) -- AMP without it would be a slow-down
+        model.set_channels_last(True)
     supernet = _is_supernet(model)
     net = model
     if distributed:
