@@ -777,8 +777,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(func=cmd_demo)
 
     from .data.cli import add_data_commands
+    from .fusionbench_cli import add_bench_commands
 
     add_data_commands(sub)
+    add_bench_commands(sub)
     return p
 
 

@@ -1,0 +1,87 @@
+"""FusionBench: the fast path trains exactly what the study's path trains; a tiny build and score."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from workbench import fusionbench as fb
+from workbench.pipeline import train_strategy, train_supernet
+from workbench.strategy import Strategy
+from workbench.supernet import SupernetConfig
+from workbench.train import TrainConfig
+
+TINY_KW = {"train_per_class": 6, "val_per_class": 3, "test_per_class": 3}
+CFG = fb.BenchConfig(epochs=2, batch_size=8, seeds=(0, 1), uniform=2, gate_draws=3, curve_clips=10)
+
+
+@pytest.fixture
+def tiny_setting(monkeypatch):
+    monkeypatch.setitem(fb.SETTINGS, "tiny", {"dataset": "synthetic-mixed", "data_kw": dict(TINY_KW)})
+    return "tiny"
+
+
+def test_fast_path_trains_what_the_study_path_trains(tiny_setting, tmp_path):
+    data = fb.setting_data(tiny_setting, tmp_path / "cache")
+    s = Strategy("densenet-tiny", ("ST", "S", "S+ST", "skip", "ST", "S", "S+ST", "ST"), "2D")
+    rec = fb.train_item(s, data, CFG, 0)
+    tc = TrainConfig(epochs=CFG.epochs, batch_size=CFG.batch_size, lr=CFG.lr, optimizer=CFG.optimizer, seed=0,
+                     progress=False)
+    model_kw = {a: b for a, b in CFG.model_kw(data["classes"]).items() if a != "num_classes"}
+    _, hist, test = train_strategy(s, tmp_path / "today", dataset="synthetic-mixed", data_kw=TINY_KW,
+                                   model_kw=model_kw, train_config=tc)
+    # same weights, batches, schedule and step: per-epoch losses agree to float64 round-off
+    np.testing.assert_allclose(rec["train_loss"], hist.train_loss, rtol=1e-12, atol=0)
+    assert rec["test_top1"] == test["top1"] and rec["val_top1"] == hist.val_acc[-1]
+    assert rec["environment"]["threads"] == torch.get_num_threads()
+
+
+def test_tiny_build_is_resumable_collects_and_scores(tiny_setting, tmp_path):
+    out = tmp_path / "bench"
+    r = fb.build(out, settings=[tiny_setting], config=CFG, limit=3, progress=False)
+    assert r["trained"] == 3 and r["finished"] == 3
+    n = len(fb.bench_strategies(CFG))
+    assert r["total"] == n * 2
+    # a second call trains only what is missing
+    r = fb.build(out, settings=[tiny_setting], config=CFG, progress=False)
+    assert r["trained"] == n * 2 - 3 and r["finished"] == n * 2
+    ds = fb.collect(out)
+    assert dict(ds["curve_top1"].sizes) == {"setting": 1, "strategy": n, "seed": 2, "epoch": 2}
+    assert np.isfinite(ds["test_top1"].values).all() and (ds["params"] > 0).all()
+    assert set(ds["source"].values.tolist()) == {"preset", "uniform", "gates"}
+    table = fb.load_table(out)
+    q = fb.truth_quality(table, tiny_setting)
+    assert q["strategies"] == n and q["seeds"] == 2
+    # a perfect predictor: the seed mean itself
+    truth = table["test_top1"].sel(setting=tiny_setting).mean("seed")
+    est = dict(zip(table.strategy.values.tolist(), truth.values.tolist()))
+    sc = fb.score_estimates(table, tiny_setting, est, bootstrap=50)
+    assert sc["regret_sd"] == 0 and sc["top5_precision"] == 1.0
+    # another configuration in the same folder is refused
+    with pytest.raises(ValueError, match="another configuration"):
+        fb.build(out, settings=[tiny_setting], config=replace(CFG, epochs=3), progress=False)
+    # a corrupt item is named
+    item = next((out / "items" / tiny_setting).glob("*.json"))
+    item.write_text("{not json")
+    with pytest.raises(ValueError, match="corrupt bench item"):
+        fb.collect(out)
+
+
+def test_score_run_estimates_exactly_the_table_strategies(tiny_setting, tmp_path):
+    out = tmp_path / "bench"
+    fb.build(out, settings=[tiny_setting], config=replace(CFG, seeds=(0,)), progress=False)
+    fb.collect(out)
+    run = tmp_path / "template"
+    train_supernet(run, dataset="synthetic-mixed", data_kw=dict(TINY_KW),
+                   supernet=SupernetConfig(num_classes=8, growth=8, bn_size=2),
+                   train_config=TrainConfig(epochs=1, warmup_epochs=0, batch_size=8, progress=False))
+    r = fb.score_run(run, out, bootstrap=20)
+    assert r["setting"] == tiny_setting
+    assert len(r["estimates"]) == len(fb.bench_strategies(CFG))
+    assert -1 <= r["all"]["tau"] <= 1 and "gates" in r
+    assert "tau" in fb.score_report(r)
+    json.dumps(r)  # JSON-able for --json
