@@ -189,6 +189,18 @@ def _make_optimizers(model: nn.Module, config: TrainConfig):
     return opt, gate_opt
 
 
+def batch_metrics(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``[summed cross-entropy, top-1 hits, top-5 hits]`` of one batch's float logits, as a
+    float64 tensor on their device (summed over batches and read once, at the end)."""
+    k = min(5, out.shape[1])
+    top = out.topk(k, 1).indices
+    return torch.stack([
+        nn.functional.cross_entropy(out, y, reduction="sum").double(),
+        (top[:, 0] == y).sum().double(),
+        (top == y[:, None]).any(1).sum().double(),
+    ])
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, loader: DataLoader, device: str = "cpu", *, max_batches: int | None = None,
              gather: bool = False) -> dict:
@@ -212,13 +224,7 @@ def evaluate(model: nn.Module, loader: DataLoader, device: str = "cpu", *, max_b
         if len(batch) > 2:
             views.append((out.softmax(1).cpu(), y.cpu(), torch.as_tensor(batch[2]).cpu()))
             continue
-        k = min(5, out.shape[1])
-        top = out.topk(k, 1).indices
-        part = torch.stack([
-            nn.functional.cross_entropy(out, y, reduction="sum").double(),
-            (top[:, 0] == y).sum().double(),
-            (top == y[:, None]).any(1).sum().double(),
-        ])
+        part = batch_metrics(out, y)
         sums = part if sums is None else sums + part
         total += y.numel()
     loss_sum, correct1, correct5 = sums.tolist() if sums is not None else (0.0, 0, 0)

@@ -42,6 +42,10 @@ class VideoModel(nn.Module):
                 m.weight.data = m.weight.data.contiguous(memory_format=fmt)
         return self
 
+    def prepare_input(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` checked (``B C T H W`` float) and in this model's memory format."""
+        return self._prepare(x)
+
     def _prepare(self, x: torch.Tensor) -> torch.Tensor:
         check_clip(x, self.in_channels, type(self).__name__)
         if self.channels_last:

@@ -246,3 +246,22 @@ class DenseTemplate(VideoModel):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.dropout(self.forward_features(x)))
+
+    # ---- the forward pass in stages (what prefix-sharing evaluation walks) -----------------------
+    # forward_map(x) == head_map(close_block(b, feats)) over the stages below, op for op
+    def stem_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The input checked and through the stem: the first block's first feature map."""
+        return self.stem(self._prepare(x))
+
+    def layer_forward(self, layer: DenseLayer, feats: list[torch.Tensor]) -> torch.Tensor:
+        """One dense layer on its block's features so far (its new ``growth`` channels)."""
+        return self._layer(layer, feats)
+
+    def close_block(self, b: int, feats: list[torch.Tensor]) -> torch.Tensor:
+        """Block ``b``'s concatenated features, through its transition (none after the last)."""
+        x = torch.cat(feats, 1)
+        return self.transitions[b](x) if b < len(self.transitions) else x
+
+    def head_map(self, x: torch.Tensor) -> torch.Tensor:
+        """The last block's output through the final BN-ReLU (``forward_map``'s result)."""
+        return self.relu(self.norm(x))
