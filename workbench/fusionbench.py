@@ -57,7 +57,14 @@ SETTINGS: dict[str, dict] = {
     "shake": {"dataset": "synthetic-mixed",
               "data_kw": {"train_per_class": 100, "val_per_class": 50, "test_per_class": 250,
                           "camera_shake": 0.04, "distractors": 2, "motion_classes": 4, "num_classes": 16}},
+    "long": {"dataset": "synthetic-motion",
+             "data_kw": {"frames": 16, "num_classes": 8, "train_per_class": 100, "val_per_class": 50,
+                         "test_per_class": 250, "noise": 0.1, "difficulty": 0.5}},
 }
+#: the trust protocol's split (reports/trust/protocol.json): choices are made on development
+#: settings only; held-out settings are only reported
+DEVELOPMENT = ("mixed", "motion")
+HELD_OUT = ("shake", "long")
 
 
 @dataclass(frozen=True)

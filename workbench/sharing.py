@@ -146,31 +146,51 @@ class PrefixScorer:
             else:
                 self._eval_tree(child, depth + 1, bb, f, y, sums, recal)
 
+    def _bn_buffers(self) -> dict[str, torch.Tensor]:
+        return {k: v.clone() for k, v in self.supernet.state_dict().items()
+                if k.endswith(("running_mean", "running_var", "num_batches_tracked"))}
+
     @torch.no_grad()
-    def score(self, strategies: Sequence[Strategy], batches, *, calibration: Sequence | None = None,
-              device: str = "cpu", max_batches: int | None = None, progress=None) -> list[dict]:
-        """``[{"loss", "top1", "top5", "n"}]`` per strategy, as :func:`workbench.train.evaluate`
-        gives for each one in turn; ``calibration``: the BN-recalibration batches (None: the
-        template's statistics). The template's BN statistics are restored afterwards."""
+    def prepare(self, strategies: Sequence[Strategy], calibration: Sequence | None = None,
+                device: str = "cpu") -> _Tree:
+        """The prefix tree of ``strategies``, each node's BN statistics re-estimated on the
+        ``calibration`` batches (None: the template's own statistics are used)."""
         sn, net = self.supernet, self.net
         strategies = [sn.on_scaffold(s) for s in strategies]
-        for s in strategies:
-            sn.set_strategy(s)  # validates against the space
-        sn.set_strategy(None)
-        root = self._tree(strategies)
-        saved = {k: v.clone() for k, v in sn.state_dict().items()
-                 if k.endswith(("running_mean", "running_var", "num_batches_tracked"))}
-        sums: list = [None] * len(strategies)
+        with sn.running():
+            for s in strategies:
+                sn.set_strategy(s)  # validates against the space
+        tree = _Tree(self._tree(strategies), len(strategies))
+        if calibration:
+            saved, was_training = self._bn_buffers(), sn.training
+            try:
+                sn.eval()
+                xs = [sn.prepare_input(b[0].to(device)) for b in calibration]
+                stems, tree.stem_stats = self._calibrate(net.stem, net.stem_forward, xs)
+                self._calibrate_tree(tree.root, 0, [(0, [x]) for x in stems])
+            finally:
+                for _, layer, _ in self.layers:
+                    layer.gate_kept = layer.gate_mask = None
+                sn.load_state_dict(saved, strict=False)
+                sn.train(was_training)
+        return tree
+
+    @torch.no_grad()
+    def evaluate(self, tree: _Tree, batches, *, subset: Sequence[int] | None = None, device: str = "cpu",
+                 max_batches: int | None = None, progress=None) -> list[dict | None]:
+        """Score the tree's strategies (or those of ``subset``; the others give None) on ``batches``;
+        only the branches leading to a strategy asked for are walked."""
+        sn, net = self.supernet, self.net
+        wanted = set(range(tree.n)) if subset is None else set(subset)
+        root = _active(tree.root, wanted)
+        recal = tree.stem_stats is not None
+        saved, was_training = self._bn_buffers(), sn.training
+        sums: list = [None] * tree.n
         total = 0
-        recal = bool(calibration)
-        was_training = sn.training
         try:
             sn.eval()
             if recal:
-                xs = [sn.prepare_input(b[0].to(device)) for b in calibration]
-                stems, stem_stats = self._calibrate(net.stem, net.stem_forward, xs)
-                self._calibrate_tree(root, 0, [(0, [s]) for s in stems])
-                self._load(net.stem, stem_stats)
+                self._load(net.stem, tree.stem_stats)
             for i, batch in enumerate(batches):
                 if max_batches is not None and i >= max_batches:
                     break
@@ -179,8 +199,9 @@ class PrefixScorer:
                 if len(batch) > 2:
                     raise ValueError("prefix sharing scores clip batches (x, y), not multi-view video batches")
                 x, y = batch[0].to(device), batch[1].to(device)
-                stem = net.stem_forward(sn.prepare_input(x))
-                self._eval_tree(root, 0, 0, [stem], y, sums, recal)
+                if root is not None:
+                    stem = net.stem_forward(sn.prepare_input(x))
+                    self._eval_tree(root, 0, 0, [stem], y, sums, recal)
                 total += y.numel()
                 if progress is not None:
                     progress.update(1)
@@ -191,8 +212,89 @@ class PrefixScorer:
             sn.train(was_training)
         if total == 0:
             raise ValueError("evaluation loader yielded no examples")
-        out = []
-        for s in sums:
-            loss_sum, c1, c5 = s.tolist()
+        out: list[dict | None] = []
+        for i, part in enumerate(sums):
+            if i not in wanted:
+                out.append(None)
+                continue
+            loss_sum, c1, c5 = part.tolist()
             out.append({"loss": loss_sum / total, "top1": int(c1) / total, "top5": int(c5) / total, "n": total})
         return out
+
+    def score(self, strategies: Sequence[Strategy], batches, *, calibration: Sequence | None = None,
+              device: str = "cpu", max_batches: int | None = None, progress=None) -> list[dict]:
+        """``[{"loss", "top1", "top5", "n"}]`` per strategy, as :func:`workbench.train.evaluate`
+        gives for each one in turn; ``calibration``: the BN-recalibration batches (None: the
+        template's statistics). The template's BN statistics are restored afterwards."""
+        tree = self.prepare(strategies, calibration, device)
+        return self.evaluate(tree, batches, device=device, max_batches=max_batches, progress=progress)
+
+
+class _Tree:
+    def __init__(self, root: _Node, n: int) -> None:
+        self.root, self.n = root, n
+        self.stem_stats = None
+
+
+def _active(node: _Node, wanted: set[int]) -> _Node | None:
+    """A view of the tree holding only the paths to the ``wanted`` leaves (statistics shared)."""
+    kids = {u: c for u, c in ((u, _active(c, wanted)) for u, c in node.children.items()) if c is not None}
+    leaves = [i for i in node.leaves if i in wanted]
+    if not kids and not leaves:
+        return None
+    view = _Node(node.unit)
+    view.children, view.leaves = kids, leaves
+    view.stats, view.transition_stats, view.head_stats = node.stats, node.transition_stats, node.head_stats
+    return view
+
+
+def race_top_k(supernet: TemplateSupernet, strategies: Sequence[Strategy], eval_set, *, k: int = 10,
+               calibration: Sequence | None = None, batch_size: int = 64, first_batches: int = 1, z: float = 2.0,
+               device: str = "cpu") -> dict:
+    """Successive halving for a top-``k`` question (approximate, opt-in): every strategy is
+    scored on the first ``first_batches`` validation batches, those whose upper confidence bound
+    (top-1 +- ``z`` binomial standard errors) falls below the ``k``-th best lower bound are dropped,
+    and the rest go on to twice as many batches, until ``k`` remain or the data is used up. Every
+    strategy is scored on the same clips, in the validation split's order.
+
+    Returns ``top1`` (on the clips each strategy saw), ``n`` (those clips), ``low``/``high`` (its
+    interval), ``top`` (the ``k`` indices ranked best) and ``clip_evals`` (strategy x clip
+    evaluations spent, against ``len(strategies) * len(eval_set)`` for full scoring)."""
+    import math
+
+    from .data.formats import collate_drop_none
+
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    loader = torch.utils.data.DataLoader(eval_set, batch_size=batch_size, shuffle=False, collate_fn=collate_drop_none)
+    batches = [b for b in loader if b is not None]
+    scorer = PrefixScorer(supernet)
+    tree = scorer.prepare(strategies, calibration, device)  # calibrated once, for every round
+    n_s = len(strategies)
+    hits = [0.0] * n_s
+    seen = [0] * n_s
+    alive = list(range(n_s))
+    pos, chunk, spent = 0, max(1, first_batches), 0
+    while alive and pos < len(batches):
+        part = batches[pos:pos + chunk]
+        pos += len(part)
+        res = scorer.evaluate(tree, part, subset=alive, device=device)
+        for i in alive:
+            r = res[i]
+            hits[i] += r["top1"] * r["n"]
+            seen[i] += r["n"]
+            spent += r["n"]
+        if len(alive) <= k:
+            continue  # the k left are scored on all the data
+        p = {i: hits[i] / seen[i] for i in alive}
+        se = {i: math.sqrt(max(p[i] * (1 - p[i]), 0.25 / seen[i]) / seen[i]) for i in alive}
+        kth_low = sorted((p[i] - z * se[i] for i in alive), reverse=True)[k - 1]
+        alive = [i for i in alive if p[i] + z * se[i] >= kth_low]
+        chunk *= 2
+    top1 = [hits[i] / seen[i] if seen[i] else float("nan") for i in range(n_s)]
+    half = [z * math.sqrt(max(t * (1 - t), 0.25 / n) / n) if n else float("nan") for t, n in zip(top1, seen)]
+    # rank: strategies that went the distance first (their numbers are full-data), then the rest
+    order = sorted(range(n_s), key=lambda i: (-seen[i], -top1[i]))
+    return {"top1": top1, "n": seen, "low": [t - h for t, h in zip(top1, half)],
+            "high": [t + h for t, h in zip(top1, half)], "top": order[:k], "clip_evals": spent,
+            "full_clip_evals": n_s * sum(len(b[1]) for b in batches)}

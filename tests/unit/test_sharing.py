@@ -83,3 +83,25 @@ def test_resnet_template_is_scored_one_at_a_time():
     est = estimate_strategies(sn, sn.sample(3, torch.Generator().manual_seed(0)), val,
                               config=EstimateConfig(batch_size=4, progress=False))
     assert est.attrs["shared_prefixes"] == 0
+
+
+def test_racing_keeps_full_numbers_for_the_survivors(template):
+    from workbench.sharing import race_top_k
+
+    val, train = _Clips(40, 4), _Clips(16, 5)
+    strategies = _strategies(template, 10, 7)[:20]
+    calib = [(train.x[:8], train.y[:8])]
+    full = PrefixScorer(template).score(strategies, torch.utils.data.DataLoader(val, batch_size=8),
+                                        calibration=calib)
+    r = race_top_k(template, strategies, val, k=3, calibration=calib, batch_size=8, z=1.0)
+    assert r["clip_evals"] <= r["full_clip_evals"] == 20 * 40
+    assert len(r["top"]) == 3
+    for i in range(20):
+        if r["n"][i] == 40:  # went the distance: exactly the full numbers
+            assert r["top1"][i] == full[i]["top1"]
+        assert r["low"][i] <= r["top1"][i] <= r["high"][i]
+    # a strategy dropped early was outside the k best by its interval when it was dropped
+    best = sorted(range(20), key=lambda i: -full[i]["top1"])[:3]
+    assert r["n"][best[0]] == 40
+    with pytest.raises(ValueError, match="k must be"):
+        race_top_k(template, strategies, val, k=0)
