@@ -316,15 +316,17 @@ class TrainStep:
     """One optimisation step of the engine: forward (autocast when ``config.amp`` on a GPU),
     loss (+ the template's regulariser once its gates train), backward, clipping, optimiser
     steps. Returns a float64 device tensor ``[loss * b, regulariser * b, correct]`` without
-    synchronising with the host, so a GPU step never waits for the CPU.
+    synchronising with the host, so a GPU step never waits for the CPU. ``loss_fn(output, y)``
+    replaces the cross-entropy (multi-head stream networks; ``correct`` is then 0).
 
     ``uniform``: a strategy to train this step alone (sandwich steps of the template); its gates
     are not stepped and no regulariser is added. ``weight`` rescales the loss (DDP shares).
     """
 
     def __init__(self, model: nn.Module, opt, gate_opt, config: TrainConfig, device: str, *,
-                 net: nn.Module | None = None, n_train: int = 1) -> None:
+                 net: nn.Module | None = None, n_train: int = 1, loss_fn: Callable | None = None) -> None:
         self.model, self.net = model, net if net is not None else model
+        self.loss_fn = loss_fn  # (output, y) -> loss; default: cross-entropy of the logits
         self.opt, self.gate_opt, self.config = opt, gate_opt, config
         self.n_train = n_train
         self.supernet = _is_supernet(model)
@@ -341,7 +343,7 @@ class TrainStep:
             model.set_strategy(uniform)
         with torch.autocast(device_type="cuda", dtype=self.dtype or torch.float16, enabled=self.dtype is not None):
             logits = self.net(x)
-            loss = nn.functional.cross_entropy(logits.float(), y)
+            loss = nn.functional.cross_entropy(logits.float(), y) if self.loss_fn is None else self.loss_fn(logits, y)
         total = loss if weight == 1.0 else loss * weight
         reg = None
         if uniform is not None:
@@ -371,7 +373,8 @@ class TrainStep:
         out = torch.stack([
             loss.detach().double() * b,
             reg.detach().double() * b if reg is not None else loss.new_zeros((), dtype=torch.float64),
-            (logits.detach().argmax(1) == y).sum().double(),
+            (logits.detach().argmax(1) == y).sum().double() if self.loss_fn is None
+            else loss.new_zeros((), dtype=torch.float64),  # several heads: no one accuracy
         ])
         return out
 

@@ -27,7 +27,15 @@ from ..checkpoint import (
     load_state_checked,
     save_checkpoint,
 )
-from ..train import TrainConfig, _lr_at, _opt_from_tensors, _opt_to_tensors, make_train_loader
+from ..train import (
+    TrainConfig,
+    TrainStep,
+    _lr_at,
+    _make_optimizers,
+    _opt_from_tensors,
+    _opt_to_tensors,
+    make_train_loader,
+)
 from .gblend import gblend_weights
 from .models import blended_loss
 
@@ -156,13 +164,10 @@ def train_multimodal(
     if unknown:
         raise ValueError(f"loss weights name head(s) {', '.join(unknown)} that the model does not have "
                          f"(heads: {', '.join(heads)})")
-    opt_cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.SGD
-    opt_kw = {"weight_decay": config.weight_decay}
-    if config.optimizer == "sgd":
-        opt_kw["momentum"] = config.momentum
-    opt = opt_cls(model.parameters(), lr=config.lr, **opt_kw)
-    use_amp = config.amp and device.startswith("cuda")  # mixed precision on CUDA (ignored on CPU, as in train)
-    scaler = torch.amp.GradScaler("cuda") if use_amp else None
+    opt, _ = _make_optimizers(model, config)
+    # the engine's step with the blended loss; it reads ``weights`` as they are at each step
+    step_fn = TrainStep(model, opt, None, config, device,
+                        loss_fn=lambda out, y: blended_loss(as_heads(out), y, weights))
     out = Path(out_dir) if out_dir is not None else None
     history = _empty_history()
     start = 0
@@ -192,23 +197,13 @@ def train_multimodal(
         model.train()
         loader = make_train_loader(train_set, config, epoch)
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False, disable=not config.progress)
-        for x, y in bar:
-            with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=use_amp):
-                loss = blended_loss(as_heads(model(_to(x, device))), y.to(device), weights)
-            opt.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.unscale_(opt)
-            else:
-                loss.backward()
-            if config.grad_clip:
-                nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            if scaler is not None:
-                scaler.step(opt)
-                scaler.update()
-            else:
-                opt.step()
-            bar.set_postfix(loss=f"{loss.item():.3f}")
+        sums, seen = None, 0
+        for i, (x, y) in enumerate(bar):
+            part = step_fn(_to(x, device), y.to(device, non_blocking=True))
+            sums = part if sums is None else sums + part
+            seen += len(y)
+            if config.progress and (device == "cpu" or i % 25 == 0):
+                bar.set_postfix(loss=f"{sums[0].item() / seen:.3f}")
         tr = evaluate_heads(model, probe, batch_size=config.batch_size * 2, device=device)
         va = evaluate_heads(model, val_set, batch_size=config.batch_size * 2, device=device)
         new_skips = _skipped(train_set, val_set) - skipped_before
