@@ -37,6 +37,7 @@ def main(argv=None) -> int:
     p.add_argument("--baseline-n", type=int, default=50)
     p.add_argument("--recalibrate", type=int, default=2)
     p.add_argument("--race-k", type=int, default=10)
+    p.add_argument("--members", type=int, default=8, help="strategies per batched forward (per-member masks)")
     p.add_argument("--out", default="reports/estimate-bench.json")
     args = p.parse_args(argv)
 
@@ -117,6 +118,7 @@ def main(argv=None) -> int:
             rows[str(n)] = row
         result["sets"][name] = {"one_at_a_time_per_minute": round(rate_one, 1), "baseline_strategies": len(base),
                                 "shared_equals_one_at_a_time": exact, "sizes": rows}
+    result["batched_members"] = _batched_members(sn, distinct[:args.members], val)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
@@ -151,6 +153,66 @@ def _figure(result: dict, stem: Path) -> None:
         for ext in ("png", "pdf"):
             fig.savefig(f"{stem}.{ext}", dpi=200)
         plt.close(fig)
+
+
+def _batched_members(sn, strategies, val) -> dict:
+    """Several strategies in one forward: the batch repeated once per member, every branch
+    computed and multiplied by the member's 0/1 keep mask (template BN statistics, as masks cannot
+    batch per-member recalibration), against one strategy at a time and the prefix tree."""
+    import time
+
+    import numpy as np
+    import torch
+
+    from workbench.sharing import PrefixScorer
+    from workbench.supernet import branches_of
+    from workbench.train import evaluate
+
+    loader = torch.utils.data.DataLoader(val, batch_size=64)
+    batches = list(loader)
+    m = len(strategies)
+    layers = [layer for _, layer in sn.net.layer_modules()]
+    keep = torch.tensor([[[b in branches_of(u) for b in sn.branches] for u in s.units] for s in strategies],
+                        dtype=torch.float32)  # M x L x B
+
+    @torch.no_grad()
+    def batched():
+        sn.eval()
+        hits = torch.zeros(m)
+        for x, y in batches:
+            xb = x.repeat(m, 1, 1, 1, 1)
+            mask = keep.repeat_interleave(len(y), 0)  # (M*b) x L x B
+            for li, layer in enumerate(layers):
+                layer.gate_kept = None
+                layer.gate_mask = {br: mask[:, li, j].view(-1, 1, 1, 1, 1) for j, br in enumerate(sn.branches)}
+            try:
+                out = sn.net(xb)
+            finally:
+                for layer in layers:
+                    layer.gate_mask = None
+            hits += (out.argmax(1) == y.repeat(m)).view(m, -1).sum(1).float()
+        return (hits / len(val)).tolist()
+
+    def one():
+        res = []
+        with sn.running():
+            for s in strategies:
+                sn.set_strategy(s)
+                res.append(evaluate(sn, batches)["top1"])
+        return res
+
+    times = {}
+    outs = {}
+    for name, fn in (("one_at_a_time", one), ("batched", batched),
+                     ("shared_prefixes", lambda: [r["top1"] for r in PrefixScorer(sn).score(strategies, batches)])):
+        t0 = time.perf_counter()
+        outs[name] = fn()
+        times[name] = time.perf_counter() - t0
+    return {"members": m, "seconds": {k: round(v, 2) for k, v in times.items()},
+            "batched_speedup": round(times["one_at_a_time"] / times["batched"], 2),
+            "shared_speedup": round(times["one_at_a_time"] / times["shared_prefixes"], 2),
+            "batched_same_top1": bool(np.allclose(outs["batched"], outs["one_at_a_time"])),
+            "note": "template BN statistics (no recalibration); CPU, this machine"}
 
 
 def _calib(train, cfg):

@@ -40,7 +40,6 @@ import warnings
 from pathlib import Path
 
 import torch
-from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -395,7 +394,6 @@ class Bench:
                                   "clip": [c["frames"], c["size"], c["size"], 3]}
         try:
             import av  # noqa: F401
-
             import numpy  # noqa: F401
         except ImportError as e:
             out["mp4"] = {"skipped": f"decoding mp4 needs PyAV and numpy ({e})"}

@@ -65,8 +65,9 @@ def history_of(run) -> dict:
 def ensure_estimates(run, path=None, *, n: int | None = None, progress: bool = True):
     """The sampled estimates of ``run``: read from ``path`` (default ``RUN/../estimates.nc``, as
     the main job writes them), or computed there (``n`` strategies, fewer under :func:`smoke`)."""
+    from workbench.studies.pipeline import estimate_run
+
     from .analysis import load_netcdf
-    from .pipeline import estimate_run
 
     path = Path(path) if path is not None else Path(run).parent / "estimates.nc"
     if path.is_file():
@@ -78,10 +79,11 @@ def ensure_estimates(run, path=None, *, n: int | None = None, progress: bool = T
 def ensure_template(run, *, dataset: str = "synthetic-mixed", settings=None, on_epoch=None, progress: bool = True):
     """The template of ``run``: loaded when it is trained, else trained there (main-job settings
     on ``dataset``, smoke settings under :func:`smoke`). Returns ``(model, history_dataset)``."""
+    from workbench.studies.mainjob import MAIN_JOB, SMOKE
+    from workbench.studies.pipeline import train_supernet
+    from workbench.template.network import load_supernet
+
     from .analysis import load_netcdf
-    from .mainjob import MAIN_JOB, SMOKE
-    from .pipeline import train_supernet
-    from .supernet import load_supernet
 
     run = Path(run)
     settings = settings or (SMOKE if smoke() else MAIN_JOB)

@@ -102,7 +102,7 @@ def environment(device: str | None = None) -> dict:
 
 
 def _write_json(path: Path, obj) -> None:
-    from .checkpoint import atomic_write_bytes
+    from workbench.engine.checkpoint import atomic_write_bytes
 
     atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
 

@@ -31,8 +31,8 @@ class StrategyDesigner:
 
     def __init__(self, template, eval_set, *, estimates=None, run=None, max_eval_batches: int | None = None,
                  batch_size: int = 64):
-        from .estimate import StrategyCostTable
-        from .study import trust_line
+        from workbench.engine.estimate import StrategyCostTable
+        from workbench.studies.rank import trust_line
 
         self.template = template.eval()
         self.eval_set = eval_set
@@ -55,9 +55,10 @@ class StrategyDesigner:
     @classmethod
     def from_run(cls, run, *, split: str = "val", estimates=None, **kw) -> StrategyDesigner:
         """The designer of a template run folder (``estimates``: a Dataset or a ``.nc`` path)."""
+        from workbench.studies.pipeline import open_splits, read_run
+        from workbench.template.network import load_supernet
+
         from .analysis import load_netcdf
-        from .pipeline import open_splits, read_run
-        from .supernet import load_supernet
 
         spec = read_run(run)
         model, _ = load_supernet(run)
@@ -118,7 +119,7 @@ class StrategyDesigner:
         """The template's top-1 estimate with shared weights (cached per strategy)."""
         from torch.utils.data import DataLoader
 
-        from .train import evaluate
+        from workbench.engine.loop import evaluate
 
         s = strategy or self._strategy
         if s.key not in self._cache:
@@ -168,7 +169,7 @@ class StrategyDesigner:
 
     def stream_cost(self, strategy: Strategy | None = None) -> tuple[int, float]:
         """(parameters, GMACs) of the two-stream network of the design (cached)."""
-        from .cost import count_stream_cost
+        from workbench.engine.cost import count_stream_cost
 
         s = strategy or self._strategy
         key = (s.key, self.stream_fusion)
@@ -200,7 +201,7 @@ class StrategyDesigner:
         """Write the current strategy as ``NAME.json``, the network with the template's weights as
         a checkpoint (``NAME.safetensors`` + ``NAME.json`` metadata, no pickle) and ``NAME.py``,
         a loader that rebuilds it as a plain ``torch.nn.Module``."""
-        from .checkpoint import save_checkpoint
+        from workbench.engine.checkpoint import save_checkpoint
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
@@ -243,8 +244,8 @@ class StrategyDesigner:
         """Train the current strategy stand-alone on the run's dataset in a background thread
         (``wait=True``: join it). ``on_epoch(history)`` runs after each epoch; the result lands
         in :attr:`last_training` (or its exception)."""
-        from .pipeline import read_run, train_strategy
-        from .train import TrainConfig
+        from workbench.engine.loop import TrainConfig
+        from workbench.studies.pipeline import read_run, train_strategy
 
         if self.run is None:
             raise ValueError("training needs the template's run folder (StrategyDesigner.from_run)")

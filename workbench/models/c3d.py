@@ -11,8 +11,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from workbench.models.units import make_unit, unit_stride
+
 from ..strategy import Strategy
-from ..units import make_unit, unit_stride
 from .base import VideoModel
 
 __all__ = ["C3D"]
@@ -64,7 +65,7 @@ class C3D(VideoModel):
         self.feature_dim = fc_dim
 
     def layer_modules(self) -> list[tuple[str, nn.Module]]:
-        from ..units import FusionUnit
+        from workbench.models.units import FusionUnit
 
         return [(f"features.{i}", m) for i, m in enumerate(self.features) if isinstance(m, FusionUnit)]
 

@@ -14,7 +14,7 @@ import copy
 import torch
 from torch import nn
 
-from ..units import BranchSum, Conv2Plus1D, Frame2D, Full3D, IrCSN, Spatial, Temporal
+from workbench.models.units import BranchSum, Conv2Plus1D, Frame2D, Full3D, IrCSN, Spatial, Temporal
 
 __all__ = ["fuse_for_inference"]
 

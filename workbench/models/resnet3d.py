@@ -11,8 +11,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from workbench.models.units import make_unit, r2plus1d_mid_channels, unit_stride
+
 from ..strategy import Strategy
-from ..units import make_unit, r2plus1d_mid_channels, unit_stride
 from .base import VideoModel, init_weights
 
 __all__ = ["VideoResNet", "BasicBlock", "Bottleneck", "TemplateBottleneck", "make_stem", "RESNET_DEPTHS"]

@@ -132,8 +132,9 @@ def run_streams(out, *, dataset: str = "synthetic-mixed", fusion: str = "pyramid
                 overwrite: bool = False, on_epoch=None) -> dict:
     """Train one stream-fusion network on ``dataset`` and score it on the test split (a folder
     that holds a run needs ``resume`` or ``overwrite``: :meth:`~workbench.runs.Run.begin`)."""
+    from workbench.engine.loop import TrainConfig
+
     from ..data import check_data_args
-    from ..train import TrainConfig
 
     out = Path(out)
     run = Run(out)
@@ -175,7 +176,7 @@ def _run_streams(run, model, splits, cfg, mods, fusion, dataset, weights, blend,
     test = evaluate_heads(model, splits["test"], batch_size=cfg.batch_size * 2, device=cfg.device,
                           weights=history["final_weights"] if len(history["final_weights"]) > 1 else None)
     params = sum(p.numel() for p in model.parameters())
-    from ..train import skipped_videos
+    from workbench.engine.loop import skipped_videos
 
     skipped = {split: skipped_videos(ds) for split, ds in splits.items()}
     result = {"skipped_videos": {"count": sum(len(v) for v in skipped.values()),

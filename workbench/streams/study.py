@@ -46,8 +46,9 @@ def gblend_study(out, *, dataset: str = "synthetic-mixed", modalities: Sequence[
     """Run the study; returns an ``xarray.Dataset`` (run x seed) and writes ``gblend.nc`` and ``gblend.md``."""
     import xarray as xr
 
+    from workbench.engine.loop import TrainConfig
+
     from ..analysis import save_netcdf
-    from ..train import TrainConfig
     from .gblend import offline_weights
 
     out = Path(out)
@@ -188,8 +189,9 @@ def stream_ablation(out, *, dataset: str = "synthetic-mixed", data_kw: Mapping |
     ``xarray.Dataset`` (run x seed) and writes ``ablation.nc`` and ``ablation.md``."""
     import xarray as xr
 
+    from workbench.engine.loop import TrainConfig
+
     from ..analysis import save_netcdf
-    from ..train import TrainConfig
 
     out = Path(out)
     cfg = train_config or TrainConfig(epochs=10, batch_size=16, lr=3e-3)

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from ..checkpoint import (
+from workbench.engine.checkpoint import (
     CheckpointError,
     atomic_write_bytes,
     checkpoint_exists,
@@ -27,7 +27,7 @@ from ..checkpoint import (
     load_state_checked,
     save_checkpoint,
 )
-from ..train import (
+from workbench.engine.loop import (
     TrainConfig,
     TrainStep,
     _lr_at,
@@ -36,6 +36,7 @@ from ..train import (
     _opt_to_tensors,
     make_train_loader,
 )
+
 from .gblend import gblend_weights
 from .models import blended_loss
 
@@ -108,7 +109,7 @@ def _empty_history() -> dict:
 
 
 def _skipped(*datasets) -> int:
-    from ..train import skipped_videos
+    from workbench.engine.loop import skipped_videos
 
     return sum(len(skipped_videos(d)) for d in datasets if d is not None)
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
+from workbench.cli.common import positive_int
 
-def add_bench_commands(sub) -> None:
-    from .cli import _size
+
+def add_commands(sub) -> None:
 
     bench = sub.add_parser("bench", help="FusionBench: a stand-alone truth table; score any template against it")
     bs = bench.add_subparsers(dest="bench_command", required=True, metavar="BENCH_COMMAND")
@@ -14,10 +15,10 @@ def add_bench_commands(sub) -> None:
     q.add_argument("--out", default="reports/fusionbench", help="table folder (default reports/fusionbench)")
     q.add_argument("--setting", action="append", default=None,
                    help="a setting to build, repeatable (default: all of them)")
-    q.add_argument("--workers", type=_size, default=1, help="one-thread worker processes (default 1)")
+    q.add_argument("--workers", type=positive_int, default=1, help="one-thread worker processes (default 1)")
     q.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    q.add_argument("--epochs", type=_size, default=20)
-    q.add_argument("--limit", type=_size, default=None, help="stop after this many trainings")
+    q.add_argument("--epochs", type=positive_int, default=20)
+    q.add_argument("--limit", type=positive_int, default=None, help="stop after this many trainings")
     q.add_argument("--deadline", type=float, default=None, help="claim no new training after this many seconds")
     q.add_argument("--no-progress", action="store_true")
     q.set_defaults(func=cmd_bench_build)
@@ -26,8 +27,8 @@ def add_bench_commands(sub) -> None:
     q.add_argument("--table", default="reports/fusionbench", help="the table folder or its fusionbench.nc")
     q.add_argument("--setting", default=None, help="the table setting (default: the one matching the run's data)")
     q.add_argument("--recalibrate", type=int, default=2, help="BN recalibration batches (default 2)")
-    q.add_argument("--top-k", type=_size, default=5)
-    q.add_argument("--bootstrap", type=_size, default=2000)
+    q.add_argument("--top-k", type=positive_int, default=5)
+    q.add_argument("--bootstrap", type=positive_int, default=2000)
     q.add_argument("--json", action="store_true", help="print JSON")
     q.set_defaults(func=cmd_bench_score)
 
@@ -35,7 +36,7 @@ def add_bench_commands(sub) -> None:
 def cmd_bench_build(args) -> int:
     from dataclasses import replace
 
-    from .fusionbench import BenchConfig, build, collect, load_table, readme
+    from workbench.studies.fusionbench import BenchConfig, build, collect, load_table, readme
 
     cfg = replace(BenchConfig(), seeds=tuple(args.seeds), epochs=args.epochs)
     r = build(args.out, settings=args.setting, config=cfg, workers=args.workers, limit=args.limit,
@@ -49,7 +50,7 @@ def cmd_bench_build(args) -> int:
 
 
 def cmd_bench_score(args) -> int:
-    from .fusionbench import score_report, score_run
+    from workbench.studies.fusionbench import score_report, score_run
 
     r = score_run(args.run, args.table, setting=args.setting, recalibrate=args.recalibrate, top_k=args.top_k,
                   bootstrap=args.bootstrap)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 import json
+
+from workbench.cli.common import positive_int
 
 FORMAT_CHOICES = (
     "ucf101",
@@ -18,15 +19,8 @@ FORMAT_CHOICES = (
 )
 
 
-def _positive(text: str) -> int:
-    v = int(text)
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return v
-
-
 def cmd_export(args) -> int:
-    from .export import export_dataset
+    from workbench.data.export import export_dataset
 
     res = export_dataset(
         args.format,
@@ -59,7 +53,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_flow(args) -> int:
-    from .flow import compute_flow_folders
+    from workbench.data.flow import compute_flow_folders
 
     r = compute_flow_folders(args.format, args.root, args.out, method=args.method, bound=args.bound,
                              force=args.force, progress=not args.no_progress)
@@ -69,7 +63,7 @@ def cmd_flow(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from .check import check_dataset
+    from workbench.data.check import check_dataset
 
     kw = {}
     if args.folds:
@@ -82,7 +76,7 @@ def cmd_check(args) -> int:
     return 0 if report.ok else 1
 
 
-def add_data_commands(sub: argparse._SubParsersAction) -> None:
+def add_commands(sub) -> None:
     p = sub.add_parser(
         "data", help="datasets: export the synthetic benchmark to real formats, check a dataset"
     )
@@ -104,14 +98,14 @@ def add_data_commands(sub: argparse._SubParsersAction) -> None:
         help="synthetic dataset to export (default synthetic-motion)",
     )
     q.add_argument(
-        "--clips-per-class", type=_positive, default=4, help="clips per class (default 4)"
+        "--clips-per-class", type=positive_int, default=4, help="clips per class (default 4)"
     )
-    q.add_argument("--frames", type=_positive, default=8, help="frames per clip (default 8)")
-    q.add_argument("--size", type=_positive, default=32, help="frame side in pixels (default 32)")
+    q.add_argument("--frames", type=positive_int, default=8, help="frames per clip (default 8)")
+    q.add_argument("--size", type=positive_int, default=32, help="frame side in pixels (default 32)")
     q.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     q.add_argument(
         "--fps",
-        type=_positive,
+        type=positive_int,
         default=None,
         help="frame rate written (default: the format's usual one)",
     )
@@ -151,7 +145,7 @@ def add_data_commands(sub: argparse._SubParsersAction) -> None:
     )
     q.add_argument(
         "--workers",
-        type=_positive,
+        type=positive_int,
         default=None,
         help="parallel file checks (default min(4, CPUs))",
     )

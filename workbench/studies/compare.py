@@ -1,0 +1,143 @@
+"""Literature comparison: the classic fusion designs and the probability space's strategies,
+trained stand-alone on the same data with the same budget.
+
+Rows: C3D, R3D, MC3, rMC3, R(2+1)D, P3D, ip-CSN, ir-CSN from the model zoo (tiny widths by
+default, so a CPU can train them), plus the template's most probable strategy and, given its
+estimates, the best sampled one. Every (row, seed) is cached in ``OUT/runs/`` (resumable; nothing
+finished is recomputed). :func:`literature_comparison` returns an ``xarray.Dataset``;
+:func:`comparison_table` and :func:`comparison_figure` present it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from workbench.plots.compare import comparison_figure
+from workbench.runs import Run, cache_key
+
+__all__ = ["LITERATURE", "literature_comparison", "comparison_table", "comparison_figure"]
+
+LITERATURE = ("c3d", "r3d_18", "mc3_18", "rmc3_18", "r2plus1d_18", "p3d_resnet50", "ip_csn_50", "ir_csn_50")
+
+
+def literature_comparison(out, template_run, *, models: Sequence[str] = LITERATURE, estimates=None, tiny: bool = True,
+                          train_config=None, seeds: Sequence[int] = (0,), progress: bool = True,
+                          streams: Sequence[str] = (), stream_backbone: str = "r3d_18"):
+    """Train ``models`` (zoo names) and the template's strategies on the template run's dataset,
+    each for every seed with ``train_config`` (default: 20 epochs, batch 16, lr 6e-3).
+
+    ``streams``: two-stream fusions (``late``, ``stcb``, ``pyramid``) of an RGB and a flow stream
+    (``stream_backbone`` each), trained on the same clips with their exact optical flow, under
+    the same budget (source ``two-stream``; synthetic datasets only)."""
+    import torch
+    import xarray as xr
+
+    from workbench.analysis import save_netcdf, strategies_from
+    from workbench.engine.cost import count_cost
+    from workbench.engine.loop import TrainConfig
+    from workbench.models import TINY, build_model, model_info
+    from workbench.studies.pipeline import open_splits, read_run, train_strategy
+    from workbench.template.network import load_supernet
+
+    out = Path(out)
+    cfg = train_config or TrainConfig(epochs=20, batch_size=16, lr=6e-3)
+    spec = read_run(template_run)
+    template, _ = load_supernet(template_run)
+    val = open_splits(spec["dataset"], root=spec.get("root"), splits=("val",), **spec["data_kw"])["val"]
+    shape = tuple(int(s) for s in val[0][0].shape)  # C T H W
+    rows = []  # (label, source, strategy, model kwargs)
+    for name in models:
+        m = model_info(name)
+        kw = {k: v for k, v in m.kwargs.items() if k != "num_classes"}
+        if tiny:
+            kw = {**TINY[m.strategy().layout.family], **kw}
+        if m.backbone == "c3d":
+            kw.update(num_frames=shape[1], size=shape[2])
+        if "num_frames" in m.kwargs and m.backbone != "c3d":
+            kw["num_frames"] = shape[1]
+        rows.append((name, "literature", m.strategy(), kw))
+    tkw = {k: v for k, v in template.config.model_kwargs().items() if k != "num_classes"}
+    rows.append(("most probable", "probability space", template.most_probable(), tkw))
+    if estimates is not None:
+        src = [str(s) for s in estimates["source"].values]
+        idx = [i for i, s in enumerate(src) if s == "sampled"]
+        if idx:
+            best = idx[int(np.argmax(estimates["top1"].values[idx]))]
+            rows.append(("best sampled", "probability space", strategies_from(estimates)[best], tkw))
+    data_key = cache_key({"dataset": spec["dataset"], "root": spec.get("root"), "data_kw": spec["data_kw"],
+                     "budget": {k: v for k, v in cfg.to_dict().items() if k not in ("progress", "seed", "device")}})
+    acc = np.zeros((len(rows), len(seeds)))
+    params, gmacs = [], []
+    folders = []
+    for i, (label, _, strategy, kw) in enumerate(rows):
+        with torch.device("meta"):
+            model = build_model(strategy, channels_last=False, num_classes=template.num_classes, **kw)
+        r = count_cost(model, shape)
+        params.append(r.params)
+        gmacs.append(r.gmacs)
+        row_folders = []
+        for j, seed in enumerate(seeds):
+            folder = out / "runs" / f"{label.replace(' ', '-')}-{cache_key([strategy.to_dict(), kw])}-{data_key}-s{seed}"
+            res = Run(folder).reuse_or(lambda resume, s=strategy, kw=kw, seed=seed, folder=folder: train_strategy(
+                s, folder, dataset=spec["dataset"], root=spec.get("root"), data_kw=spec["data_kw"], model_kw=kw,
+                train_config=replace(cfg, seed=seed, progress=progress), resume=resume))
+            acc[i, j] = res["test"]["top1"]
+            row_folders.append(str(folder))
+        folders.append(row_folders)
+    if streams:
+        from workbench.engine.cost import count_stream_cost
+        from workbench.streams import build_streams_model, run_streams
+
+        acc_rows = [acc]
+        c, t, h, w = shape
+        for fusion in streams:
+            mkw = {"backbone": stream_backbone, "tiny": tiny}
+            net = build_streams_model(fusion, ("rgb", "flow"), template.num_classes, frames=t, size=w, **mkw)
+            p, m = count_stream_cost(net, {"rgb": (c, t, h, w), "flow": (2, t, h, w)})
+            params.append(p)
+            gmacs.append(m / 1e9)
+            row, row_folders = np.zeros((1, len(seeds))), []
+            for j, seed in enumerate(seeds):
+                folder = out / "runs" / f"two-stream-{fusion}-{cache_key(mkw)}-{data_key}-s{seed}"
+                res = Run(folder).reuse_or(lambda resume, fusion=fusion, mkw=mkw, seed=seed, folder=folder: run_streams(
+                    folder, dataset=spec["dataset"], fusion=fusion, modalities=("rgb", "flow"),
+                    train_config=replace(cfg, seed=seed, progress=progress), model_kw=mkw,
+                    data_kw=spec["data_kw"], resume=resume))
+                row[0, j] = res["test"]["fused"]["top1"]
+                row_folders.append(str(folder))
+            acc_rows.append(row)
+            folders.append(row_folders)
+            rows.append((f"two-stream {fusion}", "two-stream", None, mkw))
+        acc = np.concatenate(acc_rows)
+    ds = xr.Dataset(
+        {
+            "test_top1": (("model", "seed"), acc), "mean_top1": ("model", acc.mean(1)),
+            "params": ("model", np.asarray(params, np.int64)), "gmacs": ("model", np.asarray(gmacs)),
+            "source": ("model", np.asarray([r[1] for r in rows], dtype=object)),
+            "code": ("model", np.asarray([r[2].code if r[2] is not None else f"{r[3]['backbone']} rgb+flow"
+                                          for r in rows], dtype=object)),
+        },
+        coords={"model": [r[0] for r in rows], "seed": list(seeds)},
+        attrs={"dataset": spec["dataset"], "template_run": str(template_run), "tiny": int(tiny),
+               "train_config": json.dumps(cfg.to_dict()), "folders": json.dumps(folders)},
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    save_netcdf(ds, out / "comparison.nc")
+    (out / "comparison.md").write_text(comparison_table(ds))
+    return ds
+
+
+def comparison_table(ds) -> str:
+    cfg = json.loads(ds.attrs["train_config"])
+    lines = [f"Trained stand-alone on `{ds.attrs['dataset']}`: {cfg['epochs']} epochs, batch {cfg['batch_size']}, "
+             f"{cfg['optimizer']} lr {cfg['lr']}; seeds {[int(s) for s in ds['seed'].values]}; test top-1 (mean over seeds).", "",
+             "| model | source | params | GMACs | test top-1 |", "|---|---|---|---|---|"]
+    for i in np.argsort(-ds["mean_top1"].values, kind="stable"):
+        lines.append(f"| {ds['model'].values[i]} | {ds['source'].values[i]} | {int(ds['params'].values[i]):,} | "
+                     f"{ds['gmacs'].values[i]:.4f} | {ds['mean_top1'].values[i]:.3f} |")
+    return "\n".join(lines) + "\n"
