@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import torch
-
 from workbench.supernet import TemplateSupernet
 from workbench.train import amp_dtype
 
