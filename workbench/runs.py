@@ -101,7 +101,7 @@ def environment(device: str | None = None) -> dict:
     return env
 
 
-def _write_json(path: Path, obj) -> None:
+def write_json(path: Path, obj) -> None:
     from workbench.engine.checkpoint import atomic_write_bytes
 
     atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
@@ -152,7 +152,7 @@ class Run:
 
     def write_json(self, name: str, obj) -> Path:
         path = self.path / name
-        _write_json(path, obj)
+        write_json(path, obj)
         return path
 
     def spec(self) -> dict:

@@ -250,12 +250,26 @@ class Strategy:
             )
         return [(i, a, b) for i, (a, b) in enumerate(zip(self.units, other.units)) if a != b]
 
-    def replace(self, layer: int, unit: str) -> Strategy:
-        if not 0 <= layer < self.num_layers:
-            raise ValueError(f"layer {layer} out of range 0..{self.num_layers - 1}")
-        units = list(self.units)
-        units[layer] = unit
-        return Strategy(self.backbone, tuple(units), self.stem)
+    def replace(self, layer: int | None = None, unit: str | None = None, **fields) -> Strategy:
+        """A copy with one layer's unit changed (``s.replace(3, "ST")``) and/or other fields
+        replaced (``s.replace(stem="2D")``, ``s.replace(name="mine")``); the name is kept unless
+        given, and the result is validated like any strategy."""
+        import dataclasses
+
+        unknown = set(fields) - {"backbone", "units", "stem", "name"}
+        if unknown:
+            raise ValueError(f"Strategy has no field(s) {sorted(unknown)}; expected backbone, units, stem or name")
+        if (layer is None) != (unit is None):
+            raise ValueError("give a layer and its new unit together: replace(layer, unit)")
+        if layer is not None:
+            if not 0 <= layer < self.num_layers:
+                raise ValueError(f"layer {layer} out of range 0..{self.num_layers - 1}")
+            units = list(fields.get("units", self.units))
+            units[layer] = unit
+            fields["units"] = tuple(units)
+        if "units" in fields:
+            fields["units"] = tuple(fields["units"])
+        return dataclasses.replace(self, **fields)
 
     # ---- serialisation ---------------------------------------------------------------------
     def to_dict(self) -> dict:

@@ -73,7 +73,7 @@ class StrategyDesigner:
         return self._strategy
 
     def set_strategy(self, strategy: Strategy) -> Strategy:
-        self._strategy = self.template._check_strategy(strategy)
+        self._strategy = self.template.check_strategy(strategy)
         self._sync_widgets()
         return self._strategy
 
@@ -101,7 +101,7 @@ class StrategyDesigner:
         src = [str(s) for s in self.estimates["source"].values] if "source" in self.estimates else ["sampled"] * len(rows)
         acc = self.estimates["top1"].values
         order = sorted((i for i, s in enumerate(src) if s == "sampled"), key=lambda i: -acc[i])
-        return [Strategy(rows[i].backbone, rows[i].units, rows[i].stem, name=f"sampled #{i}") for i in order]
+        return [rows[i].replace(name=f"sampled #{i}") for i in order]
 
     def best_sampled(self) -> Strategy:
         rows = self.sampled()
@@ -186,7 +186,7 @@ class StrategyDesigner:
             if reference not in self.presets:
                 raise ValueError(f"unknown preset {reference!r}; presets: {', '.join(self.presets)}")
             reference = self.presets[reference]
-        reference = self.template._check_strategy(reference)
+        reference = self.template.check_strategy(reference)
         a, b = self.summary(), self.summary(reference)
         return {
             "layers": [{"layer": i, "current": u, "reference": r, "changed": u != r}
@@ -205,7 +205,7 @@ class StrategyDesigner:
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        s = Strategy(self._strategy.backbone, self._strategy.units, self._strategy.stem, name=name)
+        s = self._strategy.replace(name=name)
         model = self.template.extract(s, inherit_weights=True)
         save_checkpoint(folder / f"{name}-weights", model, model_kwargs=self.template.config.model_kwargs(),
                         metadata={"strategy": s.to_dict(), "from_template": str(self.run) if self.run else None,

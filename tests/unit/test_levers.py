@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 from torch.utils.data import TensorDataset
-
 from workbench.estimate import EstimateConfig, estimate_strategies, finetune_strategy
 from workbench.fewshot import pin_layer, split_layer
-from workbench.strategy import Strategy
 from workbench.supernet import TemplateSupernet, concrete_drop, concrete_drop_given
 from workbench.train import TrainConfig, _tau_at, train
+
+from workbench.strategy import Strategy
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +54,7 @@ def test_conditioned_mode_needs_a_strategy_and_keeps_its_branches():
     net.set_strategy(s).set_mode("conditioned")
     m = net._masks(64)
     for li, u in enumerate(s.units):
-        for b, j in net._branch_index.items():
+        for b, j in net.branch_index.items():
             kept = b in u.split("+")
             assert bool(((m[:, li, j] > 0.5) == kept).all()), (li, b)
 

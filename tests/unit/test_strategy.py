@@ -120,3 +120,19 @@ def test_parse_and_diff(tmp_path):
     with pytest.raises(ValueError, match="missing"):
         Strategy.from_dict({"units": []})
     assert set(UNIT_NAMES) >= {"S", "T", "ST", "ST(2+1)D", "S+T", "S+ST", "T+ST", "S+T+ST", "ip-CSN", "ir-CSN", "2D"}
+
+
+def test_replace_keeps_the_name_and_validates():
+    from workbench import preset
+
+    s = preset("opt", "densenet-tiny")
+    t = s.replace(2, "ST")
+    assert t.name == "opt" and t.units[2] == "ST" and t.units[:2] == s.units[:2]
+    assert s.replace(stem="2D").stem == "2D" and s.replace(stem="2D").units == s.units
+    assert s.replace(name="mine").name == "mine"
+    with pytest.raises(ValueError, match="no field"):
+        s.replace(colour="red")
+    with pytest.raises(ValueError, match="together"):
+        s.replace(layer=1)
+    with pytest.raises(ValueError):
+        s.replace(0, "no-such-unit")

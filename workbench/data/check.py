@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .decode import DecodeError, list_frames, probe_video
-from .formats import LAYOUTS, DatasetIndex, Problem, _kinetics_csv, canonical_format, index_dataset
+from .formats import LAYOUTS, DatasetIndex, Problem, canonical_format, index_dataset, kinetics_csv
 
 __all__ = ["CheckReport", "check_dataset", "check_file", "DECODE_MODES"]
 
@@ -145,7 +145,7 @@ def _plan(fmt: str, root: Path, folds, index_kw: dict) -> list[tuple[str, dict, 
         return [("train", {}, True), ("val", {}, True), ("test", {}, test)]
     if fmt == "kinetics":
         ann = index_kw.get("annotations")
-        return [(s, {}, _kinetics_csv(root, s, ann) is not None) for s in ("train", "val", "test")]
+        return [(s, {}, kinetics_csv(root, s, ann) is not None) for s in ("train", "val", "test")]
     return [("train", {}, False), ("val", {}, False), ("test", {}, False)]
 
 

@@ -247,7 +247,7 @@ class FlowVideoDataset:
         import torch
 
         from .decode import read_clips
-        from .transforms import _short_side_size, to_normalized
+        from .transforms import short_side_size, to_normalized
 
         if not 0 <= i < len(self):
             raise IndexError(f"index {i} out of range for {len(self)} items")
@@ -285,7 +285,7 @@ class FlowVideoDataset:
         packed = np.concatenate([q, np.full(q.shape[:3] + (1,), 128, np.uint8)], -1)
         fq, _, _ = t.geometry(torch.from_numpy(packed), crop_view, np.random.default_rng(item_seed + 1))
         flow = dequantize_flow(fq[..., :2].numpy(), self.bound)  # T H W 2, pixels of the source frames
-        nh, nw = _short_side_size(h0, w0, side)
+        nh, nw = short_side_size(h0, w0, side)
         flow[..., 0] *= nw / w0
         flow[..., 1] *= nh / h0
         if flipped:

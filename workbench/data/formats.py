@@ -651,7 +651,7 @@ def index_something_v2(root, split: str = "train", *, video_dir=None) -> Dataset
 _K_SPLIT_NAMES = {"train": ("train",), "val": ("val", "validate", "validation"), "test": ("test",)}
 
 
-def _kinetics_csv(root: Path, split: str, annotations=None) -> Path | None:
+def kinetics_csv(root: Path, split: str, annotations=None) -> Path | None:
     names = _K_SPLIT_NAMES[split]
     if annotations is not None:
         a = Path(annotations)
@@ -742,7 +742,7 @@ def index_kinetics(
     root = _root(fmt, root)
     split = _split(split)
     problems: list[Problem] = []
-    csv_path = _kinetics_csv(root, split, annotations)
+    csv_path = kinetics_csv(root, split, annotations)
     if csv_path is None:
         raise _layout_error(
             fmt,
@@ -754,7 +754,7 @@ def index_kinetics(
     if classes is not None:
         class_list = _kinetics_classes(classes)
     else:
-        train_csv = csv_path if split == "train" else _kinetics_csv(root, "train", annotations)
+        train_csv = csv_path if split == "train" else kinetics_csv(root, "train", annotations)
         if train_csv is not None and train_csv != csv_path:
             class_list = sorted(
                 {r["label"] for r in _read_kinetics_csv(train_csv, []) if r.get("label")}

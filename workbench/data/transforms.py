@@ -56,7 +56,7 @@ def as_clip(clip) -> torch.Tensor:
     return clip
 
 
-def _short_side_size(h: int, w: int, size: int) -> tuple[int, int]:
+def short_side_size(h: int, w: int, size: int) -> tuple[int, int]:
     if h <= w:
         return size, max(1, int(round(w * size / h)))
     return max(1, int(round(h * size / w))), size
@@ -66,7 +66,7 @@ def resize_short_side(clip, size: int) -> torch.Tensor:
     """Resize every frame so that its shorter side is ``size`` (aspect kept; antialiased bilinear)."""
     clip = as_clip(clip)
     t, h, w, _ = clip.shape
-    nh, nw = _short_side_size(h, w, size)
+    nh, nw = short_side_size(h, w, size)
     if (nh, nw) == (h, w):
         return clip
     x = clip.permute(0, 3, 1, 2)  # T C H W view, channels-last in memory

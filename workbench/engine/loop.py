@@ -150,7 +150,7 @@ def make_train_loader(dataset: Dataset, config: TrainConfig, epoch: int, *, shuf
     )
 
 
-def _lr_at(config: TrainConfig, epoch: int) -> float:
+def lr_at(config: TrainConfig, epoch: int) -> float:
     if config.schedule == "constant":
         return config.lr
     if config.schedule == "step":
@@ -176,7 +176,7 @@ def _uniform_strategy(model, generator: torch.Generator):
     return Strategy(model.backbone, tuple(model.units[i] for i in idx.tolist()), model.config.stem)
 
 
-def _make_optimizers(model: nn.Module, config: TrainConfig):
+def make_optimizers(model: nn.Module, config: TrainConfig):
     if _is_supernet(model):
         weights, gates = model.weight_parameters(), model.gate_parameters()
     else:
@@ -252,7 +252,7 @@ def evaluate(model: nn.Module, loader: DataLoader, device: str = "cpu", *, max_b
     return {"loss": loss_sum / total, "top1": correct1 / total, "top5": correct5 / total, "n": total}
 
 
-def _opt_to_tensors(prefix: str, opt: torch.optim.Optimizer) -> tuple[dict, dict]:
+def optimizer_tensors(prefix: str, opt: torch.optim.Optimizer) -> tuple[dict, dict]:
     sd = opt.state_dict()
     tensors, scalars = {}, {}
     for pid, st in sd["state"].items():
@@ -264,7 +264,7 @@ def _opt_to_tensors(prefix: str, opt: torch.optim.Optimizer) -> tuple[dict, dict
     return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
 
 
-def _opt_from_tensors(prefix: str, opt: torch.optim.Optimizer, tensors: dict, meta: dict) -> None:
+def load_optimizer_tensors(prefix: str, opt: torch.optim.Optimizer, tensors: dict, meta: dict) -> None:
     state: dict = {}
     for key, v in tensors.items():
         if not key.startswith(prefix + "/"):
@@ -279,10 +279,10 @@ def _opt_from_tensors(prefix: str, opt: torch.optim.Optimizer, tensors: dict, me
 
 def _save(out_dir: Path, model, opt, gate_opt, history: History, epoch: int, config: TrainConfig,
           model_kwargs: dict, extra_meta: dict) -> None:
-    tensors, opt_meta = _opt_to_tensors("opt", opt)
+    tensors, opt_meta = optimizer_tensors("opt", opt)
     gate_meta = None
     if gate_opt is not None:
-        t2, gate_meta = _opt_to_tensors("gate_opt", gate_opt)
+        t2, gate_meta = optimizer_tensors("gate_opt", gate_opt)
         tensors.update(t2)
     states = dist_.all_gather_objects(torch.get_rng_state())
     if not dist_.is_main():
@@ -424,7 +424,7 @@ def train(
             model, device_ids=[torch.device(device).index] if device.startswith("cuda") else None,
             find_unused_parameters=supernet,
         )
-    opt, gate_opt = _make_optimizers(model, config)
+    opt, gate_opt = make_optimizers(model, config)
     history = History()
     start = 0
     run_dir = Path(out_dir) if out_dir is not None else None
@@ -442,9 +442,9 @@ def train(
                 "resume: the training configuration differs from the checkpoint's "
                 f"({saved_cfg} vs {config}); resume with the saved configuration"
             )
-        _opt_from_tensors("opt", opt, extra, m["optimizer"])
+        load_optimizer_tensors("opt", opt, extra, m["optimizer"])
         if gate_opt is not None and m.get("gate_optimizer"):
-            _opt_from_tensors("gate_opt", gate_opt, extra, m["gate_optimizer"])
+            load_optimizer_tensors("gate_opt", gate_opt, extra, m["gate_optimizer"])
         rng_key = "rng/torch" if dist_.rank() == 0 else f"rng/torch/{dist_.rank()}"
         if rng_key in extra:
             torch.set_rng_state(extra[rng_key])
@@ -475,7 +475,7 @@ def train(
         if supernet:
             model.set_mode("relaxed" if gated else "warmup")
             model.tau = _tau_at(config, model.config.tau, epoch)
-        lr = _lr_at(config, epoch)
+        lr = lr_at(config, epoch)
         for g in opt.param_groups:
             g["lr"] = lr
         model.train()

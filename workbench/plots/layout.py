@@ -32,7 +32,7 @@ def _renderer(fig):
     return fig._get_renderer()
 
 
-def _text_size(fig, text: str, fontsize: float, **kw) -> tuple[float, float]:
+def text_size(fig, text: str, fontsize: float, **kw) -> tuple[float, float]:
     """Width and height in pixels of ``text`` drawn in ``fig``."""
     t = Text(0, 0, text, fontsize=fontsize, **kw)
     t.set_figure(fig)
@@ -48,7 +48,7 @@ def wrap_text(fig, text: str, width_inches: float, fontsize: float) -> str:
         line = ""
         for word in para.split(" "):
             trial = f"{line} {word}" if line else word
-            if line and _text_size(fig, trial, fontsize)[0] > limit:
+            if line and text_size(fig, trial, fontsize)[0] > limit:
                 lines.append(line)
                 line = word
             else:
@@ -202,7 +202,7 @@ def place_labels(ax, x: Sequence[float], y: Sequence[float], labels: Sequence[st
     if leg is not None:
         taken.append(leg.get_window_extent(renderer))
     taken = np.array([[b.x0, b.y0, b.x1, b.y1] for b in taken]).reshape(-1, 4)
-    sizes = np.array([_text_size(fig, s, fontsize, **text_kw) for s in labels])
+    sizes = np.array([text_size(fig, s, fontsize, **text_kw) for s in labels])
     own = np.column_stack([anchors - 2 * px, anchors + 2 * px])  # the labelled points themselves
 
     radii = np.array([1.5, 4, 8, 13, 19, 26, 35, 46, 60, 78, 100, 130, 170]) * px

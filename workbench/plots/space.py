@@ -12,13 +12,13 @@ import numpy as np
 from matplotlib.ticker import MaxNLocator, ScalarFormatter
 
 from .layout import (
-    _text_size,
     fit_axis_label,
     fit_ticks,
     freeze_tick_sizes,
     legend_above,
     macs_unit,
     place_labels,
+    text_size,
     wrap_text,
 )
 from .paper import COLUMN_WIDTHS, UNIT_COLOURS, figure_axes, paper_style, unit_colour
@@ -35,7 +35,7 @@ def _rotate_if_crowded(ax, labels, fontsize: float = 7):
     """Turn categorical x tick labels 45 degrees when they are wider than their slots."""
     fig = ax.figure
     slot = ax.get_position().width * fig.bbox.width / max(len(labels), 1)
-    if labels and max(_text_size(fig, str(t), fontsize)[0] for t in labels) > 0.85 * slot:
+    if labels and max(text_size(fig, str(t), fontsize)[0] for t in labels) > 0.85 * slot:
         ax.tick_params(axis="x", labelrotation=45)
         for t in ax.get_xticklabels():
             t.set_horizontalalignment("right")

@@ -30,11 +30,11 @@ from workbench.engine.checkpoint import (
 from workbench.engine.loop import (
     TrainConfig,
     TrainStep,
-    _lr_at,
-    _make_optimizers,
-    _opt_from_tensors,
-    _opt_to_tensors,
+    load_optimizer_tensors,
+    lr_at,
+    make_optimizers,
     make_train_loader,
+    optimizer_tensors,
 )
 
 from .gblend import gblend_weights
@@ -165,7 +165,7 @@ def train_multimodal(
     if unknown:
         raise ValueError(f"loss weights name head(s) {', '.join(unknown)} that the model does not have "
                          f"(heads: {', '.join(heads)})")
-    opt, _ = _make_optimizers(model, config)
+    opt, _ = make_optimizers(model, config)
     # the engine's step with the blended loss; it reads ``weights`` as they are at each step
     step_fn = TrainStep(model, opt, None, config, device,
                         loss_fn=lambda out, y: blended_loss(as_heads(out), y, weights))
@@ -177,7 +177,7 @@ def train_multimodal(
             raise CheckpointError(f"nothing to resume: {out_dir} holds no checkpoint")
         state, meta, extra = load_latest(out / "last")
         load_state_checked(model, state, out / "last")
-        _opt_from_tensors("opt", opt, extra, meta["metadata"]["optimizer"])
+        load_optimizer_tensors("opt", opt, extra, meta["metadata"]["optimizer"])
         torch.set_rng_state(extra["rng/torch"])
         history = meta["metadata"]["history"]
         weights = meta["metadata"]["weights"]
@@ -194,7 +194,7 @@ def train_multimodal(
         t0 = time.perf_counter()
         skipped_before = _skipped(train_set, val_set)
         for g in opt.param_groups:
-            g["lr"] = _lr_at(config, epoch)
+            g["lr"] = lr_at(config, epoch)
         model.train()
         loader = make_train_loader(train_set, config, epoch)
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False, disable=not config.progress)
@@ -224,7 +224,7 @@ def train_multimodal(
             tqdm.write(f"epoch {epoch + 1}/{config.epochs}: val {main} loss {va[main]['loss']:.3f} "
                        f"top-1 {va[main]['top1']:.3f}  weights " + " ".join(f"{k} {v:.2f}" for k, v in weights.items()))
         if out is not None:
-            tensors, opt_meta = _opt_to_tensors("opt", opt)
+            tensors, opt_meta = optimizer_tensors("opt", opt)
             tensors["rng/torch"] = torch.get_rng_state()
             save_checkpoint(out / "last", model, model_kwargs=model_kwargs,
                             metadata={"epoch": epoch + 1, "history": history, "weights": weights,

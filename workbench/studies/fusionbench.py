@@ -197,7 +197,7 @@ def train_item(strategy: Strategy, data: dict, config: BenchConfig, seed: int, *
 
     from workbench.engine import distributed as dist_
     from workbench.engine.cost import count_cost
-    from workbench.engine.loop import TrainConfig, TrainStep, _lr_at, _make_optimizers, evaluate
+    from workbench.engine.loop import TrainConfig, TrainStep, evaluate, lr_at, make_optimizers
     from workbench.models import build_model
 
     tc = TrainConfig(epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
@@ -206,7 +206,7 @@ def train_item(strategy: Strategy, data: dict, config: BenchConfig, seed: int, *
     model_kw = {"num_classes": k, **{a: b for a, b in config.model_kw(k).items() if a != "num_classes"}}
     torch.manual_seed(seed)
     model = build_model(strategy, **model_kw).to(device)
-    opt, gate_opt = _make_optimizers(model, tc)
+    opt, gate_opt = make_optimizers(model, tc)
     torch.manual_seed(seed)  # what train() does before its first epoch
     step = TrainStep(model, opt, gate_opt, tc, device)
     xtr, ytr = data["train"]
@@ -218,7 +218,7 @@ def train_item(strategy: Strategy, data: dict, config: BenchConfig, seed: int, *
     t0 = time.perf_counter()
     rec = {"curve_top1": [], "train_loss": [], "train_top1": []}
     for epoch in range(tc.epochs):
-        lr = _lr_at(tc, epoch)
+        lr = lr_at(tc, epoch)
         for g in opt.param_groups:
             g["lr"] = lr
         model.train()

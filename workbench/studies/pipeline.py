@@ -9,7 +9,6 @@ strategies, train a strategy stand-alone. A *run folder* holds everything one of
 
 from __future__ import annotations
 
-import json
 import platform
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,7 +19,6 @@ from workbench import __version__
 from workbench.analysis import gates, history_dataset, marginals, save_netcdf
 from workbench.data import SYNTHETIC_DATASETS, build_dataset, check_data_args
 from workbench.engine import distributed as dist_
-from workbench.engine.checkpoint import atomic_write_bytes
 from workbench.engine.loop import History, TrainConfig, skipped_videos, train
 from workbench.runs import Run, environment
 from workbench.strategy import Strategy
@@ -47,10 +45,6 @@ def _num_classes(ds) -> int:
     if classes is None:
         raise ValueError(f"dataset {type(ds).__name__} does not say its classes")
     return len(classes)
-
-
-def _write_json(path: Path, obj) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
 
 
 def read_run(run: str | Path) -> dict:

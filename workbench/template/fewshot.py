@@ -46,7 +46,7 @@ def pin_layer(model: TemplateSupernet, layer: int, unit: str):
         raise ValueError(f"unit {unit!r} is not in the template's units: {', '.join(model.units)}")
     kept = set(branches_of(unit))
     with torch.no_grad():
-        for b, j in model._branch_index.items():
+        for b, j in model.branch_index.items():
             model.gate_logits[layer, j] = -_PIN if b in kept else _PIN
     mask = torch.ones_like(model.gate_logits)
     mask[layer] = 0
@@ -61,7 +61,7 @@ def train_few_shot(template_run, out, *, layer: int | None = None, units=None, e
     ``lr`` (default: half the template's). Returns the manifest (also ``OUT/fewshot.json``);
     parts already finished are not retrained."""
     from workbench.engine.loop import TrainConfig, train
-    from workbench.studies.pipeline import _write_json, open_splits, read_run
+    from workbench.studies.pipeline import open_splits, read_run, write_json
     from workbench.template.network import load_supernet
 
     if epochs < 1:
@@ -92,7 +92,7 @@ def train_few_shot(template_run, out, *, layer: int | None = None, units=None, e
         handle = pin_layer(model, layer, u)
         if dist_.is_main():
             folder.mkdir(parents=True, exist_ok=True)
-            _write_json(folder / "run.json", {**spec, "train_config": cfg.to_dict(),
+            write_json(folder / "run.json", {**spec, "train_config": cfg.to_dict(),
                                               "few_shot": {"template_run": str(template_run), "layer": layer,
                                                            "unit": u}})
         with Run(folder).lock() if dist_.is_main() else contextlib.nullcontext():
@@ -103,7 +103,7 @@ def train_few_shot(template_run, out, *, layer: int | None = None, units=None, e
     manifest = {"template_run": str(template_run), "layer": layer, "parts": parts, "epochs": epochs,
                 "train_config": cfg.to_dict(), "seconds": seconds}
     if dist_.is_main():
-        _write_json(out / MANIFEST, manifest)
+        write_json(out / MANIFEST, manifest)
     return manifest
 
 

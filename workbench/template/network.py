@@ -216,7 +216,7 @@ class TemplateSupernet(VideoModel):
         self.tau = config.tau  # relaxation temperature in use (a schedule may anneal it)
         self._fixed: tuple[tuple[str, ...], ...] | None = None
         self._layers = [layer for _, layer in self.net.layer_modules()]
-        self._branch_index = {b: i for i, b in enumerate(config.branches)}
+        self.branch_index = {b: i for i, b in enumerate(config.branches)}
         self._cached_masks: torch.Tensor | None = None
         # the 'volume' prior's per-branch factors, on the model's device (not part of the weights)
         self.register_buffer("branch_volume", torch.tensor([_BRANCH_VOLUME[b] for b in config.branches]),
@@ -252,7 +252,7 @@ class TemplateSupernet(VideoModel):
         for u in self.units:
             kept = set(branches_of(u))
             prob = torch.ones(self.num_layers, dtype=torch.float64)
-            for b, j in self._branch_index.items():
+            for b, j in self.branch_index.items():
                 prob = prob * ((1 - p[:, j]) if b in kept else p[:, j])
             cols.append(prob)
         return torch.stack(cols, 1)
@@ -275,7 +275,7 @@ class TemplateSupernet(VideoModel):
         for _ in range(n):
             drop = torch.rand(p.shape, generator=generator) < p
             units = tuple(
-                units_from_branches([b for b, j in self._branch_index.items() if not drop[li, j]])
+                units_from_branches([b for b, j in self.branch_index.items() if not drop[li, j]])
                 for li in range(self.num_layers)
             )
             out.append(Strategy(self.backbone, units, self.config.stem))
@@ -283,12 +283,12 @@ class TemplateSupernet(VideoModel):
 
     def log_prob(self, strategy: Strategy) -> float:
         """log P(strategy) under independent gates."""
-        self._check_strategy(strategy)
+        self.check_strategy(strategy)
         p = self.drop_probabilities().double()
         total = 0.0
         for li, u in enumerate(strategy.units):
             kept = set(branches_of(u))
-            for b, j in self._branch_index.items():
+            for b, j in self.branch_index.items():
                 q = (1 - p[li, j]) if b in kept else p[li, j]
                 total += math.log(max(q.item(), 1e-300))
         return total
@@ -297,7 +297,7 @@ class TemplateSupernet(VideoModel):
         """Expected number of layers that keep at least one temporal branch (ST or T)."""
         p = self.drop_probabilities().double()
         drop_all_t = torch.ones(self.num_layers, dtype=torch.float64)
-        for b, j in self._branch_index.items():
+        for b, j in self.branch_index.items():
             if b in ("ST", "T"):
                 drop_all_t = drop_all_t * p[:, j]
         return float((1 - drop_all_t).sum())
@@ -321,9 +321,9 @@ class TemplateSupernet(VideoModel):
         a strategy written without one (``densenet-tiny:SSTT...``) can be used as is."""
         if strategy.stem == self.config.stem:
             return strategy
-        return Strategy(strategy.backbone, strategy.units, self.config.stem, name=strategy.name)
+        return strategy.replace(stem=self.config.stem)
 
-    def _check_strategy(self, strategy: Strategy) -> Strategy:
+    def check_strategy(self, strategy: Strategy) -> Strategy:
         """Validate ``strategy`` against the space; returns it on the template's stem."""
         if strategy.backbone != self.backbone:
             raise ValueError(f"strategy is for backbone {strategy.backbone!r}, the template is {self.backbone!r}")
@@ -366,7 +366,7 @@ class TemplateSupernet(VideoModel):
             if self.mode in ("fixed", "conditioned"):
                 self.mode = "relaxed"
             return self
-        self._check_strategy(strategy)
+        self.check_strategy(strategy)
         self._fixed = tuple(branches_of(u) for u in strategy.units)
         self.mode = "fixed"
         return self
@@ -408,7 +408,7 @@ class TemplateSupernet(VideoModel):
             return keep.unsqueeze(0).expand(batch, -1, -1)
         shape = (batch, *self.gate_logits.shape)
         if self.mode == "conditioned":
-            keep = torch.tensor([[b in kept for b in self._branch_index] for kept in self._fixed],
+            keep = torch.tensor([[b in kept for b in self.branch_index] for kept in self._fixed],
                                 device=self.gate_logits.device)
             return 1 - concrete_drop_given(self.gate_logits, keep.expand(shape), shape, self.tau)
         return 1 - concrete_drop(self.gate_logits, shape, self.tau)
@@ -421,7 +421,7 @@ class TemplateSupernet(VideoModel):
             layer.gate_kept = self._fixed[li] if self.mode == "fixed" else None
             layer.gate_mask = (
                 None if masks is None else
-                {b: masks[:, li, j].view(-1, 1, 1, 1, 1) for b, j in self._branch_index.items()}
+                {b: masks[:, li, j].view(-1, 1, 1, 1, 1) for b, j in self.branch_index.items()}
             )
         try:
             return self.net.forward_features(x)
@@ -455,7 +455,7 @@ class TemplateSupernet(VideoModel):
         """``strategy`` as a stand-alone network, with the template's weights (or fresh ones)."""
         from workbench.models import build_model
 
-        strategy = self._check_strategy(strategy)
+        strategy = self.check_strategy(strategy)
         model = build_model(strategy, channels_last=False, **self.config.model_kwargs())
         if inherit_weights:
             src = self.net.state_dict()
