@@ -41,7 +41,7 @@ KINDS = ("supernet", "standalone", "streams", "few-shot-part")
 SPEC, RESULT, HISTORY, LOCK = "run.json", "result.json", "history.json", ".lock"
 CHECKPOINT, PREVIOUS = "last", "prev"
 #: every file a run writes (removed by ``overwrite``); other files in the folder are left alone
-RUN_FILES = (SPEC, RESULT, HISTORY, "history.nc", "results.nc", "marginals.nc", "trust.json",
+RUN_FILES = (SPEC, RESULT, HISTORY, "history.nc", "results.nc", "marginals.nc", "trust.json", "health.json",
              "last.safetensors", "last.json", "prev.safetensors", "prev.json")
 
 

@@ -10,6 +10,7 @@ strategies, train a strategy stand-alone. A *run folder* holds everything one of
 from __future__ import annotations
 
 import platform
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from workbench.analysis import gates, history_dataset, marginals, save_netcdf
 from workbench.data import SYNTHETIC_DATASETS, build_dataset, check_data_args
 from workbench.engine import distributed as dist_
 from workbench.engine.loop import History, TrainConfig, skipped_videos, train
-from workbench.runs import Run, environment
+from workbench.runs import Run, environment, write_json
 from workbench.strategy import Strategy
 from workbench.template.network import SupernetConfig, TemplateSupernet, load_supernet
 
@@ -113,9 +114,25 @@ def _train_supernet(out: Path, cfg: SupernetConfig, splits: dict, train_config: 
     )
     if dist_.is_main():
         save_netcdf(_marginals_dataset(model), out / "marginals.nc")
-        warn_if_collapsed(model, history)
+        if not warn_if_collapsed(model, history):
+            check_health(out, model, history)
     dist_.barrier()
     return model, history
+
+
+def check_health(run: Path, model: TemplateSupernet, history: History) -> list[dict]:
+    """The template's problems (:mod:`workbench.template.health`): each one warned about, all of
+    them written to ``RUN/health.json`` (an empty list: none found)."""
+    import warnings
+
+    from workbench.template.health import problem_lines, template_problems
+
+    problems = template_problems(model.unit_probabilities()[:, -1].tolist(), history.val_acc,
+                                 model.num_classes, history.phase)
+    for line in problem_lines(problems):
+        warnings.warn(f"template {run}: {line}", RuntimeWarning, stacklevel=2)
+    write_json(Path(run) / "health.json", {"template": problems})
+    return problems
 
 
 def warn_if_collapsed(model: TemplateSupernet, history: History | None = None, threshold: float = 0.5,
@@ -213,6 +230,12 @@ def estimate_run(
     ds = estimate_strategies(model, rows, splits[split], config=cfg, train_set=splits.get("train"), sources=sources)
     ds.attrs.update({"run": str(run), "split": split, "seed": seed, "n_sampled": n, "dataset": spec["dataset"],
                      "clips": clips, "crops": crops})
+    from workbench.template.health import estimate_problems, problem_lines
+
+    squeezed = estimate_problems(ds["top1"].values.tolist())
+    for line in problem_lines(squeezed):
+        warnings.warn(f"estimates of {run}: {line}", RuntimeWarning, stacklevel=2)
+    ds.attrs["problems"] = "; ".join(p["problem"] for p in squeezed) or "none"
     if out is not None and dist_.is_main():
         save_netcdf(ds, out)
     return ds

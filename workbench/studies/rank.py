@@ -35,7 +35,7 @@ from workbench.runs import Run, cache_key
 from workbench.strategy import Strategy
 
 __all__ = ["StudyConfig", "select_strategies", "standalone_results", "rank_metrics", "run_rank_study",
-           "read_trust", "trust_line", "trust_short", "lever_table", "lever_report", "TRUST_FILE"]
+           "read_trust", "read_health", "trust_line", "trust_short", "lever_table", "lever_report", "TRUST_FILE"]
 
 TRUST_FILE = "trust.json"  # in a template run folder: the latest study's headline figures
 
@@ -473,24 +473,46 @@ def read_trust(run) -> dict | None:
     return json.loads(path.read_text())
 
 
+def read_health(run) -> list[dict]:
+    """The template's problems found after training (``RUN/health.json``; [] when none or unchecked)."""
+    path = Path(run) / "health.json"
+    if not path.is_file():
+        return []
+    try:
+        return list(json.loads(path.read_text()).get("template", []))
+    except (json.JSONDecodeError, AttributeError):
+        return [{"problem": "unreadable-health", "text": f"{path} is not valid JSON", "remedy": "retrain the template"}]
+
+
+def _health_suffix(run, short: bool = False) -> str:
+    probs = read_health(run)
+    if not probs:
+        return ""
+    names = ", ".join(p["problem"] for p in probs)
+    return f"; TEMPLATE PROBLEMS: {names}" if short else \
+        f"; the template has problems ({names}): " + " / ".join(p["text"] for p in probs)
+
+
 def trust_line(run) -> str:
-    """One line for tables: the run's tau with its interval, or an 'unvalidated' mark."""
+    """One line for tables: the run's tau with its interval, or an 'unvalidated' mark, and the
+    template's problems when it has any (:mod:`workbench.template.health`)."""
     t = read_trust(run)
     if t is None:
         return (f"estimates UNVALIDATED: no rank study for this run (run `workbench study rank --run-dir {run}` "
-                "to measure how well they rank strategies against stand-alone training)")
+                "to measure how well they rank strategies against stand-alone training)") + _health_suffix(run)
     lo, hi = t["tau_ci"]
     return (f"estimates validated: Kendall tau {t['tau']:.2f} [95% CI {lo:.2f}, {hi:.2f}] against stand-alone "
-            f"training over {t['strategies']} strategies ({t['predictor']})")
+            f"training over {t['strategies']} strategies ({t['predictor']})") + _health_suffix(run)
 
 
 def trust_short(run) -> str:
     """A figure-title version of :func:`trust_line`."""
     t = read_trust(run)
     if t is None:
-        return "estimates UNVALIDATED (no rank study)"
+        return "estimates UNVALIDATED (no rank study)" + _health_suffix(run, short=True)
     lo, hi = t["tau_ci"]
-    return f"rank agreement with stand-alone: Kendall tau {t['tau']:.2f} [{lo:.2f}, {hi:.2f}], {t['strategies']} strategies"
+    return (f"rank agreement with stand-alone: Kendall tau {t['tau']:.2f} [{lo:.2f}, {hi:.2f}], "
+            f"{t['strategies']} strategies") + _health_suffix(run, short=True)
 
 
 def study_report(ds) -> str:
