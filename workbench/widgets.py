@@ -30,7 +30,7 @@ class StrategyDesigner:
     """
 
     def __init__(self, template, eval_set, *, estimates=None, run=None, max_eval_batches: int | None = None,
-                 batch_size: int = 64):
+                 batch_size: int | None = None, train_set=None, recalibrate_batches: int | None = None):
         from workbench.engine.estimate import StrategyCostTable
         from workbench.studies.rank import trust_line
 
@@ -39,7 +39,16 @@ class StrategyDesigner:
         self.estimates = estimates
         self.run = Path(run) if run is not None else None
         self.max_eval_batches = max_eval_batches
-        self.batch_size = batch_size
+        # one scoring path: the estimates' own settings (batch, BN recalibration, its seed), so the
+        # designer, the estimates file, notebook 03 and the report give the same float
+        attrs = estimates.attrs if estimates is not None else {}
+        self.batch_size = int(batch_size or attrs.get("batch_size", 64))
+        self.recalibrate_batches = int(recalibrate_batches if recalibrate_batches is not None
+                                       else attrs.get("recalibrate_batches", 0 if train_set is None else 2))
+        self.calibration_seed = int(attrs.get("calibration_seed", 0))
+        if self.recalibrate_batches and train_set is None:
+            raise ValueError("BN recalibration needs the training split: pass train_set (or use from_run)")
+        self.train_set = train_set
         shape = tuple(int(s) for s in eval_set[0][0].shape)
         self.costs = StrategyCostTable(template, shape)
         self.presets = {s.name: s for s in template.presets()}
@@ -62,10 +71,13 @@ class StrategyDesigner:
 
         spec = read_run(run)
         model, _ = load_supernet(run)
-        data = open_splits(spec["dataset"], root=spec.get("root"), splits=(split,), **spec["data_kw"])[split]
         if isinstance(estimates, (str, Path)):
             estimates = load_netcdf(estimates)
-        return cls(model, data, estimates=estimates, run=run, **kw)
+        if estimates is not None and "split" in estimates.attrs:
+            split = str(estimates.attrs["split"])
+        splits = open_splits(spec["dataset"], root=spec.get("root"), splits=tuple(dict.fromkeys((split, "train"))),
+                             **spec["data_kw"])
+        return cls(model, splits[split], estimates=estimates, run=run, train_set=splits["train"], **kw)
 
     # ---- the current strategy --------------------------------------------------------------
     @property
@@ -116,16 +128,18 @@ class StrategyDesigner:
         return params, macs / 1e9
 
     def estimate(self, strategy: Strategy | None = None) -> float:
-        """The template's top-1 estimate with shared weights (cached per strategy)."""
-        from torch.utils.data import DataLoader
-
-        from workbench.engine.loop import evaluate
+        """The template's top-1 estimate with shared weights (cached per strategy), scored by
+        :func:`workbench.engine.estimate.estimate_strategies` with the estimates' settings."""
+        from workbench.engine.estimate import EstimateConfig, estimate_strategies
 
         s = strategy or self._strategy
         if s.key not in self._cache:
-            with self.template.running(s):
-                loader = DataLoader(self.eval_set, batch_size=self.batch_size, shuffle=False)
-                self._cache[s.key] = evaluate(self.template, loader, max_batches=self.max_eval_batches)["top1"]
+            cfg = EstimateConfig(batch_size=self.batch_size, recalibrate_batches=self.recalibrate_batches,
+                                 calibration_seed=self.calibration_seed, max_eval_batches=self.max_eval_batches,
+                                 progress=False)
+            ds = estimate_strategies(self.template, [s], self.eval_set, config=cfg, train_set=self.train_set,
+                                     cost_table=self.costs)
+            self._cache[s.key] = float(ds["top1"].values[0])
         return self._cache[s.key]
 
     def summary(self, strategy: Strategy | None = None) -> dict:

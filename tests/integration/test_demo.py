@@ -64,3 +64,17 @@ def test_designer_trains_in_the_background(tmp_path):
     assert "error" not in d.last_training, d.last_training
     assert seen == [1] and d.last_training["stream_fusion"] == "stcb"
     assert json.loads((tmp_path / "design-streams" / "result.json").read_text())["modalities"] == ["rgb", "flow"]
+
+
+def test_designer_scores_like_the_estimates(tmp_path):
+    from workbench.analysis import load_netcdf, strategies_from
+    from workbench.mainjob import run_main_job
+    from workbench.widgets import StrategyDesigner
+
+    r = run_main_job(tmp_path / "demo", settings=SMOKE, progress=False)
+    est = load_netcdf(r["estimates"])
+    d = StrategyDesigner.from_run(r["run"], estimates=est)
+    assert d.recalibrate_batches == est.attrs["recalibrate_batches"] >= 1
+    rows = strategies_from(est)
+    for i in (0, len(rows) // 2, len(rows) - 1):  # the same float, not merely close
+        assert d.estimate(rows[i]) == float(est["top1"].values[i])

@@ -246,6 +246,8 @@ def estimate_strategies(
             "backbone": supernet.backbone,
             "unit_set": supernet.config.unit_set,
             "shared_prefixes": int(shared),  # 1: 'seconds' is the set's time shared out evenly
+            "batch_size": config.batch_size,  # with calibration_seed: what re-scoring a row needs
+            "calibration_seed": config.calibration_seed,
         },
     )
 
