@@ -4,10 +4,10 @@ import json
 
 import numpy as np
 from PIL import Image
+from workbench.mainjob import SMOKE
 
 from workbench.analysis import load_netcdf
 from workbench.cli import main
-from workbench.mainjob import SMOKE
 
 
 def test_main_job_smoke(tmp_path, capsys):
@@ -41,6 +41,7 @@ def test_main_job_smoke(tmp_path, capsys):
 
 def test_designer_trains_in_the_background(tmp_path):
     from workbench.mainjob import run_main_job
+
     from workbench.widgets import StrategyDesigner
 
     r = run_main_job(tmp_path / "demo", settings=SMOKE, progress=False)
@@ -67,8 +68,9 @@ def test_designer_trains_in_the_background(tmp_path):
 
 
 def test_designer_scores_like_the_estimates(tmp_path):
-    from workbench.analysis import load_netcdf, strategies_from
     from workbench.mainjob import run_main_job
+
+    from workbench.analysis import load_netcdf, strategies_from
     from workbench.widgets import StrategyDesigner
 
     r = run_main_job(tmp_path / "demo", settings=SMOKE, progress=False)
