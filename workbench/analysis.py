@@ -141,7 +141,36 @@ def estimates_dataset(rows: Sequence[dict], *, sources: Sequence[str] | None = N
     ds = xr.Dataset(data, coords=coords)
     ds.attrs.update({k: (json.dumps(v) if isinstance(v, (list, dict, tuple)) else v)
                      for k, v in (attrs or {}).items() if v is not None})
+    if "top1" in ds and "n_eval" in ds:
+        low, high = wilson_interval(ds["top1"].values, ds["n_eval"].values)
+        ds["top1_low"], ds["top1_high"] = ("strategy", low), ("strategy", high)
+        ds.attrs["top1_interval"] = ("95% Wilson interval over the n_eval validation clips: evaluation noise only, "
+                                     "not the gap between shared weights and stand-alone training")
     return ds
+
+
+def wilson_interval(p, n, z: float = 1.96) -> tuple[np.ndarray, np.ndarray]:
+    """The Wilson score interval of accuracies ``p`` measured on ``n`` clips (95% by default)."""
+    p = np.asarray(p, dtype=np.float64)
+    n = np.maximum(np.asarray(n, dtype=np.float64), 1)
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
+
+
+def unique_strategies(ds: xr.Dataset, source: str | None = "sampled") -> list[tuple[int, int]]:
+    """``[(row, times drawn)]``: each distinct strategy once (its first row), in row order;
+    ``source`` keeps only rows of that source (None: all rows)."""
+    keys = [str(k) for k in ds["key"].values]
+    src = [str(x) for x in ds["source"].values] if "source" in ds else ["sampled"] * len(keys)
+    first: dict[str, int] = {}
+    count: dict[str, int] = {}
+    for i, (k, s) in enumerate(zip(keys, src)):
+        if source is not None and s != source:
+            continue
+        first.setdefault(k, i)
+        count[k] = count.get(k, 0) + 1
+    return [(i, count[k]) for k, i in first.items()]
 
 
 def strategies_from(ds: xr.Dataset) -> list[Strategy]:

@@ -54,6 +54,7 @@ class StrategyDesigner:
         self.presets = {s.name: s for s in template.presets()}
         self.trust = trust_line(self.run) if self.run is not None else "estimates UNVALIDATED: no run folder given"
         self._cache: dict[str, float] = {}
+        self._intervals: dict[str, tuple[float, float]] = {}
         self._strategy = template.most_probable()
         self.stream_fusion = "none"  # or one of workbench.streams.models.FUSIONS
         self._stream_costs: dict[tuple[str, str], tuple[int, float]] = {}
@@ -140,12 +141,20 @@ class StrategyDesigner:
             ds = estimate_strategies(self.template, [s], self.eval_set, config=cfg, train_set=self.train_set,
                                      cost_table=self.costs)
             self._cache[s.key] = float(ds["top1"].values[0])
+            self._intervals[s.key] = (float(ds["top1_low"].values[0]), float(ds["top1_high"].values[0]))
         return self._cache[s.key]
+
+    def interval(self, strategy: Strategy | None = None) -> tuple[float, float]:
+        """The estimate's 95% evaluation-noise interval (Wilson, over the validation clips scored)."""
+        s = strategy or self._strategy
+        self.estimate(s)
+        return self._intervals[s.key]
 
     def summary(self, strategy: Strategy | None = None) -> dict:
         s = strategy or self._strategy
         params, gmacs = self.cost(s)
         out = {"code": s.code, "params": params, "gmacs": gmacs, "estimate": self.estimate(s),
+               "estimate_interval": self.interval(s),
                "log_prob": self.template.log_prob(s), "stream_fusion": self.stream_fusion}
         if self.stream_fusion != "none":
             out["two_stream_params"], out["two_stream_gmacs"] = self.stream_cost(s)
@@ -339,7 +348,11 @@ class StrategyDesigner:
             s = self.summary()
             info.value = (f"<b>{html.escape(s['code'])}</b><br>params <b class='wb-params'>{s['params']:,}</b> | "
                           f"GMACs <b class='wb-gmacs'>{s['gmacs']:.4g}</b> | estimated top-1 "
-                          f"<b class='wb-estimate'>{s['estimate']:.3f}</b> | log P {s['log_prob']:.1f}<br>"
+                          f"<b class='wb-estimate'>{s['estimate']:.3f}</b> "
+                          f"<span title='evaluation noise only (95% Wilson interval over the validation clips); "
+                          f"the trust figure below says how far shared weights are from stand-alone training'>"
+                          f"[{s['estimate_interval'][0]:.3f}, {s['estimate_interval'][1]:.3f}]</span>"
+                          f" | log P {s['log_prob']:.1f}<br>"
                           + (f"two-stream ({html.escape(self.stream_fusion)}, RGB + flow): params "
                              f"<b class='wb-streams-params'>{s['two_stream_params']:,}</b> | GMACs "
                              f"<b class='wb-streams-gmacs'>{s['two_stream_gmacs']:.4g}</b> "

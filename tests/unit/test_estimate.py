@@ -2,6 +2,15 @@ import numpy as np
 import pytest
 import torch
 from torch.utils.data import TensorDataset
+from workbench.cost import count_cost
+from workbench.estimate import (
+    EstimateConfig,
+    StrategyCostTable,
+    estimate_strategies,
+    recalibrate_bn,
+)
+from workbench.supernet import TemplateSupernet
+from workbench.train import evaluate
 
 from workbench.analysis import (
     estimates_dataset,
@@ -14,16 +23,7 @@ from workbench.analysis import (
     top_k,
     unit_probabilities_from_p,
 )
-from workbench.cost import count_cost
-from workbench.estimate import (
-    EstimateConfig,
-    StrategyCostTable,
-    estimate_strategies,
-    recalibrate_bn,
-)
 from workbench.strategy import Strategy
-from workbench.supernet import TemplateSupernet
-from workbench.train import evaluate
 
 
 @pytest.fixture(scope="module")
@@ -155,3 +155,20 @@ def test_multi_clip_needs_a_real_dataset(tmp_path):
     (tmp_path / "run.json").write_text('{"dataset": "synthetic-motion", "data_kw": {}}')
     with pytest.raises(ValueError, match="multi-clip evaluation needs a real dataset"):
         estimate_run(tmp_path, n=1, clips=2)
+
+
+def test_every_estimate_carries_its_evaluation_noise_interval():
+    import numpy as np
+
+    from workbench.analysis import unique_strategies, wilson_interval
+
+    low, high = wilson_interval([0.0, 0.5, 1.0], [100, 100, 100])
+    assert np.all(low <= np.array([0.0, 0.5, 1.0]) + 1e-12) and np.all(high >= np.array([0.0, 0.5, 1.0]) - 1e-12)
+    assert 0.39 < low[1] < 0.41 and 0.59 < high[1] < 0.61  # p = 0.5 on 100 clips: about +- 0.098
+    assert high[0] > 0 and low[2] < 1  # never a zero-width interval at the ends
+    import xarray as xr
+
+    ds = xr.Dataset({"key": ("strategy", ["a", "b", "a", "c", "a"]),
+                     "source": ("strategy", ["sampled", "sampled", "sampled", "preset", "sampled"])})
+    assert unique_strategies(ds) == [(0, 3), (1, 1)]
+    assert unique_strategies(ds, None) == [(0, 3), (1, 1), (3, 1)]

@@ -100,7 +100,7 @@ def main_job_report(run, estimates, *, settings: MainJobSettings, seconds: dict,
     """A short markdown report: setup, layer-level preferences, best strategies, trust figure."""
     import numpy as np
 
-    from workbench.analysis import marginals, pareto_front
+    from workbench.analysis import marginals, pareto_front, unique_strategies
     from workbench.studies.rank import trust_line
     from workbench.template.network import load_supernet
 
@@ -133,14 +133,23 @@ def main_job_report(run, estimates, *, settings: MainJobSettings, seconds: dict,
     codes = [str(c) for c in estimates["code"].values]
     names = [str(n) for n in estimates["name"].values]
     sampled = [i for i, s in enumerate(src) if s == "sampled"]
-    lines += ["", f"## Network-level estimates ({len(sampled)} sampled strategies, shared weights, validation split)",
+    uniq = unique_strategies(estimates, "sampled")
+    drawn = dict(uniq)
+    lines += ["", f"## Network-level estimates ({len(sampled)} sampled strategies, {len(uniq)} distinct; "
+                  "shared weights, validation split)",
               "", f"Sampled: median {np.median(acc[sampled]):.3f}, best {acc[sampled].max():.3f}, "
-                  f"worst {acc[sampled].min():.3f}.", "",
-              "| strategy | source | estimated top-1 | GMACs | params |", "|---|---|---|---|---|"]
-    order = sorted(sampled, key=lambda i: -acc[i])[:5] + [i for i, s in enumerate(src) if s != "sampled"]
+                  f"worst {acc[sampled].min():.3f}. The interval is evaluation noise only (95%, over "
+                  f"{int(estimates['n_eval'].values[0]) if 'n_eval' in estimates else '?'} validation clips); how far "
+                  "shared weights are from stand-alone training is the trust figure below.", "",
+              "| strategy | source | drawn | estimated top-1 [95% interval] | GMACs | params |",
+              "|---|---|---|---|---|---|"]
+    low = estimates["top1_low"].values if "top1_low" in estimates else acc
+    high = estimates["top1_high"].values if "top1_high" in estimates else acc
+    order = sorted(drawn, key=lambda i: -acc[i])[:5] + [i for i, s in enumerate(src) if s != "sampled"]
     for i in order:
         lines.append(f"| `{names[i] or codes[i]}` {'' if not names[i] else f'(`{codes[i]}`)'} | {src[i]} | "
-                     f"{acc[i]:.3f} | {estimates['gmacs'].values[i]:.4f} | {int(estimates['params'].values[i]):,} |")
+                     f"{drawn.get(i, '')} | {acc[i]:.3f} [{low[i]:.3f}, {high[i]:.3f}] | "
+                     f"{estimates['gmacs'].values[i]:.4f} | {int(estimates['params'].values[i]):,} |")
     front = np.flatnonzero(pareto_front(estimates))
     lines += ["", f"Pareto front (accuracy vs GMACs): {len(front)} strategies.", "", "## Figures", ""]
     for name, paths in figures.items():
