@@ -59,3 +59,12 @@ def test_trust_line_carries_the_template_problems(tmp_path):
     assert "near chance" in trust_line(tmp_path)
     (tmp_path / "health.json").write_text(json.dumps({"template": []}))
     assert "PROBLEMS" not in trust_short(tmp_path)
+
+
+def test_trust_line_names_the_run_as_the_user_types_it(tmp_path, monkeypatch):
+    from workbench.studies.rank import trust_line
+
+    (tmp_path / "runs" / "demo").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    line = trust_line(tmp_path / "runs" / "demo")
+    assert "--run-dir runs/demo`" in line and str(tmp_path) not in line

@@ -493,12 +493,25 @@ def _health_suffix(run, short: bool = False) -> str:
         f"; the template has problems ({names}): " + " / ".join(p["text"] for p in probs)
 
 
+def display_path(path) -> str:
+    """``path`` as the user would type it from where they work: relative to the current folder
+    when it lies below it, else as given (never an absolute path that wraps mid-word in titles)."""
+    import os
+
+    p = Path(path)
+    try:
+        return os.path.relpath(p.resolve(), Path.cwd()) if p.resolve().is_relative_to(Path.cwd()) else str(p)
+    except (OSError, ValueError):
+        return str(p)
+
+
 def trust_line(run) -> str:
     """One line for tables: the run's tau with its interval, or an 'unvalidated' mark, and the
     template's problems when it has any (:mod:`workbench.template.health`)."""
     t = read_trust(run)
     if t is None:
-        return (f"estimates UNVALIDATED: no rank study for this run (run `workbench study rank --run-dir {run}` "
+        return (f"estimates UNVALIDATED: no rank study for this run (run `workbench study rank --run-dir "
+                f"{display_path(run)}` "
                 "to measure how well they rank strategies against stand-alone training)") + _health_suffix(run)
     lo, hi = t["tau_ci"]
     return (f"estimates validated: Kendall tau {t['tau']:.2f} [95% CI {lo:.2f}, {hi:.2f}] against stand-alone "
