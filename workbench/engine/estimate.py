@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader
 from workbench.data.formats import collate_drop_none
 from workbench.engine import distributed as dist_
 from workbench.engine.cost import count_cost
-from workbench.engine.loop import evaluate
+from workbench.engine.evaluate import evaluate
 from workbench.strategy import Strategy
 from workbench.template.network import TemplateSupernet
 

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from workbench.engine.loop import batch_metrics
+from workbench.engine.evaluate import batch_metrics
 from workbench.strategy import Strategy
 from workbench.template.network import TemplateSupernet, branches_of
 

@@ -1,0 +1,194 @@
+"""FusionBench's truth quality and scoring: how reliable each setting's truth is, and how well a
+predictor (a template's estimates, or any ``{strategy code: score}``) ranks against it."""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from workbench.studies.fusionbench import SETTINGS, load_table
+
+__all__ = ["truth_quality", "score_estimates", "matching_setting", "score_run", "score_report", "readme"]
+
+
+# ---- truth quality and scoring -------------------------------------------------------------------------
+def _kendall(a, b) -> float:
+    from scipy.stats import kendalltau
+
+    return float(kendalltau(a, b).statistic)
+
+
+def truth_quality(table, setting: str) -> dict:
+    """Between-seed agreement of one setting: mean Kendall tau between seeds, the Spearman-Brown
+    reliability of the seed mean, and the noise ceiling of any predictor's tau against it."""
+    acc = table["test_top1"].sel(setting=setting).values  # strategy x seed
+    ok = ~np.isnan(acc).any(1)
+    acc = acc[ok]
+    n, k = acc.shape
+    if n < 3 or k < 2:
+        return {"strategies": int(n), "seeds": int(k), "tau_between_seeds": None, "reliability": None,
+                "noise_ceiling_tau": None}
+    taus = [_kendall(acc[:, i], acc[:, j]) for i in range(k) for j in range(i + 1, k)]
+    r1 = float(np.mean(taus))
+    # Spearman-Brown on the rank correlation between seeds, as Kendall's tau -> Pearson's r on ranks
+    r_single = math.sin(math.pi * r1 / 2)
+    rel = k * r_single / (1 + (k - 1) * r_single) if r_single > -1 / (k - 1) else float("nan")
+    ceiling_r = math.sqrt(max(rel, 0.0))  # a perfect predictor correlates with the seed mean at sqrt(reliability)
+    ceiling_tau = 2 / math.pi * math.asin(min(1.0, ceiling_r))
+    seed_sd = float(np.nanmean(acc.std(1, ddof=1)))
+    return {"strategies": int(n), "seeds": int(k), "tau_between_seeds": round(r1, 4), "reliability": round(rel, 4),
+            "noise_ceiling_tau": round(ceiling_tau, 4), "seed_sd": round(seed_sd, 4),
+            "best": round(float(acc.mean(1).max()), 4), "worst": round(float(acc.mean(1).min()), 4)}
+
+
+def score_estimates(table, setting: str, estimates: dict[str, float], *, top_k: int = 5, bootstrap: int = 2000,
+                    seed: int = 0) -> dict:
+    """Score a predictor (``{strategy code: estimate}``) against one setting's seed-mean truth:
+    Kendall tau, Spearman rho, top-k precision and regret, with bootstrap intervals over
+    strategies, and the truth's noise ceiling."""
+    from scipy.stats import spearmanr
+
+    acc = table["test_top1"].sel(setting=setting)
+    codes = [c for c in acc.strategy.values.tolist() if c in estimates]
+    if len(codes) < 3:
+        raise ValueError(f"only {len(codes)} of the table's strategies have an estimate; need at least 3")
+    truth_all = acc.sel(strategy=codes).values
+    ok = ~np.isnan(truth_all).all(1)
+    codes = [c for c, o in zip(codes, ok) if o]
+    truth_seeds = truth_all[ok]
+    truth = np.nanmean(truth_seeds, 1)
+    pred = np.asarray([estimates[c] for c in codes], dtype=float)
+    seed_sd = float(np.nanmean(np.nanstd(truth_seeds, 1, ddof=1))) if truth_seeds.shape[1] > 1 else float("nan")
+
+    def metrics(idx):
+        p, t = pred[idx], truth[idx]
+        k = min(top_k, len(idx))
+        top_p = set(np.argsort(-p, kind="stable")[:k])
+        top_t = set(np.argsort(-t, kind="stable")[:k])
+        regret = (t.max() - t[int(np.argmax(p))]) / seed_sd if seed_sd > 0 else float("nan")
+        return np.array([_kendall(p, t), float(spearmanr(p, t).statistic), len(top_p & top_t) / k, regret])
+
+    point = metrics(np.arange(len(codes)))
+    rng = np.random.default_rng(seed)
+    boots = np.array([metrics(rng.integers(0, len(codes), len(codes))) for _ in range(bootstrap)])
+    with warnings.catch_warnings():  # regret is NaN throughout with a single seed (no seed SD)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        lo, hi = np.nanpercentile(boots, 2.5, 0), np.nanpercentile(boots, 97.5, 0)
+    names = ("tau", "rho", f"top{top_k}_precision", "regret_sd")
+    out = {"setting": setting, "strategies": len(codes), "seed_sd": round(seed_sd, 4)}
+    for i, n in enumerate(names):
+        out[n] = round(float(point[i]), 4)
+        out[f"{n}_ci"] = [round(float(lo[i]), 4), round(float(hi[i]), 4)]
+    out["noise_ceiling_tau"] = truth_quality(table, setting)["noise_ceiling_tau"]
+    return out
+
+
+# ---- a template run against the table -----------------------------------------------------------------
+def matching_setting(spec: dict, settings) -> str | None:
+    """The table setting whose data generator is the run's (split sizes aside), or None."""
+    sizes = {"train_per_class", "val_per_class", "test_per_class"}
+    mine = {k: v for k, v in (spec.get("data_kw") or {}).items() if k not in sizes}
+    for name in settings:
+        s = SETTINGS.get(name)
+        if s and s["dataset"] == spec.get("dataset") and \
+                {k: v for k, v in s["data_kw"].items() if k not in sizes} == mine:
+            return name
+    return None
+
+
+def score_run(run: str | Path, table: str | Path, *, setting: str | None = None, recalibrate: int = 2,
+              sources=None, top_k: int = 5, bootstrap: int = 2000, progress: bool = False) -> dict:
+    """Estimate exactly the table's strategies with the template of ``run`` (shared weights,
+    ``recalibrate`` BN batches, on the run's own validation split) and score them against the
+    table's setting (all strategies, and each ``source`` subset such as the gate draws)."""
+    from workbench.engine.estimate import EstimateConfig, estimate_strategies
+    from workbench.runs import Run
+    from workbench.strategy import parse_strategy
+    from workbench.studies.pipeline import open_splits
+    from workbench.template.network import load_supernet
+
+    tab = load_table(table)
+    spec = Run(run).spec()
+    settings = tab.setting.values.tolist()
+    if setting is None:
+        setting = matching_setting(spec, settings)
+        if setting is None:
+            raise ValueError(f"the run was trained on {spec.get('dataset')} {spec.get('data_kw')}, which is none of "
+                             f"the table's settings ({', '.join(settings)}); name one with --setting")
+    elif setting not in settings:
+        raise ValueError(f"setting {setting!r} is not in the table; it has: {', '.join(settings)}")
+    template, _ = load_supernet(run)
+    codes = tab.strategy.values.tolist()
+    strategies = [template.on_scaffold(parse_strategy(c)) for c in codes]
+    splits = open_splits(spec["dataset"], root=spec.get("root"), splits=("train", "val"), **spec["data_kw"])
+    est = estimate_strategies(template, strategies, splits["val"], train_set=splits["train"],
+                              config=EstimateConfig(recalibrate_batches=recalibrate, progress=progress))
+    estimates = dict(zip(codes, est["top1"].values.tolist()))
+    out = {"run": str(run), "setting": setting, "recalibrate": recalibrate,
+           "all": score_estimates(tab, setting, estimates, top_k=top_k, bootstrap=bootstrap)}
+    src = tab["source"].values.tolist()
+    for s in sources if sources is not None else sorted(set(src)):
+        sub = {c: v for c, v, x in zip(codes, estimates.values(), src) if x == s}
+        if len(sub) >= 3:
+            out[s] = score_estimates(tab, setting, sub, top_k=top_k, bootstrap=bootstrap)
+    out["estimates"] = estimates
+    return out
+
+
+def score_report(result: dict) -> str:
+    """The scores of :func:`score_run` as a few readable lines."""
+    lines = [f"{result['run']} against setting {result['setting']!r} "
+             f"(shared weights, {result['recalibrate']} BN recalibration batches)"]
+    for part, r in result.items():
+        if not isinstance(r, dict) or "tau" not in r:
+            continue
+        topk = next(k for k in r if k.startswith("top") and not k.endswith("_ci"))
+        lines.append(
+            f"  {part:8s} n={r['strategies']:3d}  tau {r['tau']:+.3f} [{r['tau_ci'][0]:+.2f}, {r['tau_ci'][1]:+.2f}]"
+            f"  rho {r['rho']:+.3f}  {topk.replace('_', ' ')} {r[topk]:.2f}  regret {r['regret_sd']:.2f} seed SD"
+            f"  (noise ceiling tau {r['noise_ceiling_tau']})")
+    return "\n".join(lines)
+
+
+def readme(table) -> str:
+    """How the table was made, and the quality of its truth per setting."""
+    cfg = json.loads(table.attrs["config"])
+    settings = json.loads(table.attrs["settings"])
+    n_items = int(np.isfinite(table["test_top1"].values).sum())
+    lines = [
+        "# FusionBench: stand-alone truth for the fusion space of the DenseNet template",
+        "",
+        f"{table.sizes['strategy']} strategies of `densenet-tiny` (growth {cfg['growth']}, bn_size {cfg['bn_size']}, "
+        "2D stem and transitions, units S / ST / S+ST / skip per layer): "
+        + ", ".join(f"{(table['source'] == s).sum().item()} {s}" for s in ("preset", "uniform", "gates"))
+        + f"; seeds {cfg['seeds']}; {n_items} of {table['test_top1'].size} trainings finished.",
+        "",
+        f"Budget: {cfg['epochs']} epochs, batch {cfg['batch_size']}, {cfg['optimizer']} lr {cfg['lr']}, cosine; "
+        f"learning curve on {cfg['curve_clips']} fixed validation clips each epoch, the full validation and "
+        f"test splits at the end. Environments: {table.attrs.get('environments')}.",
+        "",
+        "| setting | data | clips train/val/test | best | worst | seed SD | tau between seeds | "
+        "reliability of the seed mean | noise ceiling tau |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for s in table.setting.values.tolist():
+        q = truth_quality(table, s)
+        d = settings.get(s, {})
+        kw = d.get("data_kw", {})
+        knobs = ", ".join(f"{k}={v}" for k, v in kw.items() if not k.endswith("_per_class")) or "defaults"
+        per = "/".join(str(kw.get(f"{x}_per_class", "?")) for x in ("train", "val", "test"))
+
+        def f(v):
+            return "-" if v is None else f"{v:.3f}"
+
+        lines.append(f"| {s} | {d.get('dataset')} ({knobs}) | {per} per class | {f(q.get('best'))} | "
+                     f"{f(q.get('worst'))} | {f(q.get('seed_sd'))} | {f(q['tau_between_seeds'])} | "
+                     f"{f(q['reliability'])} | {f(q['noise_ceiling_tau'])} |")
+    lines += ["", "Rebuild (cached and resumable; any number of processes may share it):", "",
+              "    workbench bench build --out reports/fusionbench --workers 2", "",
+              "Score a template run against it:", "", "    workbench bench score --run RUN --table reports/fusionbench", ""]
+    return "\n".join(lines)
