@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from .strategy import Strategy, backbone_layout
+from .strategy import Strategy, backbone_layout, branches_of
 
 __all__ = [
     "unit_probabilities_from_p",
@@ -35,7 +35,7 @@ _BRANCH_ORDER = ("S", "T", "ST")
 
 
 def _unit_branches(unit: str) -> set[str]:
-    return set() if unit == "skip" else set(unit.split("+"))
+    return set(branches_of(unit))
 
 
 def unit_probabilities_from_p(p: np.ndarray, branches: Sequence[str], units: Sequence[str]) -> np.ndarray:

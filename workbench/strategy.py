@@ -20,7 +20,37 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+#: the template's branches in canonical order (a unit name lists its kept branches in this order)
+BRANCH_ORDER = ("S", "T", "ST")
+
+
+def branches_of(unit: str) -> tuple[str, ...]:
+    """The branches a template unit keeps: ``"S+ST"`` -> ``("S", "ST")``, ``"skip"`` -> ``()``."""
+    if unit == "skip":
+        return ()
+    parts = tuple(unit.split("+"))
+    if not set(parts) <= set(BRANCH_ORDER) or len(set(parts)) != len(parts):
+        raise ValueError(f"unknown template unit {unit!r}; expected 'skip' or a '+'-sum of S, T, ST")
+    return parts
+
+
+def units_from_branches(kept: Iterable[str]) -> str:
+    """The unit name for a set of kept branches, in canonical order (``skip`` when none)."""
+    kept = set(kept)
+    names = [b for b in BRANCH_ORDER if b in kept]
+    return "+".join(names) if names else "skip"
+
+
+def is_temporal(unit: str) -> bool:
+    """Whether a template unit models time (keeps a T or ST branch)."""
+    return unit != "skip" and bool({"T", "ST"} & set(unit.split("+")))
+
+
 __all__ = [
+    "BRANCH_ORDER",
+    "branches_of",
+    "units_from_branches",
+    "is_temporal",
     "UNIT_NAMES",
     "UNIT_CODES",
     "STEMS",

@@ -136,3 +136,15 @@ def test_replace_keeps_the_name_and_validates():
         s.replace(layer=1)
     with pytest.raises(ValueError):
         s.replace(0, "no-such-unit")
+
+
+def test_unit_branch_algebra_lives_in_one_place():
+    from workbench.strategy import branches_of, is_temporal, units_from_branches
+
+    assert branches_of("S+ST") == ("S", "ST") and branches_of("skip") == ()
+    assert units_from_branches(["ST", "S"]) == "S+ST" and units_from_branches([]) == "skip"
+    for u in ("S", "T", "ST", "S+T", "S+ST", "T+ST", "S+T+ST", "skip"):
+        assert units_from_branches(branches_of(u)) == u
+    assert is_temporal("S+T") and not is_temporal("S") and not is_temporal("skip")
+    with pytest.raises(ValueError, match="unknown template unit"):
+        branches_of("S+X")

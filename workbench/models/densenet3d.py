@@ -23,8 +23,9 @@ import torch
 import torch.utils.checkpoint
 from torch import nn
 
-from ..strategy import Strategy
+from ..strategy import Strategy, branches_of, is_temporal
 from .base import VideoModel, init_weights
+from .gating import Gated
 
 __all__ = ["DenseTemplate", "DenseLayer", "Transition", "DENSENET_BLOCKS"]
 
@@ -38,16 +39,11 @@ DENSENET_BLOCKS = {
 
 def unit_branches(unit: str) -> tuple[bool, bool, bool]:
     """(S, ST, T) branches present in a template unit (``skip``: none)."""
-    if unit == "skip":
-        return (False, False, False)
-    parts = set(unit.split("+"))
-    allowed = {"S", "ST", "T"}
-    if not parts <= allowed:
-        raise ValueError(f"unknown template unit {unit!r}; expected a '+'-sum of S, ST, T")
+    parts = branches_of(unit)
     return ("S" in parts, "ST" in parts, "T" in parts)
 
 
-class DenseLayer(nn.Module):
+class DenseLayer(Gated, nn.Module):
     """One dense layer of the template. Output: ``growth`` new channels."""
 
     def __init__(self, in_channels: int, growth: int, bn_size: int, unit: str, keep_spatial: bool = False) -> None:
@@ -70,25 +66,9 @@ class DenseLayer(nn.Module):
             self.norm2 = self.spatial = None
         self.branch_t = _PreAct(in_channels, growth, (3, 1, 1)) if has_t else None
 
-    # Set by a template network around each forward pass: which branches run (None: all that
-    # exist) and a per-example multiplier per branch (None: 1).
-    gate_kept: tuple[str, ...] | None = None
-    gate_mask: dict[str, torch.Tensor] | None = None
-
-    def _branch(self, name: str, branch: nn.Module | None, x: torch.Tensor) -> torch.Tensor | None:
-        if branch is None or (self.gate_kept is not None and name not in self.gate_kept):
-            return None
-        y = branch(x)
-        if self.gate_mask is not None:
-            y = y * self.gate_mask[name]
-        return y
-
+    # the gate context (gate_kept, gate_mask) comes from models.gating.Gated, set by a template
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        mid = None
-        for name, branch in (("S", self.branch_s), ("ST", self.branch_st)):
-            y = self._branch(name, branch, x)
-            if y is not None:
-                mid = y if mid is None else mid + y
+        mid = self.branch_sum((("S", self.branch_s), ("ST", self.branch_st)), x)
         b, _, t, h, w = x.shape
         if mid is None and self.spatial is not None:
             # S and ST dropped: the 1x3x3 path sees zeros, exactly as the gated template computes
@@ -96,7 +76,7 @@ class DenseLayer(nn.Module):
         out = None
         if mid is not None:
             out = self.spatial(torch.relu(self.norm2(mid)))
-        y = self._branch("T", self.branch_t, x)
+        y = self.branch("T", self.branch_t, x)
         if y is not None:
             out = y if out is None else out + y
         if out is None:  # a fresh 'skip' layer adds zero features
@@ -187,7 +167,7 @@ class DenseTemplate(VideoModel):
             nn.MaxPool3d((3 if tr else 1, 3, 3), (2 if tr else 1, 2, 2), (1 if tr else 0, 1, 1)),
         )
         if temporal_transitions is None:  # a network without any temporal unit stays 2D throughout
-            temporal_transitions = any(("ST" in u.split("+") or "T" in u.split("+")) for u in strategy.units)
+            temporal_transitions = any(is_temporal(u) for u in strategy.units)
         c = stem_width
         units = iter(strategy.units)
         self.blocks = nn.ModuleList()

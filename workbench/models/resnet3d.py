@@ -13,8 +13,9 @@ from torch import nn
 
 from workbench.models.units import make_unit, r2plus1d_mid_channels, unit_stride
 
-from ..strategy import Strategy
+from ..strategy import Strategy, branches_of
 from .base import VideoModel, init_weights
+from .gating import Gated
 
 __all__ = ["VideoResNet", "BasicBlock", "Bottleneck", "TemplateBottleneck", "make_stem", "RESNET_DEPTHS"]
 
@@ -89,20 +90,18 @@ class Bottleneck(nn.Module):
         return self.relu(out + identity)
 
 
-class TemplateBottleneck(nn.Module):
+class TemplateBottleneck(Gated, nn.Module):
     """The ResNet-bottleneck template (Zhou et al., Table 6): the first conv is a 1x1x1 (``S``), a
     3x1x1 (``ST``) or their sum (``S+ST``), then BN-ReLU, a 1x3x3 (spatial stride) and a 1x1x1.
     Time keeps its resolution. ``skip``: neither branch, the 1x3x3 path sees zeros."""
 
     expansion = 4
-    gate_kept: tuple[str, ...] | None = None
-    gate_mask: dict[str, torch.Tensor] | None = None
 
     def __init__(self, inplanes: int, planes: int, unit: str, stride: tuple[int, int], mid_rule: str) -> None:
         super().__init__()
         if unit not in ("S", "ST", "S+ST", "skip"):
             raise ValueError(f"template bottleneck unit must be one of S, ST, S+ST, skip; got {unit!r}")
-        parts = () if unit == "skip" else tuple(unit.split("+"))
+        parts = branches_of(unit)
         ss = stride[1]
         self.unit, self.width = unit, planes
         self.branch_s = nn.Conv3d(inplanes, planes, 1, bias=False) if "S" in parts else None
@@ -117,14 +116,7 @@ class TemplateBottleneck(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = x if self.downsample is None else self.downsample(x)
-        mid = None
-        for name, conv in (("S", self.branch_s), ("ST", self.branch_st)):
-            if conv is None or (self.gate_kept is not None and name not in self.gate_kept):
-                continue
-            y = conv(x)
-            if self.gate_mask is not None:
-                y = y * self.gate_mask[name]
-            mid = y if mid is None else mid + y
+        mid = self.branch_sum((("S", self.branch_s), ("ST", self.branch_st)), x)
         if mid is None:
             b, _, t, h, w = x.shape
             mid = x.new_zeros((b, self.width, t, h, w))

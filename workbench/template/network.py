@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from workbench.models.base import VideoModel
-from workbench.strategy import Strategy, backbone_layout
+from workbench.strategy import Strategy, backbone_layout, branches_of, units_from_branches
 
 __all__ = [
     "SupernetConfig",
@@ -44,6 +44,7 @@ __all__ = [
     "concrete_drop_given",
     "UNIT_SETS",
     "units_from_branches",
+    "branches_of",
     "load_supernet",
 ]
 
@@ -52,19 +53,8 @@ UNIT_SETS: dict[str, tuple[str, ...]] = {
     "paper": ("S", "ST"),  # branches; units are their non-empty sums: S, ST, S+ST
     "with-t": ("S", "ST", "T"),  # S, ST, T, S+ST, S+T, T+ST, S+T+ST
 }
-_BRANCH_ORDER = ("S", "T", "ST")
 # temporal extent of each branch's first conv: the 'volume' prior scales the weight penalty by it
 _BRANCH_VOLUME = {"S": 1.0, "ST": 3.0, "T": 3.0}
-
-
-def units_from_branches(kept: Sequence[str]) -> str:
-    """Unit name for a set of kept branches, in canonical order (``skip`` when none)."""
-    kept = [b for b in _BRANCH_ORDER if b in kept]
-    return "+".join(kept) if kept else "skip"
-
-
-def branches_of(unit: str) -> tuple[str, ...]:
-    return () if unit == "skip" else tuple(unit.split("+"))
 
 
 def concrete_drop_given(logit: torch.Tensor, keep: torch.Tensor, shape: Sequence[int], tau: float,
