@@ -19,6 +19,8 @@ def add_commands(sub) -> None:
     q.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     q.add_argument("--epochs", type=positive_int, default=20)
     q.add_argument("--limit", type=positive_int, default=None, help="stop after this many trainings")
+    q.add_argument("--first", type=positive_int, default=None,
+                   help="only the first N strategies of the list (a smaller table, e.g. a shorter budget's)")
     q.add_argument("--deadline", type=float, default=None, help="claim no new training after this many seconds")
     q.add_argument("--no-progress", action="store_true")
     q.set_defaults(func=cmd_bench_build)
@@ -40,7 +42,7 @@ def cmd_bench_build(args) -> int:
 
     cfg = replace(BenchConfig(), seeds=tuple(args.seeds), epochs=args.epochs)
     r = build(args.out, settings=args.setting, config=cfg, workers=args.workers, limit=args.limit,
-              deadline_s=args.deadline, progress=not args.no_progress)
+              deadline_s=args.deadline, progress=not args.no_progress, first_strategies=args.first)
     collect(args.out)
     from pathlib import Path
 

@@ -293,19 +293,23 @@ def _manifest(out: Path, config: BenchConfig, settings, strategies) -> dict:
 
 
 def build(out: str | Path, *, settings=None, config: BenchConfig = BenchConfig(), workers: int = 1,
-          limit: int | None = None, deadline_s: float | None = None, progress: bool = True) -> dict:
+          limit: int | None = None, deadline_s: float | None = None, progress: bool = True,
+          first_strategies: int | None = None) -> dict:
     """Train every (setting, strategy, seed) item not yet in ``out/items``; returns counts.
 
     ``workers`` one-thread processes share the items; ``limit`` stops after that many items of
-    this call; ``deadline_s`` stops claiming new items after that many seconds. Safe to run from
-    several processes at once and to kill at any moment."""
+    this call; ``deadline_s`` stops claiming new items after that many seconds; ``first_strategies``
+    keeps the first N of the list (a smaller table, such as a shorter budget's: the list is fixed
+    for a folder). Safe to run from several processes at once and to kill at any moment."""
     out = Path(out)
     settings = list(settings or SETTINGS)
     for s in settings:
         _setting(s)
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
-    strategies = bench_strategies(config)
+    if first_strategies is not None and first_strategies < 3:
+        raise ValueError(f"first_strategies must be >= 3, got {first_strategies}")
+    strategies = bench_strategies(config)[:first_strategies]
     manifest = _manifest(out, config, settings, strategies)
     mpath = out / "manifest.json"
     if mpath.exists():  # settings and seeds may be added to a table; nothing else may change
@@ -334,7 +338,8 @@ def build(out: str | Path, *, settings=None, config: BenchConfig = BenchConfig()
         ctx = mp.get_context("spawn")
         per = None if limit is None else math.ceil(limit / workers)
         with ctx.Pool(workers) as pool:
-            parts = pool.starmap(_work_entry, [(str(out), settings, config, per, deadline_s, progress)] * workers)
+            parts = pool.starmap(_work_entry, [(str(out), settings, config, per, deadline_s, progress,
+                                                first_strategies)] * workers)
         done = sum(parts)
     total = len(_items(settings, strategies, config.seeds))
     have = sum((out / "items" / it.setting / f"{it.name}.json").exists()
@@ -342,8 +347,9 @@ def build(out: str | Path, *, settings=None, config: BenchConfig = BenchConfig()
     return {"trained": done, "finished": have, "total": total, "seconds": round(time.perf_counter() - t0, 1)}
 
 
-def _work_entry(out, settings, config, limit, deadline_s, progress) -> int:
-    return _work(Path(out), settings, config, bench_strategies(config), limit, deadline_s, progress)
+def _work_entry(out, settings, config, limit, deadline_s, progress, first_strategies=None) -> int:
+    return _work(Path(out), settings, config, bench_strategies(config)[:first_strategies], limit, deadline_s,
+                 progress)
 
 
 def _work(out: Path, settings, config: BenchConfig, strategies, limit, deadline_s, progress) -> int:

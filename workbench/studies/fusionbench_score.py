@@ -192,3 +192,25 @@ def readme(table) -> str:
               "    workbench bench build --out reports/fusionbench --workers 2", "",
               "Score a template run against it:", "", "    workbench bench score --run RUN --table reports/fusionbench", ""]
     return "\n".join(lines)
+
+
+def fidelity(full, short, setting: str) -> dict:
+    """Does a shorter budget (``short``: a table trained on its own schedule, other seeds) rank the
+    strategies like the full budget (``full``)? Kendall tau between the two seed means over the
+    strategies both hold, beside the full budget's own between-seed tau and noise ceiling (what
+    'the same ranking, within noise' can mean)."""
+    a = full["test_top1"].sel(setting=setting)
+    b = short["test_top1"].sel(setting=setting)
+    codes = [c for c in b.strategy.values.tolist() if c in set(a.strategy.values.tolist())]
+    fa = a.sel(strategy=codes).values
+    fb = b.sel(strategy=codes).values
+    ok = (np.isfinite(fa).sum(1) >= 2) & (np.isfinite(fb).sum(1) >= 1)
+    if ok.sum() < 3:
+        return {"setting": setting, "strategies": int(ok.sum()), "tau": None}
+    ma, mb = np.nanmean(fa[ok], 1), np.nanmean(fb[ok], 1)
+    q = truth_quality(full.sel(strategy=[c for c, o in zip(codes, ok) if o]), setting)
+    return {"setting": setting, "strategies": int(ok.sum()), "tau_short_vs_full": round(_kendall(mb, ma), 4),
+            "full_tau_between_seeds": q["tau_between_seeds"], "full_noise_ceiling_tau": q["noise_ceiling_tau"],
+            "short_epochs": json.loads(short.attrs["config"])["epochs"],
+            "full_epochs": json.loads(full.attrs["config"])["epochs"],
+            "short_mean_top1": round(float(mb.mean()), 4), "full_mean_top1": round(float(ma.mean()), 4)}

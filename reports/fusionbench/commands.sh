@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# FusionBench, end to end. Every training is one cached, OS-locked item: re-running continues, and
+# any number of processes (or machines sharing the folder) may run these at once.
+set -euo pipefail
+W=".venv/bin/python -m workbench"
+
+# 1. the table: 74 strategies (10 presets, 32 uniform draws, 32 gate draws of the shipped template)
+#    x seeds 0-2 x settings, 20 epochs at batch 16 (the study budget), one-thread workers
+$W bench build --out reports/fusionbench --workers 2 --setting mixed --setting motion --setting shake
+$W bench build --out reports/fusionbench --workers 2 --setting long          # the second held-out setting
+
+# 2. multi-fidelity: the first 24 strategies at 10 epochs on their own cosine schedule, other seeds
+$W bench build --out reports/fusionbench/fidelity-e10 --epochs 10 --seeds 10 11 --first 24 --workers 2 \
+    --setting mixed --setting motion
+
+# 3. the speed of the stand-alone path (quiet machine)
+.venv/bin/python benchmarks/standalone.py
