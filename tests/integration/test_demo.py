@@ -80,3 +80,18 @@ def test_designer_scores_like_the_estimates(tmp_path):
     rows = strategies_from(est)
     for i in (0, len(rows) // 2, len(rows) - 1):  # the same float, not merely close
         assert d.estimate(rows[i]) == float(est["top1"].values[i])
+
+
+def test_comparison_says_what_it_will_train_before_it_trains(tmp_path, capsys):
+    from workbench.mainjob import run_main_job
+
+    from workbench.engine.loop import TrainConfig
+    from workbench.studies.compare import literature_comparison
+
+    r = run_main_job(tmp_path / "demo", settings=SMOKE, progress=False)
+    plan = literature_comparison(tmp_path / "lit", r["run"], models=("c3d", "r3d_18"), dry_run=True,
+                                 train_config=TrainConfig(epochs=2, batch_size=8, progress=False))
+    assert plan["trainings"] == 3 and plan["cached"] == 0 and plan["seconds"] > 0  # 2 models + most probable
+    assert [p["model"] for p in plan["pending"]] == ["c3d", "r3d_18", "most probable"]
+    assert "3 training(s) to run" in capsys.readouterr().out
+    assert not (tmp_path / "lit" / "runs").exists()  # a dry run trains nothing

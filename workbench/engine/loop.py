@@ -317,6 +317,35 @@ class TrainStep:
         return out
 
 
+def measure_step_seconds(model: nn.Module, input_shape: tuple[int, ...], num_classes: int, config: TrainConfig,
+                         *, repeats: int = 2) -> float:
+    """Seconds of one training step of ``model`` at ``config``'s batch size on random clips of
+    ``input_shape`` (C T H W): the median of ``repeats`` steps after one warm-up step. The model's
+    weights are put back afterwards, so a dry run changes nothing."""
+    import copy
+    import statistics
+
+    saved = copy.deepcopy(model.state_dict())
+    opt, gate_opt = make_optimizers(model, config)
+    step = TrainStep(model, opt, gate_opt, config, config.device)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn((config.batch_size, *input_shape), generator=g).to(config.device)
+    y = torch.randint(0, num_classes, (config.batch_size,), generator=g).to(config.device)
+    was = model.training
+    model.train()
+    try:
+        step(x, y)
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            step(x, y).tolist()  # reading the sums waits for the step
+            times.append(time.perf_counter() - t0)
+    finally:
+        model.load_state_dict(saved)
+        model.train(was)
+    return statistics.median(times)
+
+
 def train(
     model: nn.Module,
     train_set: Dataset,
@@ -329,6 +358,7 @@ def train(
     extra_meta: dict | None = None,
     on_epoch: Callable[[History, nn.Module], None] | None = None,
     stop_after: int | None = None,
+    label: str | None = None,
 ) -> History:
     """Train ``model``; returns its :class:`History`.
 
@@ -336,7 +366,8 @@ def train(
     ``warmup_epochs`` with every branch on, then with relaxed gates and the regulariser.
     ``on_epoch(history, model)`` runs after each epoch (live plots). ``stop_after`` ends the run
     after that many epochs of this call (to test resumption). ``model_kwargs`` are stored in
-    the checkpoint so the model can be rebuilt from it.
+    the checkpoint so the model can be rebuilt from it. ``label`` names the model in the progress
+    bars (default: the template's backbone, or the model's class).
     """
     from tqdm.auto import tqdm
 
@@ -423,7 +454,9 @@ def train(
         sums = torch.zeros(3, dtype=torch.float64, device=device)  # loss, regulariser, correct
         seen = 0
         show = config.progress and main
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs} [{phase}]", leave=False, disable=not show)
+        what = label or (f"template {model.backbone}" if supernet else type(model).__name__)
+        bar = tqdm(loader, desc=f"{what}: epoch {epoch + 1}/{config.epochs} [{phase}]", leave=False,
+                   disable=not show)
         for step, batch in enumerate(bar):
             x, y = batch[0].to(device, non_blocking=True), batch[1].to(device, non_blocking=True)
             uniform = gated and config.sandwich > 0 and float(torch.rand((), generator=sandwich_rng)) < config.sandwich

@@ -197,7 +197,8 @@ def train_multimodal(
             g["lr"] = lr_at(config, epoch)
         model.train()
         loader = make_train_loader(train_set, config, epoch)
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False, disable=not config.progress)
+        bar = tqdm(loader, desc=f"{type(model).__name__}: epoch {epoch + 1}/{config.epochs}", leave=False,
+                   disable=not config.progress)
         sums, seen = None, 0
         for i, (x, y) in enumerate(bar):
             part = step_fn(_to(x, device), y.to(device, non_blocking=True))

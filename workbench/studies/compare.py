@@ -27,13 +27,17 @@ LITERATURE = ("c3d", "r3d_18", "mc3_18", "rmc3_18", "r2plus1d_18", "p3d_resnet50
 
 def literature_comparison(out, template_run, *, models: Sequence[str] = LITERATURE, estimates=None, tiny: bool = True,
                           train_config=None, seeds: Sequence[int] = (0,), progress: bool = True,
-                          streams: Sequence[str] = (), stream_backbone: str = "r3d_18"):
+                          streams: Sequence[str] = (), stream_backbone: str = "r3d_18", dry_run: bool = False):
     """Train ``models`` (zoo names) and the template's strategies on the template run's dataset,
     each for every seed with ``train_config`` (default: 20 epochs, batch 16, lr 6e-3).
 
     ``streams``: two-stream fusions (``late``, ``stcb``, ``pyramid``) of an RGB and a flow stream
     (``stream_backbone`` each), trained on the same clips with their exact optical flow, under
-    the same budget (source ``two-stream``; synthetic datasets only)."""
+    the same budget (source ``two-stream``; synthetic datasets only).
+
+    Before any training it prints what will run and about how long it takes on this machine (from
+    one measured training step per model); ``dry_run=True`` returns that plan (a dict) and trains
+    nothing."""
     import torch
     import xarray as xr
 
@@ -71,6 +75,11 @@ def literature_comparison(out, template_run, *, models: Sequence[str] = LITERATU
             rows.append(("best sampled", "probability space", strategies_from(estimates)[best], tkw))
     data_key = cache_key({"dataset": spec["dataset"], "root": spec.get("root"), "data_kw": spec["data_kw"],
                      "budget": {k: v for k, v in cfg.to_dict().items() if k not in ("progress", "seed", "device")}})
+    plan = _plan(out, rows, seeds, data_key, cfg, shape, template.num_classes, len(open_splits(
+        spec["dataset"], root=spec.get("root"), splits=("train",), **spec["data_kw"])["train"]), streams)
+    print(plan["text"], flush=True)
+    if dry_run:
+        return plan
     acc = np.zeros((len(rows), len(seeds)))
     params, gmacs = [], []
     folders = []
@@ -82,7 +91,7 @@ def literature_comparison(out, template_run, *, models: Sequence[str] = LITERATU
         gmacs.append(r.gmacs)
         row_folders = []
         for j, seed in enumerate(seeds):
-            folder = out / "runs" / f"{label.replace(' ', '-')}-{cache_key([strategy.to_dict(), kw])}-{data_key}-s{seed}"
+            folder = _folder(out, label, strategy, kw, data_key, seed)
             res = Run(folder).reuse_or(lambda resume, s=strategy, kw=kw, seed=seed, folder=folder: train_strategy(
                 s, folder, dataset=spec["dataset"], root=spec.get("root"), data_kw=spec["data_kw"], model_kw=kw,
                 train_config=replace(cfg, seed=seed, progress=progress), resume=resume))
@@ -130,6 +139,36 @@ def literature_comparison(out, template_run, *, models: Sequence[str] = LITERATU
     save_netcdf(ds, out / "comparison.nc")
     (out / "comparison.md").write_text(comparison_table(ds))
     return ds
+
+
+def _folder(out: Path, label: str, strategy, kw, data_key: str, seed: int) -> Path:
+    return out / "runs" / f"{label.replace(' ', '-')}-{cache_key([strategy.to_dict(), kw])}-{data_key}-s{seed}"
+
+
+def _plan(out: Path, rows, seeds, data_key: str, cfg, shape, num_classes: int, n_train: int, streams) -> dict:
+    """What the comparison will train and about how long it takes (a measured step per model)."""
+    import math
+
+    from workbench.engine.loop import measure_step_seconds
+    from workbench.models import build_model
+
+    steps = math.ceil(n_train / cfg.batch_size) * cfg.epochs
+    pending, cached, seconds = [], 0, 0.0
+    for label, _, strategy, kw in rows:
+        todo = [s for s in seeds if not Run(_folder(out, label, strategy, kw, data_key, s)).is_finished()]
+        cached += len(seeds) - len(todo)
+        if todo:
+            model = build_model(strategy, num_classes=num_classes, **kw)
+            each = measure_step_seconds(model, shape, num_classes, cfg) * steps * 1.15  # + evaluation
+            pending.append({"model": label, "seeds": todo, "minutes_each": round(each / 60, 1)})
+            seconds += each * len(todo)
+    n = sum(len(p["seeds"]) for p in pending)
+    text = (f"literature comparison: {n} training(s) to run, {cached} cached; about {seconds / 60:.0f} min on this "
+            f"machine ({cfg.epochs} epochs x {math.ceil(n_train / cfg.batch_size)} steps each, from one measured "
+            f"step per model)" + (f"; plus {len(streams)} two-stream network(s) per seed" if streams else "")
+            if n else f"literature comparison: all {cached} training(s) cached; nothing to train")
+    return {"trainings": n, "cached": cached, "seconds": round(seconds, 1), "minutes": round(seconds / 60, 1),
+            "pending": pending, "text": text}
 
 
 def comparison_table(ds) -> str:

@@ -298,6 +298,7 @@ def _train_standalone(run: Run, strategy: Strategy, model, model_kwargs: dict, s
 
     out = run.path
     history = train(model, splits["train"], splits["val"], train_config, out_dir=out, resume=resume,
+                    label=strategy.name or strategy.code,
                     model_kwargs=model_kwargs, on_epoch=on_epoch)
     from workbench.data.formats import collate_drop_none
 
