@@ -24,6 +24,9 @@ def add_commands(sub) -> None:
     q.add_argument("--deadline", type=float, default=None, help="claim no new training after this many seconds")
     q.add_argument("--no-progress", action="store_true")
     q.set_defaults(func=cmd_bench_build)
+    q = bs.add_parser("status", help="how far a build has come, per setting and seed")
+    q.add_argument("--out", default="reports/fusionbench", help="table folder (default reports/fusionbench)")
+    q.set_defaults(func=cmd_bench_status)
     q = bs.add_parser("score", help="score a template run's estimates against the table")
     q.add_argument("--run", required=True, help="a template run folder")
     q.add_argument("--table", default="reports/fusionbench", help="the table folder or its fusionbench.nc")
@@ -60,4 +63,15 @@ def cmd_bench_score(args) -> int:
         print(json.dumps(r, indent=2))
     else:
         print(score_report(r))
+    return 0
+
+
+def cmd_bench_status(args) -> int:
+    from workbench.studies.fusionbench import status
+
+    r = status(args.out)
+    print(f"{r['finished']} of {r['total']} trainings ({r['strategies']} strategies x {len(r['seeds'])} seeds x "
+          f"{len(r['settings'])} settings) in {args.out}")
+    for setting, per in r["settings"].items():
+        print(f"  {setting:8s} " + "  ".join(f"seed {sd}: {n}/{r['strategies']}" for sd, n in per.items()))
     return 0

@@ -41,7 +41,7 @@ from workbench.runs import cache_key, environment
 from workbench.strategy import Strategy
 
 __all__ = ["SETTINGS", "DEVELOPMENT", "HELD_OUT", "BenchConfig", "bench_strategies", "build", "collect",
-           "load_table", "train_item", "setting_data", "truth_quality", "score_estimates", "matching_setting",
+           "load_table", "status", "train_item", "setting_data", "truth_quality", "score_estimates", "matching_setting",
            "score_run", "score_report", "readme"]
 
 # Each setting: a synthetic benchmark whose best strategy stays below ~0.95 test top-1 at the
@@ -434,6 +434,24 @@ def collect(out: str | Path, *, write: bool = True):
         ds.to_netcdf(tmp)
         os.replace(tmp, out / "fusionbench.nc")
     return ds
+
+
+def status(out: str | Path) -> dict:
+    """How far a build has come: finished trainings per setting and seed, against the manifest."""
+    out = Path(out)
+    mpath = out / "manifest.json"
+    if not mpath.is_file():
+        raise FileNotFoundError(f"{out} holds no bench table (no manifest.json); start one with `workbench bench build`")
+    manifest = json.loads(mpath.read_text())
+    keys = [e["key"] for e in manifest["strategies"]]
+    seeds = manifest["config"]["seeds"]
+    table = {}
+    for setting in manifest["settings"]:
+        table[setting] = {str(sd): sum((out / "items" / setting / f"{k}-s{sd}.json").is_file() for k in keys)
+                          for sd in seeds}
+    done = sum(v for per in table.values() for v in per.values())
+    return {"strategies": len(keys), "seeds": seeds, "settings": table, "finished": done,
+            "total": len(keys) * len(seeds) * len(table)}
 
 
 def load_table(path: str | Path):

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Templates on the development settings, three seeds each, at the main job's schedule (5 warm-up +
+# 10 gated epochs, batch 16, lr 6e-3), scored against FusionBench. Held-out settings are scored only
+# after the defaults are fixed (reports/trust/protocol.json).
+set -euo pipefail
+W=".venv/bin/python -m workbench"
+R=runs/trust
+TEMPLATE="--growth 8 --bn-size 2 --epochs 15 --warmup 5 --batch-size 16 --lr 6e-3 --no-progress"
+MIXED="--dataset synthetic-mixed --clips-per-class 100 --data-arg val_per_class=50 --data-arg test_per_class=250 \
+  --data-arg noise=0.08 --data-arg distractors=1 --data-arg difficulty=0.3"
+MOTION="--dataset synthetic-motion --clips-per-class 200 --data-arg val_per_class=100 --data-arg test_per_class=500 \
+  --data-arg noise=0.1 --data-arg difficulty=0.5 --data-arg camera_shake=0.02"
+export OMP_NUM_THREADS=1   # two templates at a time on two cores
+for S in 0 1 2; do
+  [ -f $R/mixed-s$S/result.json ] || [ -f $R/mixed-s$S/marginals.nc ] || $W supernet train $MIXED $TEMPLATE --seed $S --out $R/mixed-s$S &
+  [ -f $R/motion-s$S/marginals.nc ] || $W supernet train $MOTION $TEMPLATE --seed $S --out $R/motion-s$S &
+  wait
+done
+for S in 0 1 2; do
+  for SET in mixed motion; do
+    $W bench score --run $R/$SET-s$S --table reports/fusionbench --json > $R/$SET-s$S/bench-score.json
+  done
+done
