@@ -41,7 +41,7 @@ KINDS = ("supernet", "standalone", "streams", "few-shot-part")
 SPEC, RESULT, HISTORY, LOCK = "run.json", "result.json", "history.json", ".lock"
 CHECKPOINT, PREVIOUS = "last", "prev"
 #: every file a run writes (removed by ``overwrite``); other files in the folder are left alone
-RUN_FILES = (SPEC, RESULT, HISTORY, "history.nc", "results.nc", "marginals.nc", "trust.json", "health.json",
+RUN_FILES = (SPEC, RESULT, HISTORY, "history.nc", "results.nc", "marginals.nc", "trust.json", "health.json", "records.json",
              "last.safetensors", "last.json", "prev.safetensors", "prev.json")
 
 
@@ -105,6 +105,35 @@ def write_json(path: Path, obj) -> None:
     from workbench.engine.checkpoint import atomic_write_bytes
 
     atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+RECORDS = "records.json"  # in a template run folder: stand-alone trainings of its strategies
+
+
+def add_record(run, record: dict) -> None:
+    """Append one stand-alone result of a strategy of template ``run`` beside its estimate
+    (``RUN/records.json``; whoever trains a strategy of the run writes one). The list is rewritten
+    atomically under an OS lock, so concurrent writers lose nothing."""
+    import datetime
+    import fcntl
+
+    path = Path(run) / RECORDS
+    with open(Path(run) / ".records.lock", "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        records = read_records(run)
+        records.append({**record, "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")})
+        write_json(path, {"records": records})
+
+
+def read_records(run) -> list[dict]:
+    """The stand-alone results recorded for template ``run`` ([] when none)."""
+    path = Path(run) / RECORDS
+    if not path.is_file():
+        return []
+    try:
+        return list(json.loads(path.read_text())["records"])
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise ValueError(f"{path} is not a records file ({e}); move it aside to start a new one") from None
 
 
 class Run:

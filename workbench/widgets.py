@@ -60,6 +60,7 @@ class StrategyDesigner:
         self._stream_costs: dict[tuple[str, str], tuple[int, float]] = {}
         self._widgets = None
         self.training: threading.Thread | None = None
+        self._training_strategy: Strategy | None = None
         self.last_training: dict | None = None
 
     @classmethod
@@ -93,7 +94,7 @@ class StrategyDesigner:
     def set_unit(self, layer: int, unit: str) -> Strategy:
         if unit not in self.template.units:
             raise ValueError(f"unit {unit!r} is not in the template's units: {', '.join(self.template.units)}")
-        return self.set_strategy(self._strategy.replace(layer, unit))
+        return self.set_strategy(self._strategy.replace(layer, unit, name=None))  # an edit is a new design
 
     def apply_preset(self, name: str) -> Strategy:
         if name not in self.presets:
@@ -108,13 +109,13 @@ class StrategyDesigner:
         """The sampled strategies of the estimates table, best first."""
         if self.estimates is None:
             return []
-        from .analysis import strategies_from
+        from .analysis import strategies_from, unique_strategies
 
         rows = strategies_from(self.estimates)
-        src = [str(s) for s in self.estimates["source"].values] if "source" in self.estimates else ["sampled"] * len(rows)
         acc = self.estimates["top1"].values
-        order = sorted((i for i, s in enumerate(src) if s == "sampled"), key=lambda i: -acc[i])
-        return [rows[i].replace(name=f"sampled #{i}") for i in order]
+        uniq = sorted(unique_strategies(self.estimates, "sampled"), key=lambda t: -acc[t[0]])
+        return [rows[i].replace(name=f"sampled {rows[i].code.split(':')[-1]} ({acc[i]:.3f}"
+                                     + (f", drawn {n}x)" if n > 1 else ")")) for i, n in uniq]
 
     def best_sampled(self) -> Strategy:
         rows = self.sampled()
@@ -223,11 +224,13 @@ class StrategyDesigner:
     def export(self, folder, name: str = "design") -> dict[str, Path]:
         """Write the current strategy as ``NAME.json``, the network with the template's weights as
         a checkpoint (``NAME.safetensors`` + ``NAME.json`` metadata, no pickle) and ``NAME.py``,
-        a loader that rebuilds it as a plain ``torch.nn.Module``."""
+        a loader that rebuilds it as a plain ``torch.nn.Module``. An existing design of that name
+        is never written over: the next free ``NAME-2``, ``NAME-3``, ... is used."""
         from workbench.engine.checkpoint import save_checkpoint
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
+        name = _free_name(folder, name)  # never written over: design, design-2, design-3, ...
         s = self._strategy.replace(name=name)
         model = self.template.extract(s, inherit_weights=True)
         save_checkpoint(folder / f"{name}-weights", model, model_kwargs=self.template.config.model_kwargs(),
@@ -305,15 +308,35 @@ class StrategyDesigner:
                     inherit_from=self.run if inherit else None,
                     on_epoch=(lambda h, m: on_epoch(h)) if on_epoch else None)
                 self.last_training = {"strategy": s, "history": history, "test": test, "out": str(out)}
+                self._record(s, history, test, cfg, out, inherit)
             except Exception as e:  # reported in the widget and kept for the caller
                 self.last_training = {"strategy": s, "error": e}
 
         self.last_training = None
+        self._training_strategy = s
         self.training = threading.Thread(target=job, daemon=True, name="designer-training")
         self.training.start()
         if wait:
             self.training.join()
         return self.training
+
+    def _record(self, s: Strategy, history, test: dict, cfg, out, inherit: bool) -> None:
+        """The finished training beside its estimate, in the run's records (``RUN/records.json``)."""
+        from workbench.runs import add_record
+
+        add_record(self.run, {
+            "strategy": s.to_dict(), "code": s.code, "estimate": self.estimate(s),
+            "estimate_interval": list(self.interval(s)), "recalibrate_batches": self.recalibrate_batches,
+            "standalone_test_top1": test["top1"], "standalone_val_top1": history.val_acc[-1],
+            "test_clips": test.get("n"), "train_config": cfg.to_dict(), "inherited_weights": inherit,
+            "out": str(out), "source": "designer",
+        })
+
+    def records(self) -> list[dict]:
+        """Every stand-alone training of a strategy of this run, beside its estimate."""
+        from workbench.runs import read_records
+
+        return read_records(self.run) if self.run is not None else []
 
     # ---- widgets -------------------------------------------------------------------------------
     def widget(self):
@@ -373,7 +396,9 @@ class StrategyDesigner:
 
         def on_layer(change, i):
             if change["new"] != self._strategy.units[i]:
-                self._strategy = self._strategy.replace(i, change["new"])
+                self._strategy = self._strategy.replace(i, change["new"], name=None)  # a new design
+                if preset.value != "(preset)":
+                    preset.value = "(preset)"  # the dropdown no longer names what is shown
                 refresh()
 
         for i, dd in enumerate(layers):
@@ -389,6 +414,11 @@ class StrategyDesigner:
             status.value = "exported: " + ", ".join(html.escape(str(p)) for p in paths.values())
 
         def do_train(_):
+            if self.training is not None and self.training.is_alive():
+                running = (self.last_training or {}).get("strategy") or self._training_strategy
+                status.value = (f"refused: {html.escape(running.code if running else 'a design')} is still training; "
+                                "wait for it to finish")
+                return
             n = epochs.value
             bar.max, bar.value = n, 0
             out = Path(folder.value) / f"train-{self._strategy.key}"
@@ -402,8 +432,10 @@ class StrategyDesigner:
             def watch():
                 self.training.join()
                 r = self.last_training or {}
-                status.value = (f"error: {html.escape(str(r['error']))}" if "error" in r else
-                                f"done: test top-1 {r['test']['top1']:.3f} (estimate was {self.estimate(r['strategy']):.3f})")
+                code = html.escape(r["strategy"].code) if r.get("strategy") is not None else "?"
+                status.value = (f"error training {code}: {html.escape(str(r['error']))}" if "error" in r else
+                                f"done: {code}: test top-1 {r['test']['top1']:.3f} (estimate was "
+                                f"{self.estimate(r['strategy']):.3f}); recorded in {html.escape(str(self.run))}/records.json")
 
             self.train(out, epochs=n, on_epoch=progress)
             threading.Thread(target=watch, daemon=True).start()
@@ -456,3 +488,16 @@ class _StreamsProgress:
 
     def __len__(self) -> int:
         return len(self.val_acc)
+
+
+def _free_name(folder: Path, name: str) -> str:
+    """``name``, or ``name-2``, ``name-3``, ... : the first with none of a design's files in ``folder``."""
+    def taken(n: str) -> bool:
+        return any((folder / f"{n}{suffix}").exists() for suffix in (".json", ".py", "-weights.safetensors"))
+
+    if not taken(name):
+        return name
+    i = 2
+    while taken(f"{name}-{i}"):
+        i += 1
+    return f"{name}-{i}"

@@ -95,3 +95,27 @@ def test_comparison_says_what_it_will_train_before_it_trains(tmp_path, capsys):
     assert [p["model"] for p in plan["pending"]] == ["c3d", "r3d_18", "most probable"]
     assert "3 training(s) to run" in capsys.readouterr().out
     assert not (tmp_path / "lit" / "runs").exists()  # a dry run trains nothing
+
+
+def test_designer_records_refuses_and_never_overwrites(tmp_path):
+    from workbench.mainjob import run_main_job
+
+    from workbench.runs import read_records
+    from workbench.widgets import StrategyDesigner
+
+    r = run_main_job(tmp_path / "demo", settings=SMOKE, progress=False)
+    d = StrategyDesigner.from_run(r["run"], estimates=r["estimates"])
+    labels = [s.label for s in d.sampled()]
+    assert len(labels) == len(set(labels)) and all("(" in x for x in labels)  # distinct, with their estimate
+    d.apply_preset("opt")
+    d.set_unit(0, "ST" if d.strategy.units[0] != "ST" else "S")
+    assert d.strategy.name is None  # an edited preset is a new design
+    d.train(tmp_path / "t1", epochs=1, batch_size=16, wait=True)
+    assert "error" not in d.last_training, d.last_training
+    recs = read_records(r["run"])
+    assert len(recs) == 1 and recs[0]["code"] == d.strategy.code and recs[0]["source"] == "designer"
+    assert recs[0]["estimate"] == d.estimate() and 0 <= recs[0]["standalone_test_top1"] <= 1
+    assert d.records() == recs
+    a = d.export(tmp_path / "designs")
+    b = d.export(tmp_path / "designs")
+    assert a["strategy"].name == "design.json" and b["strategy"].name == "design-2.json"
