@@ -172,3 +172,19 @@ def export_selection(est, indices, path) -> dict[str, Path]:
             for s, r in zip(strategies_from(sub), df[cols].itertuples(index=False))]
     path.with_suffix(".json").write_text(json.dumps(rows, indent=1) + "\n")
     return {"csv": path.with_suffix(".csv"), "json": path.with_suffix(".json")}
+
+
+def records_table(run):
+    """The run's stand-alone trainings beside their estimates (``RUN/records.json``, written by the
+    designer and anyone who trains a strategy of the run), as a DataFrame; empty when none."""
+    import pandas as pd
+
+    from workbench.runs import read_records
+
+    rows = [{"strategy": r["code"], "estimate": r["estimate"],
+             "estimate 95%": f"[{r['estimate_interval'][0]:.3f}, {r['estimate_interval'][1]:.3f}]",
+             "stand-alone test top-1": r["standalone_test_top1"],
+             "epochs": r.get("train_config", {}).get("epochs"), "source": r.get("source"), "when": r.get("time")}
+            for r in read_records(run)]
+    return pd.DataFrame(rows, columns=["strategy", "estimate", "estimate 95%", "stand-alone test top-1", "epochs",
+                                       "source", "when"])
