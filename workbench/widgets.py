@@ -46,6 +46,10 @@ class StrategyDesigner:
         self.recalibrate_batches = int(recalibrate_batches if recalibrate_batches is not None
                                        else attrs.get("recalibrate_batches", 0 if train_set is None else 2))
         self.calibration_seed = int(attrs.get("calibration_seed", 0))
+        self.mc_samples = int(attrs.get("mc_samples", 0))
+        self.finetune_steps = int(attrs.get("finetune_steps", 0))
+        if max_eval_batches is None and attrs.get("max_eval_batches") not in (None, "", -1):
+            self.max_eval_batches = int(attrs["max_eval_batches"])
         if self.recalibrate_batches and train_set is None:
             raise ValueError("BN recalibration needs the training split: pass train_set (or use from_run)")
         self.train_set = train_set
@@ -64,8 +68,10 @@ class StrategyDesigner:
         self.last_training: dict | None = None
 
     @classmethod
-    def from_run(cls, run, *, split: str = "val", estimates=None, **kw) -> StrategyDesigner:
-        """The designer of a template run folder (``estimates``: a Dataset or a ``.nc`` path)."""
+    def from_run(cls, run, *, split: str | None = None, estimates=None, **kw) -> StrategyDesigner:
+        """The designer of a template run folder (``estimates``: a Dataset or a ``.nc`` path). It
+        scores on the split, clips and crops the estimates were made on (``split`` default:
+        theirs, else ``val``; asking for another split than the estimates' is an error)."""
         from workbench.studies.pipeline import open_splits, read_run
         from workbench.template.network import load_supernet
 
@@ -75,11 +81,20 @@ class StrategyDesigner:
         model, _ = load_supernet(run)
         if isinstance(estimates, (str, Path)):
             estimates = load_netcdf(estimates)
-        if estimates is not None and "split" in estimates.attrs:
-            split = str(estimates.attrs["split"])
-        splits = open_splits(spec["dataset"], root=spec.get("root"), splits=tuple(dict.fromkeys((split, "train"))),
-                             **spec["data_kw"])
-        return cls(model, splits[split], estimates=estimates, run=run, train_set=splits["train"], **kw)
+        attrs = estimates.attrs if estimates is not None else {}
+        theirs = str(attrs["split"]) if "split" in attrs else None
+        if split is not None and theirs is not None and split != theirs:
+            raise ValueError(f"the estimates were made on the {theirs!r} split; the designer scores on the same one "
+                             f"(asked for {split!r})")
+        split = split or theirs or "val"
+        clips, crops = int(attrs.get("clips", 1)), int(attrs.get("crops", 1))
+        eval_kw = dict(spec["data_kw"])
+        if clips > 1 or crops > 1:  # multi-view estimates: score the same views
+            eval_kw.update(mode="test", num_clips=clips, num_crops=crops)
+        root = spec.get("root")
+        data = open_splits(spec["dataset"], root=root, splits=(split,), **eval_kw)[split]
+        train = open_splits(spec["dataset"], root=root, splits=("train",), **spec["data_kw"])["train"]
+        return cls(model, data, estimates=estimates, run=run, train_set=train, **kw)
 
     # ---- the current strategy --------------------------------------------------------------
     @property
@@ -138,7 +153,7 @@ class StrategyDesigner:
         if s.key not in self._cache:
             cfg = EstimateConfig(batch_size=self.batch_size, recalibrate_batches=self.recalibrate_batches,
                                  calibration_seed=self.calibration_seed, max_eval_batches=self.max_eval_batches,
-                                 progress=False)
+                                 mc_samples=self.mc_samples, finetune_steps=self.finetune_steps, progress=False)
             ds = estimate_strategies(self.template, [s], self.eval_set, config=cfg, train_set=self.train_set,
                                      cost_table=self.costs)
             self._cache[s.key] = float(ds["top1"].values[0])

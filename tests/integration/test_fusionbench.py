@@ -8,12 +8,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-
-from workbench import fusionbench as fb
 from workbench.pipeline import train_strategy, train_supernet
-from workbench.strategy import Strategy
 from workbench.supernet import SupernetConfig
 from workbench.train import TrainConfig
+
+from workbench import fusionbench as fb
+from workbench.strategy import Strategy
 
 TINY_KW = {"train_per_class": 6, "val_per_class": 3, "test_per_class": 3}
 CFG = fb.BenchConfig(epochs=2, batch_size=8, seeds=(0, 1), uniform=2, gate_draws=3, curve_clips=10)
@@ -61,6 +61,16 @@ def test_tiny_build_is_resumable_collects_and_scores(tiny_setting, tmp_path):
     est = dict(zip(table.strategy.values.tolist(), truth.values.tolist()))
     sc = fb.score_estimates(table, tiny_setting, est, bootstrap=50)
     assert sc["regret_sd"] == 0 and sc["top5_precision"] == 1.0
+    # the scoring half imports on its own, and a table ranks like itself
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-c", "from workbench.studies.fusionbench_score import fidelity"], check=True)
+    f = fb.fidelity(table, table, tiny_setting)
+    assert f["tau_short_vs_full"] == 1.0 and f["strategies"] == n
+    # reliability stays within [0, 1] however the seeds disagree
+    for v in (q["reliability"], q["noise_ceiling_tau"]):
+        assert v != v or 0 <= v <= 1  # NaN only when a seed ranks nothing (all accuracies equal)
     # another configuration in the same folder is refused
     with pytest.raises(ValueError, match="another configuration"):
         fb.build(out, settings=[tiny_setting], config=replace(CFG, epochs=3), progress=False)
@@ -85,3 +95,23 @@ def test_score_run_estimates_exactly_the_table_strategies(tiny_setting, tmp_path
     assert -1 <= r["all"]["tau"] <= 1 and "gates" in r
     assert "tau" in fb.score_report(r)
     json.dumps(r)  # JSON-able for --json
+
+
+def test_truth_quality_at_the_edges():
+    import xarray as xr
+
+    def table(acc):
+        acc = np.asarray(acc, dtype=float)
+        return xr.Dataset({"test_top1": (("setting", "strategy", "seed"), acc[None])},
+                          coords={"setting": ["s"], "strategy": [f"x{i}" for i in range(acc.shape[0])],
+                                  "seed": list(range(acc.shape[1]))})
+
+    # seeds that disagree: reliability 0 and a zero ceiling, never negative or above 1
+    q = fb.truth_quality(table([[0.1, 0.9, 0.5], [0.5, 0.1, 0.9], [0.9, 0.5, 0.1], [0.3, 0.7, 0.2]]), "s")
+    assert q["reliability"] == 0 and q["noise_ceiling_tau"] == 0
+    # a seed that ranks nothing: NaN, not a ceiling of 1
+    q = fb.truth_quality(table([[0.5, 0.1], [0.5, 0.4], [0.5, 0.9]]), "s")
+    assert q["noise_ceiling_tau"] != q["noise_ceiling_tau"]
+    # seeds that agree perfectly
+    q = fb.truth_quality(table([[0.1, 0.2], [0.5, 0.6], [0.9, 0.95]]), "s")
+    assert q["reliability"] == 1 and q["noise_ceiling_tau"] == 1

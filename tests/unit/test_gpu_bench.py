@@ -70,14 +70,19 @@ def _grads(checkpointing: bool):
     torch.manual_seed(7)  # the same concrete masks in both runs
     loss = m(x).logsumexp(1).sum() + m.regularizer(100)
     loss.backward()
-    return {n: p.grad.clone() for n, p in m.named_parameters() if p.grad is not None}
+    grads = {n: p.grad.clone() for n, p in m.named_parameters() if p.grad is not None}
+    return grads, {n: b.clone() for n, b in m.named_buffers()}
 
 
 def test_activation_checkpointing_replays_the_gate_masks_exactly():
-    plain, ckpt = _grads(False), _grads(True)
+    (plain, plain_bn), (ckpt, ckpt_bn) = _grads(False), _grads(True)
     assert plain.keys() == ckpt.keys() and len(plain) > 10
     for n in plain:
         torch.testing.assert_close(ckpt[n], plain[n], rtol=1e-5, atol=1e-6, msg=n)
+    # the recomputation in backward does not update the BatchNorm statistics a second time
+    assert plain_bn.keys() == ckpt_bn.keys()
+    for n in plain_bn:
+        torch.testing.assert_close(ckpt_bn[n], plain_bn[n], rtol=1e-5, atol=1e-6, msg=n)
 
 
 def test_activation_checkpointing_is_refused_for_the_resnet_template():

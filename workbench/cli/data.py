@@ -159,3 +159,6 @@ def add_commands(sub) -> None:
     )
     q.add_argument("--json", action="store_true", help="print the report as JSON")
     q.set_defaults(func=cmd_check)
+
+
+add_data_commands = add_commands  # the name this group had before the CLI became a package

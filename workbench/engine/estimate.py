@@ -248,6 +248,7 @@ def estimate_strategies(
             "shared_prefixes": int(shared),  # 1: 'seconds' is the set's time shared out evenly
             "batch_size": config.batch_size,  # with calibration_seed: what re-scoring a row needs
             "calibration_seed": config.calibration_seed,
+            "max_eval_batches": -1 if config.max_eval_batches is None else config.max_eval_batches,
         },
     )
 
@@ -271,6 +272,8 @@ def _score_shared(supernet, strategies, mine, loader, calib, cost_table, config)
 
     if not mine:
         return []
+    if config.recalibrate_batches and not calib:
+        raise ValueError("BN recalibration got no batches")  # as the one-at-a-time path says
     t0 = time.perf_counter()
     n_batches = len(loader) if config.max_eval_batches is None else min(len(loader), config.max_eval_batches)
     with tqdm(total=n_batches, desc=f"{len(mine)} strategies, shared prefixes",

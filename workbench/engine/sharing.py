@@ -260,14 +260,35 @@ def race_top_k(supernet: TemplateSupernet, strategies: Sequence[Strategy], eval_
     Returns ``top1`` (on the clips each strategy saw), ``n`` (those clips), ``low``/``high`` (its
     interval), ``top`` (the ``k`` indices ranked best) and ``clip_evals`` (strategy x clip
     evaluations spent, against ``len(strategies) * len(eval_set)`` for full scoring)."""
-    import math
 
     from workbench.data.formats import collate_drop_none
 
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
+    supernet.to(device)
     loader = torch.utils.data.DataLoader(eval_set, batch_size=batch_size, shuffle=False, collate_fn=collate_drop_none)
     batches = [b for b in loader if b is not None]
+    if not batches:
+        raise ValueError("racing needs validation clips; the evaluation set yielded none")
+    # duplicates race once (a strategy drawn twice must not take two of the k places)
+    order = list(dict.fromkeys(s.key for s in strategies))
+    first = {}
+    for i, s in enumerate(strategies):
+        first.setdefault(s.key, i)
+    distinct = [strategies[first[key]] for key in order]
+    r = _race(supernet, distinct, batches, k=k, calibration=calibration, first_batches=first_batches, z=z,
+              device=device)
+    pos = {key: j for j, key in enumerate(order)}
+    out = {name: [r[name][pos[s.key]] for s in strategies] for name in ("top1", "n", "low", "high")}
+    out["top"] = [first[order[j]] for j in r["top"]]
+    out["clip_evals"] = r["clip_evals"]
+    out["full_clip_evals"] = len(strategies) * sum(len(b[1]) for b in batches)
+    return out
+
+
+def _race(supernet, strategies, batches, *, k, calibration, first_batches, z, device) -> dict:
+    import math
+
     scorer = PrefixScorer(supernet)
     tree = scorer.prepare(strategies, calibration, device)  # calibrated once, for every round
     n_s = len(strategies)
@@ -296,5 +317,4 @@ def race_top_k(supernet: TemplateSupernet, strategies: Sequence[Strategy], eval_
     # rank: strategies that went the distance first (their numbers are full-data), then the rest
     order = sorted(range(n_s), key=lambda i: (-seen[i], -top1[i]))
     return {"top1": top1, "n": seen, "low": [t - h for t, h in zip(top1, half)],
-            "high": [t + h for t, h in zip(top1, half)], "top": order[:k], "clip_evals": spent,
-            "full_clip_evals": n_s * sum(len(b[1]) for b in batches)}
+            "high": [t + h for t, h in zip(top1, half)], "top": order[:k], "clip_evals": spent}

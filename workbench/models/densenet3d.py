@@ -19,6 +19,8 @@ authors' ``v1`` variant (stem and pool0 and transition 1 stride 2 in time); ``1`
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import torch.utils.checkpoint
 from torch import nn
@@ -82,6 +84,22 @@ class DenseLayer(Gated, nn.Module):
         if out is None:  # a fresh 'skip' layer adds zero features
             out = x.new_zeros((b, self.growth, t, h, w))
         return out
+
+
+@contextlib.contextmanager
+def _frozen_bn_statistics(module: nn.Module):
+    """The recomputation of a checkpointed layer runs its BatchNorms in training mode again: their
+    outputs (batch statistics) are the forward's, but the running statistics would be updated a
+    second time. They are saved on entry and put back on exit."""
+    bns = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    saved = [(m.running_mean.clone(), m.running_var.clone(), m.num_batches_tracked.clone()) for m in bns]
+    try:
+        yield
+    finally:
+        for m, (mean, var, n) in zip(bns, saved):
+            m.running_mean.copy_(mean)
+            m.running_var.copy_(var)
+            m.num_batches_tracked.copy_(n)
 
 
 def _run_layer(layer: DenseLayer, kept, mask, *feats: torch.Tensor) -> torch.Tensor:
@@ -208,7 +226,8 @@ class DenseTemplate(VideoModel):
     def _layer(self, layer: DenseLayer, feats: list[torch.Tensor]) -> torch.Tensor:
         if self.checkpoint_layers and self.training and torch.is_grad_enabled():
             return torch.utils.checkpoint.checkpoint(
-                _run_layer, layer, layer.gate_kept, layer.gate_mask, *feats, use_reentrant=False)
+                _run_layer, layer, layer.gate_kept, layer.gate_mask, *feats, use_reentrant=False,
+                context_fn=lambda: (contextlib.nullcontext(), _frozen_bn_statistics(layer)))
         return layer(torch.cat(feats, 1) if len(feats) > 1 else feats[0])
 
     def forward_map(self, x: torch.Tensor) -> torch.Tensor:

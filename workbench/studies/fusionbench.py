@@ -41,8 +41,8 @@ from workbench.runs import cache_key, environment
 from workbench.strategy import Strategy
 
 __all__ = ["SETTINGS", "DEVELOPMENT", "HELD_OUT", "BenchConfig", "bench_strategies", "build", "collect",
-           "load_table", "status", "train_item", "setting_data", "truth_quality", "score_estimates", "matching_setting",
-           "score_run", "score_report", "readme"]
+           "load_table", "train_item", "setting_data", "truth_quality", "score_estimates", "matching_setting",
+           "score_run", "score_report", "readme", "fidelity", "status"]
 
 # Each setting: a synthetic benchmark whose best strategy stays below ~0.95 test top-1 at the
 # budget (appearance-only data lets every strategy reach ~1.0 and leaves nothing to rank), with a
@@ -312,20 +312,10 @@ def build(out: str | Path, *, settings=None, config: BenchConfig = BenchConfig()
     strategies = bench_strategies(config)[:first_strategies]
     manifest = _manifest(out, config, settings, strategies)
     mpath = out / "manifest.json"
-    if mpath.exists():  # settings and seeds may be added to a table; nothing else may change
-        old = json.loads(mpath.read_text())
-        fixed = {k: v for k, v in old["config"].items() if k != "seeds"}
-        if fixed != {k: v for k, v in manifest["config"].items() if k != "seeds"} \
-                or old["strategies"] != manifest["strategies"]:
-            raise ValueError(f"{out} holds a table built with another configuration or strategy list; "
-                             "pick another --out")
-        for name, spec in old["settings"].items():
-            if name in manifest["settings"] and manifest["settings"][name] != spec:
-                raise ValueError(f"setting {name!r} of {out} was built with other data ({spec}); pick another --out")
-        manifest["settings"] = {**old["settings"], **manifest["settings"]}
-        manifest["config"]["seeds"] = sorted(set(old["config"]["seeds"]) | set(config.seeds))
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(mpath, (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode())
+    with open(out / ".manifest.lock", "a+") as lock:  # builds started together merge, none is lost
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _merge_manifest(out, mpath, manifest, config)
     # render every setting's splits once, before the workers start
     for s in settings:
         setting_data(s, out / "cache")
@@ -347,6 +337,25 @@ def build(out: str | Path, *, settings=None, config: BenchConfig = BenchConfig()
     return {"trained": done, "finished": have, "total": total, "seconds": round(time.perf_counter() - t0, 1)}
 
 
+def _merge_manifest(out: Path, mpath: Path, manifest: dict, config: BenchConfig) -> None:
+    """Write ``manifest`` into ``out``, merged with the one there (settings and seeds may be added
+    to a table; nothing else may change). The caller holds the folder's manifest lock."""
+    if mpath.exists():
+        old = json.loads(mpath.read_text())
+        free = ("seeds", "threads")  # seeds may be added; threads change speed, not what is trained
+        fixed = {k: v for k, v in old["config"].items() if k not in free}
+        if fixed != {k: v for k, v in manifest["config"].items() if k not in free} \
+                or old["strategies"] != manifest["strategies"]:
+            raise ValueError(f"{out} holds a table built with another configuration or strategy list; "
+                             "pick another --out")
+        for name, spec in old["settings"].items():
+            if name in manifest["settings"] and manifest["settings"][name] != spec:
+                raise ValueError(f"setting {name!r} of {out} was built with other data ({spec}); pick another --out")
+        manifest["settings"] = {**old["settings"], **manifest["settings"]}
+        manifest["config"]["seeds"] = sorted(set(old["config"]["seeds"]) | set(config.seeds))
+    atomic_write_bytes(mpath, (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode())
+
+
 def _work_entry(out, settings, config, limit, deadline_s, progress, first_strategies=None) -> int:
     return _work(Path(out), settings, config, bench_strategies(config)[:first_strategies], limit, deadline_s,
                  progress)
@@ -355,7 +364,15 @@ def _work_entry(out, settings, config, limit, deadline_s, progress, first_strate
 def _work(out: Path, settings, config: BenchConfig, strategies, limit, deadline_s, progress) -> int:
     import torch
 
+    threads = torch.get_num_threads()
     torch.set_num_threads(config.threads)
+    try:
+        return _work_items(out, settings, config, strategies, limit, deadline_s, progress)
+    finally:
+        torch.set_num_threads(threads)  # the caller's process gets its thread count back
+
+
+def _work_items(out: Path, settings, config: BenchConfig, strategies, limit, deadline_s, progress) -> int:
     t0 = time.perf_counter()
     data = {}
     done = 0
@@ -469,6 +486,7 @@ def load_table(path: str | Path):
 
 # the scoring half lives in its own module; its names are part of this module's API
 from workbench.studies.fusionbench_score import (  # noqa: E402
+    fidelity,
     matching_setting,
     readme,
     score_estimates,

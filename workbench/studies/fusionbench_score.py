@@ -10,9 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from workbench.studies.fusionbench import SETTINGS, load_table
-
-__all__ = ["truth_quality", "score_estimates", "matching_setting", "score_run", "score_report", "readme"]
+__all__ = ["truth_quality", "score_estimates", "matching_setting", "score_run", "score_report", "readme",
+           "fidelity"]
 
 
 # ---- truth quality and scoring -------------------------------------------------------------------------
@@ -34,11 +33,15 @@ def truth_quality(table, setting: str) -> dict:
                 "noise_ceiling_tau": None}
     taus = [_kendall(acc[:, i], acc[:, j]) for i in range(k) for j in range(i + 1, k)]
     r1 = float(np.mean(taus))
-    # Spearman-Brown on the rank correlation between seeds, as Kendall's tau -> Pearson's r on ranks
-    r_single = math.sin(math.pi * r1 / 2)
-    rel = k * r_single / (1 + (k - 1) * r_single) if r_single > -1 / (k - 1) else float("nan")
-    ceiling_r = math.sqrt(max(rel, 0.0))  # a perfect predictor correlates with the seed mean at sqrt(reliability)
-    ceiling_tau = 2 / math.pi * math.asin(min(1.0, ceiling_r))
+    if not math.isfinite(r1):  # a seed whose accuracies are all equal: no ranking to agree on
+        rel = ceiling_tau = float("nan")
+    else:
+        # Spearman-Brown on the rank correlation between seeds (Kendall's tau -> Pearson's r on
+        # ranks); seeds that disagree on average carry no signal: reliability 0, not negative
+        r_single = max(0.0, math.sin(math.pi * r1 / 2))
+        rel = k * r_single / (1 + (k - 1) * r_single)
+        # a perfect predictor correlates with the seed mean at sqrt(reliability)
+        ceiling_tau = 2 / math.pi * math.asin(min(1.0, math.sqrt(rel)))
     seed_sd = float(np.nanmean(acc.std(1, ddof=1)))
     return {"strategies": int(n), "seeds": int(k), "tau_between_seeds": round(r1, 4), "reliability": round(rel, 4),
             "noise_ceiling_tau": round(ceiling_tau, 4), "seed_sd": round(seed_sd, 4),
@@ -62,7 +65,9 @@ def score_estimates(table, setting: str, estimates: dict[str, float], *, top_k: 
     truth_seeds = truth_all[ok]
     truth = np.nanmean(truth_seeds, 1)
     pred = np.asarray([estimates[c] for c in codes], dtype=float)
-    seed_sd = float(np.nanmean(np.nanstd(truth_seeds, 1, ddof=1))) if truth_seeds.shape[1] > 1 else float("nan")
+    with warnings.catch_warnings():  # strategies with a single finished seed have no SD
+        warnings.simplefilter("ignore", RuntimeWarning)
+        seed_sd = float(np.nanmean(np.nanstd(truth_seeds, 1, ddof=1))) if truth_seeds.shape[1] > 1 else float("nan")
 
     def metrics(idx):
         p, t = pred[idx], truth[idx]
@@ -83,13 +88,16 @@ def score_estimates(table, setting: str, estimates: dict[str, float], *, top_k: 
     for i, n in enumerate(names):
         out[n] = round(float(point[i]), 4)
         out[f"{n}_ci"] = [round(float(lo[i]), 4), round(float(hi[i]), 4)]
-    out["noise_ceiling_tau"] = truth_quality(table, setting)["noise_ceiling_tau"]
+    # the ceiling of these strategies (a subset spreads less than the whole table)
+    out["noise_ceiling_tau"] = truth_quality(table.sel(strategy=codes), setting)["noise_ceiling_tau"]
     return out
 
 
 # ---- a template run against the table -----------------------------------------------------------------
 def matching_setting(spec: dict, settings) -> str | None:
     """The table setting whose data generator is the run's (split sizes aside), or None."""
+    from workbench.studies.fusionbench import SETTINGS
+
     sizes = {"train_per_class", "val_per_class", "test_per_class"}
     mine = {k: v for k, v in (spec.get("data_kw") or {}).items() if k not in sizes}
     for name in settings:
@@ -108,6 +116,7 @@ def score_run(run: str | Path, table: str | Path, *, setting: str | None = None,
     from workbench.engine.estimate import EstimateConfig, estimate_strategies
     from workbench.runs import Run
     from workbench.strategy import parse_strategy
+    from workbench.studies.fusionbench import load_table
     from workbench.studies.pipeline import open_splits
     from workbench.template.network import load_supernet
 

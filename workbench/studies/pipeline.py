@@ -127,8 +127,7 @@ def check_health(run: Path, model: TemplateSupernet, history: History) -> list[d
 
     from workbench.template.health import problem_lines, template_problems
 
-    problems = template_problems(model.unit_probabilities()[:, -1].tolist(), history.val_acc,
-                                 model.num_classes, history.phase)
+    problems = template_problems(model.unit_probabilities()[:, -1].tolist(), history.val_acc, model.num_classes)
     for line in problem_lines(problems):
         warnings.warn(f"template {run}: {line}", RuntimeWarning, stacklevel=2)
     write_json(Path(run) / "health.json", {"template": problems})

@@ -34,8 +34,7 @@ REMEDY = ("train another template seed (--seed), a longer warm-up (--warmup), or
           "(--k): the weight penalty grows with k^2/N")
 
 
-def template_problems(p_skip: Sequence[float], val_acc: Sequence[float], num_classes: int,
-                      phases: Sequence[str] | None = None) -> list[dict]:
+def template_problems(p_skip: Sequence[float], val_acc: Sequence[float], num_classes: int) -> list[dict]:
     """Problems of a trained (or training) template from its per-layer skip probabilities and its
     validation accuracy per epoch; ``[]`` when none."""
     out = []
