@@ -21,3 +21,9 @@ for S in 0 1 2; do
     $W bench score --run $R/$SET-s$S --table reports/fusionbench --json > $R/$SET-s$S/bench-score.json
   done
 done
+
+# lever on motion, where every default template stayed at chance (health.json): a longer warm-up
+# and gated phase (15 + 15 epochs); stand-alone networks start reading motion around epoch 9-13
+for S in 0 1 2; do
+  [ -f $R/motion-w15-s$S/marginals.nc ] || $W supernet train $MOTION ${TEMPLATE/--epochs 15 --warmup 5/--epochs 30 --warmup 15} --seed $S --out $R/motion-w15-s$S
+done

@@ -62,6 +62,9 @@ def score_estimates(table, setting: str, estimates: dict[str, float], *, top_k: 
     truth_all = acc.sel(strategy=codes).values
     ok = ~np.isnan(truth_all).all(1)
     codes = [c for c, o in zip(codes, ok) if o]
+    if len(codes) < 3:
+        raise ValueError(f"only {len(codes)} of the estimated strategies have a finished stand-alone training on "
+                         f"setting {setting!r}; need at least 3 (build more of the table)")
     truth_seeds = truth_all[ok]
     truth = np.nanmean(truth_seeds, 1)
     pred = np.asarray([estimates[c] for c in codes], dtype=float)
@@ -79,7 +82,9 @@ def score_estimates(table, setting: str, estimates: dict[str, float], *, top_k: 
 
     point = metrics(np.arange(len(codes)))
     rng = np.random.default_rng(seed)
-    boots = np.array([metrics(rng.integers(0, len(codes), len(codes))) for _ in range(bootstrap)])
+    with warnings.catch_warnings():  # a resample may hold one distinct strategy: its tau is NaN
+        warnings.simplefilter("ignore")
+        boots = np.array([metrics(rng.integers(0, len(codes), len(codes))) for _ in range(bootstrap)])
     with warnings.catch_warnings():  # regret is NaN throughout with a single seed (no seed SD)
         warnings.simplefilter("ignore", RuntimeWarning)
         lo, hi = np.nanpercentile(boots, 2.5, 0), np.nanpercentile(boots, 97.5, 0)
@@ -143,7 +148,10 @@ def score_run(run: str | Path, table: str | Path, *, setting: str | None = None,
     for s in sources if sources is not None else sorted(set(src)):
         sub = {c: v for c, v, x in zip(codes, estimates.values(), src) if x == s}
         if len(sub) >= 3:
-            out[s] = score_estimates(tab, setting, sub, top_k=top_k, bootstrap=bootstrap)
+            try:
+                out[s] = score_estimates(tab, setting, sub, top_k=top_k, bootstrap=bootstrap)
+            except ValueError:  # fewer than 3 of this source trained so far
+                continue
     out["estimates"] = estimates
     return out
 
