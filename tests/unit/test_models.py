@@ -125,3 +125,13 @@ def test_strategy_travels_with_model():
     units = [type(blk.conv1).__name__ for _, blk in m.layer_modules()]
     assert len(units) == 8
     assert [blk.conv1.name for _, blk in m.layer_modules()] == list(s.units)
+
+
+def test_the_registry_says_what_a_model_needs_of_the_clip():
+    from workbench.models import clip_kwargs, list_models, model_info
+
+    assert model_info("c3d").clip_kwargs(8, 32) == {"num_frames": 8, "size": 32}
+    assert model_info("r2d_18").clip_kwargs(8, 32) == {"num_frames": 8}
+    needy = {n for n in list_models() if model_info(n).clip_kwargs(8, 32)}
+    assert needy == {"c3d", "r2d_18"}
+    assert clip_kwargs(model_info("r3d_18").strategy(), 8, 32) == {}

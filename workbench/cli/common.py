@@ -34,11 +34,9 @@ def build_from_args(args):
     from workbench.strategy import parse_strategy
 
     strategy = parse_strategy(args.strategy, args.backbone)
-    if strategy.layout.family == "c3d":
-        kw.setdefault("num_frames", args.frames)
-        kw.setdefault("size", args.size)
-    if strategy.stem == "fold":
-        kw.setdefault("num_frames", args.frames)
+    from workbench.models import clip_kwargs
+
+    kw = {**clip_kwargs(strategy, args.frames, args.size), **kw}
     return strategy.label, build_model(strategy, tiny=args.tiny, **kw)
 
 

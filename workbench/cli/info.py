@@ -22,17 +22,10 @@ def _cmd_cost(args) -> int:
     from workbench.engine.cost import count_cost
     from workbench.models import model_info
 
-    if args.model and model_info(args.model).backbone == "c3d":
+    if args.model and model_info(args.model).clip_kwargs(args.frames, args.size):
         from workbench.models import create_model
 
-        kw = {"num_frames": args.frames, "size": args.size}
-        if args.num_classes:
-            kw["num_classes"] = args.num_classes
-        name, model = args.model, create_model(args.model, tiny=args.tiny, **kw)
-    elif args.model and model_info(args.model).preset == "r2d":
-        from workbench.models import create_model
-
-        kw = {"num_frames": args.frames}
+        kw = model_info(args.model).clip_kwargs(args.frames, args.size)
         if args.num_classes:
             kw["num_classes"] = args.num_classes
         name, model = args.model, create_model(args.model, tiny=args.tiny, **kw)
@@ -130,9 +123,7 @@ def _cmd_zoo(args) -> int:
     rows = []
     names = args.models or list_models()
     for name in names:
-        kw = {"num_frames": args.frames, "size": args.size} if model_info(name).backbone == "c3d" else {}
-        if model_info(name).preset == "r2d":
-            kw = {"num_frames": args.frames}
+        kw = model_info(name).clip_kwargs(args.frames, args.size)
         model = create_model(name, tiny=args.tiny, **kw)
         r = count_cost(model, (3, args.frames, args.size, args.size), name=name)
         rows.append({"model": name, "params": r.params, "gmacs": round(r.gmacs, 3), "reference": model_info(name).reference})

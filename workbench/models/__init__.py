@@ -21,6 +21,7 @@ __all__ = [
     "VideoModel",
     "VideoResNet",
     "build_model",
+    "clip_kwargs",
     "check_clip",
     "create_model",
     "from_torchvision_state_dict",
@@ -84,6 +85,21 @@ class ModelSpec:
     def strategy(self) -> Strategy:
         s = preset(self.preset, self.backbone)
         return Strategy(s.backbone, s.units, s.stem, name=self.name)
+
+    def clip_kwargs(self, frames: int, size: int) -> dict:
+        """What this model needs to know of the clip at build time (see :func:`clip_kwargs`)."""
+        return clip_kwargs(self.strategy(), frames, size)
+
+
+def clip_kwargs(strategy: Strategy, frames: int, size: int) -> dict:
+    """The clip geometry a network needs at build time, as model keyword arguments: C3D's fully
+    connected layers need the clip length and frame size, a stem that folds frames into channels
+    (R2D) needs the clip length; every other network adapts to any clip ({})."""
+    if strategy.layout.family == "c3d":
+        return {"num_frames": frames, "size": size}
+    if strategy.stem == "fold":
+        return {"num_frames": frames}
+    return {}
 
 
 _MODELS: dict[str, ModelSpec] = {}

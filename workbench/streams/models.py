@@ -48,11 +48,7 @@ def video_stream(model="r3d_18", *, modality: str = "rgb", tiny: bool = True, fr
         bkw = {k: v for k, v in dict(backbone_kw or {}).items() if k != "num_classes"}
         net = build_model(strategy, channels_last=False, num_classes=num_classes, **{**bkw, **kw})
     else:
-        info = model_info(model)
-        if info.backbone == "c3d":
-            kw = {"num_frames": frames, "size": size, **kw}
-        elif "num_frames" in info.kwargs:
-            kw = {"num_frames": frames, **kw}
+        kw = {**model_info(model).clip_kwargs(frames, size), **kw}
         net = create_model(model, tiny=tiny, num_classes=num_classes, channels_last=False, **kw)
     cin = MODALITY_CHANNELS[modality]
     if cin != 3:

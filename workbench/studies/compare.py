@@ -60,10 +60,7 @@ def literature_comparison(out, template_run, *, models: Sequence[str] = LITERATU
         kw = {k: v for k, v in m.kwargs.items() if k != "num_classes"}
         if tiny:
             kw = {**TINY[m.strategy().layout.family], **kw}
-        if m.backbone == "c3d":
-            kw.update(num_frames=shape[1], size=shape[2])
-        if "num_frames" in m.kwargs and m.backbone != "c3d":
-            kw["num_frames"] = shape[1]
+        kw.update(m.clip_kwargs(shape[1], shape[2]))  # the clip geometry the model needs, if any
         rows.append((name, "literature", m.strategy(), kw))
     tkw = {k: v for k, v in template.config.model_kwargs().items() if k != "num_classes"}
     rows.append(("most probable", "probability space", template.most_probable(), tkw))
