@@ -14,8 +14,6 @@ import json
 import os
 from pathlib import Path
 
-import numpy as np
-
 from .plots.interactive import (
     interactive_heatmap,
     interactive_scatter,
@@ -113,34 +111,9 @@ class LivePlot:
         return HTML("<i>waiting for the first epoch...</i>")
 
     def figure(self, history, model=None):
-        import matplotlib.pyplot as plt
+        from .plots.live import training_curves
 
-        from .plots import COLUMN_WIDTHS, paper_style, unit_colour
-
-        h = history.to_dict() if hasattr(history, "to_dict") else history
-        ep = np.arange(1, len(h["epoch"]) + 1)
-        with paper_style():
-            fig, ax = plt.subplots(1, 3, figsize=(COLUMN_WIDTHS[self.width], 1.9), layout="constrained")
-            ax[0].plot(ep, h["train_loss"], label="train")
-            ax[0].plot(ep, h["val_loss"], label="val")
-            ax[0].set_title("loss")
-            ax[1].plot(ep, h["train_acc"], label="train")
-            ax[1].plot(ep, h["val_acc"], label="val")
-            ax[1].set_title("top-1")
-            ax[0].legend(frameon=False)
-            if h.get("gates") and model is not None:
-                from .analysis import unit_probabilities_from_p
-
-                probs = unit_probabilities_from_p(np.asarray(h["gates"]), model.branches, model.units)
-                mean = probs.mean(1)  # epoch x unit, averaged over layers
-                for j, u in enumerate(model.units):
-                    ax[2].plot(ep, mean[:, j], color=unit_colour(u), label=u)
-                ax[2].set_ylim(0, 1)
-                ax[2].legend(frameon=False, fontsize=6)
-            ax[2].set_title("P(unit), mean over layers")
-            for a in ax:
-                a.set_xlabel("epoch")
-        return fig
+        return training_curves(history, model, width=self.width)
 
     def __call__(self, history, model=None):
         import matplotlib.pyplot as plt

@@ -98,7 +98,23 @@ FIGURES = {
     "estimate_vs_standalone": lambda d, w: wp.estimate_vs_standalone(d["study"], width=w),
     "lever_forest": lambda d, w: wp.lever_forest(d["table"], width=w),
     "comparison_figure": lambda d, w: wp.comparison_figure(d["comparison"], width=w),
+    "training_curves": lambda d, w: wp.training_curves(_curves(), width=w),
+    "gblend_figure": lambda d, w: wp.gblend_figure(_gblend(), width=w),
 }
+
+
+def _curves():
+    n = 12
+    ep = np.arange(n)
+    return {"epoch": list(ep), "train_loss": list(2 * np.exp(-ep / 4)), "val_loss": list(2.1 * np.exp(-ep / 5)),
+            "train_acc": list(1 - np.exp(-ep / 4)), "val_acc": list(0.9 - 0.8 * np.exp(-ep / 5))}
+
+
+def _gblend():
+    runs = ["RGB only", "audio only", "naive joint", "offline G-Blend", "online G-Blend"]
+    acc = np.array([[0.80, 0.82], [0.40, 0.42], [0.65, 0.66], [0.80, 0.81], [0.70, 0.74]])
+    return xr.Dataset({"test_top1": (("run", "seed"), acc), "mean_top1": ("run", acc.mean(1))},
+                      coords={"run": runs, "seed": [0, 1]})
 INTERACTIVE = {"interactive_heatmap", "interactive_scatter", "parallel_units"}  # plotly: tests/unit/test_plots.py
 
 

@@ -142,7 +142,7 @@ def test_comparison_and_gblend_figures():
     gb = xr.Dataset({"test_top1": (("run", "seed"), rng.random((5, 2))), "mean_top1": ("run", rng.random(5))},
                     coords={"run": runs, "seed": [0, 1]})
     fig = gblend_figure(gb)
-    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == runs
+    assert [t.get_text().replace("\n", " ") for t in fig.axes[0].get_xticklabels()] == runs
 
 
 _FAKE_INLINE = '''

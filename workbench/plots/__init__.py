@@ -20,6 +20,7 @@ from .layout import (
     place_labels,
     wrap_text,
 )
+from .live import training_curves
 from .paper import (
     COLUMN_WIDTHS,
     UNIT_COLOURS,
@@ -39,15 +40,16 @@ from .space import (
     unit_bars,
     unit_heatmap,
 )
+from .streams import gblend_figure
 
 #: the public functions that draw a figure (matplotlib, or plotly for the interactive views)
 FIGURE_FUNCTIONS = ("unit_heatmap", "unit_bars", "gate_trajectories", "compare_marginals", "accuracy_histogram",
                     "accuracy_vs_gmacs", "layer_importance_plot", "estimate_vs_standalone", "lever_forest",
-                    "comparison_figure",
+                    "comparison_figure", "training_curves", "gblend_figure",
                     "interactive_heatmap", "interactive_scatter", "parallel_units")
 
 __all__ = [
-    "FIGURE_FUNCTIONS", "comparison_figure", "COLUMN_WIDTHS", "UNIT_COLOURS", "paper_style", "figure_axes", "save_figure", "unit_colour",
+    "FIGURE_FUNCTIONS", "comparison_figure", "training_curves", "gblend_figure", "COLUMN_WIDTHS", "UNIT_COLOURS", "paper_style", "figure_axes", "save_figure", "unit_colour",
     # figures (matplotlib)
     "unit_heatmap", "unit_bars", "gate_trajectories", "compare_marginals", "accuracy_histogram", "accuracy_vs_gmacs",
     "layer_importance_plot", "estimate_vs_standalone", "lever_forest",

@@ -30,6 +30,8 @@ from ..runs import Run
 
 __all__ = ["ABLATION", "gblend_study", "gblend_table", "gblend_figure", "stream_ablation", "ablation_table"]
 
+from workbench.plots.streams import gblend_figure  # noqa: E402  (drawn in plots/, re-exported here)
+
 
 def _run(folder: Path, **kw) -> dict:
     from .run import run_streams
@@ -148,25 +150,6 @@ def gblend_verdict(ds) -> dict:
             "offline": mean["G-Blend offline"], "online": mean["G-Blend online"], "best_gblend": g,
             "naive_minus_best": (naive_d, naive_se), "gblend_minus_best": (g_d, g_se),
             "naive_below_best": naive_d + 2 * naive_se < 0, "gblend_recovers": g_d + 2 * g_se >= 0}
-
-
-def gblend_figure(ds, *, ax=None, width: str = "single"):
-    """Bars of test top-1 per run, with the seeds as dots."""
-
-    from ..plots import UNIT_COLOURS, figure_axes, paper_style
-
-    with paper_style():
-        fig, ax = figure_axes(ax, width, 0.62)
-        runs = [str(r) for r in ds["run"].values]
-        colours = [UNIT_COLOURS["S"] if r.endswith(" only") else UNIT_COLOURS["T"] if r == "naive joint"
-                   else UNIT_COLOURS["ST"] for r in runs]
-        x = np.arange(len(runs))
-        ax.bar(x, ds["mean_top1"].values, color=colours, width=0.7)
-        for i in range(len(runs)):
-            ax.scatter(np.full(ds.sizes["seed"], x[i]), ds["test_top1"].values[i], color="black", s=5, zorder=3)
-        ax.set_xticks(x, runs, rotation=30, ha="right")
-        ax.set_ylabel("test top-1")
-    return fig
 
 
 #: The Spatiotemporal Pyramid Network ablation: (label, fusion, modalities, switches).
