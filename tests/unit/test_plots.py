@@ -11,6 +11,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
+from workbench.supernet import TemplateSupernet  # noqa: E402
 
 from workbench.analysis import estimates_dataset, history_dataset, layer_importance, marginals  # noqa: E402
 from workbench.plots import (  # noqa: E402
@@ -27,7 +28,6 @@ from workbench.plots import (  # noqa: E402
     unit_heatmap,
 )
 from workbench.strategy import Strategy  # noqa: E402
-from workbench.supernet import TemplateSupernet  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -126,8 +126,8 @@ def test_lever_forest(tmp_path):
 def test_comparison_and_gblend_figures():
     import numpy as np
     import xarray as xr
-
     from workbench.compare import comparison_figure
+
     from workbench.streams.study import gblend_figure
 
     rng = np.random.default_rng(0)
