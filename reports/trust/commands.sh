@@ -27,3 +27,9 @@ done
 for S in 0 1 2; do
   [ -f $R/motion-w15-s$S/marginals.nc ] || $W supernet train $MOTION ${TEMPLATE/--epochs 15 --warmup 5/--epochs 30 --warmup 15} --seed $S --out $R/motion-w15-s$S
 done
+for S in 0 1 2; do
+  [ -f $R/mixed-w15-s$S/marginals.nc ] || $W supernet train $MIXED ${TEMPLATE/--epochs 15 --warmup 5/--epochs 30 --warmup 15} --seed $S --out $R/mixed-w15-s$S
+done
+for RUN in $R/mixed-w15-s0 $R/mixed-w15-s1 $R/mixed-w15-s2 $R/motion-w15-s0 $R/motion-w15-s1 $R/motion-w15-s2; do
+  $W bench score --run $RUN --table reports/fusionbench --json > $RUN/bench-score.json
+done

@@ -68,3 +68,18 @@ def test_trust_line_names_the_run_as_the_user_types_it(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     line = trust_line(tmp_path / "runs" / "demo")
     assert "--run-dir runs/demo`" in line and str(tmp_path) not in line
+
+
+def test_trust_report_summarises_template_seeds():
+    from workbench.studies.trust import seed_summary, trust_report
+
+    def score(t):
+        part = {"strategies": 40, "tau": t, "rho": t + 0.1, "top5_precision": 0.4, "noise_ceiling_tau": 0.7}
+        return {"setting": "motion", "all": part, "gates": {**part, "strategies": 20}}
+
+    scores = [score(0.3), score(0.5), score(-0.1)]
+    s = seed_summary(scores)
+    assert s["all"]["per_seed"] == [0.3, 0.5, -0.1] and abs(s["all"]["mean"] - 0.2333) < 1e-3 and s["all"]["min"] == -0.1
+    text = trust_report({"default": scores})
+    assert "| default | motion | all | 40 | +0.30, +0.50, -0.10 | +0.23 +- 0.31 | -0.10 |" in text
+    assert "| default | motion | gates | 20 |" in text
