@@ -19,7 +19,8 @@ Sections:
   gate_overhead     gated (relaxed masks + regulariser) against the same network ungated
   sync_check        host-device synchronisations inside the engine's step (torch.cuda.set_sync_debug_mode)
   estimates         strategies scored per minute (fixed sub-network, 2 BN-recalibration batches,
-                    a validation set of --val-clips clips), fp32 and AMP
+                    a validation set of --val-clips clips), fp32 and AMP, one at a time and as a
+                    prefix tree (the estimates' default)
   loader            pinned-memory loader rate (uint8 clips -> device, normalised); mp4 decoding if PyAV
   compile           torch.compile of the template's step: compile time and step time against eager
 """
@@ -46,6 +47,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from workbench.estimate import recalibrate_bn  # noqa: E402
 from workbench.supernet import TemplateSupernet  # noqa: E402
 from workbench.train import TrainConfig, TrainStep, amp_dtype, evaluate  # noqa: E402
+
+from workbench.engine.sharing import PrefixScorer  # noqa: E402
 
 REAL = dict(backbone="densenet121", growth=32, bn_size=4, num_classes=400, frames=16, size=112,
             batch_cap=256, val_clips=256, strategies=4, repeats=5)
@@ -138,7 +141,11 @@ class Bench:
         return x, y
 
     def stepper(self, model: TemplateSupernet, *, amp: bool, gated: bool = True, compiled: bool = False,
-                channels_last: bool = False, dtype: torch.dtype | None = None):
+                channels_last: bool | None = None, dtype: torch.dtype | None = None):
+        """The engine's step for ``model``; ``channels_last`` None: as ``train()`` runs it (channels-
+        last under AMP on a GPU)."""
+        if channels_last is None:
+            channels_last = amp and self.cuda
         cfg = TrainConfig(epochs=1, batch_size=1, lr=1e-3, optimizer="sgd", amp=amp, device=self.device,
                           progress=False)
         if channels_last:
@@ -263,7 +270,7 @@ class Bench:
         x, y = self.batch(b)
         out = {"batch": b}
         rates = {}
-        variants = [("fp32", False, False, None), ("amp", True, False, None),
+        variants = [("fp32", False, False, None), ("amp_ncdhw", True, False, None),
                     ("fp32_channels_last", False, True, None), ("amp_channels_last", True, True, None),
                     ("amp_fp16_channels_last", True, True, torch.float16)]
         for name, amp, cl, dtype in variants:
@@ -283,10 +290,10 @@ class Bench:
                          "clips_per_s": round(b / med, 1), "peak_gib": self.peak_gib()}
             del model, fn
             self.free()
-        if "fp32" in rates and "amp" in rates:
-            out["amp_speedup"] = round(rates["amp"] / rates["fp32"], 2)
+        if "fp32" in rates and "amp_channels_last" in rates:
+            out["amp_speedup"] = round(rates["amp_channels_last"] / rates["fp32"], 2)  # AMP as train() runs it
             out["goal_amp_speedup"] = 1.5
-        for name in ("fp32_channels_last", "amp_channels_last", "amp_fp16_channels_last"):
+        for name in ("amp_ncdhw", "fp32_channels_last", "amp_channels_last", "amp_fp16_channels_last"):
             if name in rates and "fp32" in rates:
                 out[f"{name}_speedup"] = round(rates[name] / rates["fp32"], 2)
         return out
@@ -366,6 +373,14 @@ class Bench:
             med = statistics.median(secs[1:] if len(secs) > 2 else secs)
             out[name] = {"seconds_per_strategy_median": round(med, 3), "strategies_per_minute": round(60 / med, 1),
                          "eval_clips_per_s": round(out["val_clips"] / med, 1)}
+            # the same strategies as one prefix tree (the estimates' default path)
+            self.sync()
+            t0 = time.perf_counter()
+            with torch.autocast("cuda", dtype=dtype or torch.float16, enabled=dtype is not None):
+                PrefixScorer(model).score(strategies, val, calibration=calib, device=self.device)
+            self.sync()
+            t = time.perf_counter() - t0
+            out[name]["shared_prefixes_strategies_per_minute"] = round(len(strategies) / t * 60, 1)
         return out
 
     def loader(self) -> dict:
