@@ -25,12 +25,22 @@ def truth_quality(table, setting: str) -> dict:
     """Between-seed agreement of one setting: mean Kendall tau between seeds, the Spearman-Brown
     reliability of the seed mean, and the noise ceiling of any predictor's tau against it."""
     acc = table["test_top1"].sel(setting=setting).values  # strategy x seed
-    ok = ~np.isnan(acc).any(1)
+    # seeds with every strategy finished (a table being built has whole seeds and a partial one)
+    seeds_ok = [j for j in range(acc.shape[1]) if np.isfinite(acc[:, j]).sum() >= 3]
+    any_seed = np.isfinite(acc).any(1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean_any = np.nanmean(acc[any_seed], 1) if any_seed.any() else np.array([np.nan])
+    partial = {"finished": int(np.isfinite(acc).sum()), "strategies_with_a_seed": int(any_seed.sum()),
+               "best": round(float(np.nanmax(mean_any)), 4) if any_seed.any() else None,
+               "worst": round(float(np.nanmin(mean_any)), 4) if any_seed.any() else None}
+    acc = acc[:, seeds_ok] if seeds_ok else acc[:, :0]
+    ok = np.isfinite(acc).all(1)
     acc = acc[ok]
     n, k = acc.shape
     if n < 3 or k < 2:
         return {"strategies": int(n), "seeds": int(k), "tau_between_seeds": None, "reliability": None,
-                "noise_ceiling_tau": None}
+                "noise_ceiling_tau": None, "seed_sd": None, **partial}
     taus = [_kendall(acc[:, i], acc[:, j]) for i in range(k) for j in range(i + 1, k)]
     r1 = float(np.mean(taus))
     if not math.isfinite(r1):  # a seed whose accuracies are all equal: no ranking to agree on
@@ -44,7 +54,7 @@ def truth_quality(table, setting: str) -> dict:
         ceiling_tau = 2 / math.pi * math.asin(min(1.0, math.sqrt(rel)))
     seed_sd = float(np.nanmean(acc.std(1, ddof=1)))
     return {"strategies": int(n), "seeds": int(k), "tau_between_seeds": round(r1, 4), "reliability": round(rel, 4),
-            "noise_ceiling_tau": round(ceiling_tau, 4), "seed_sd": round(seed_sd, 4),
+            "noise_ceiling_tau": round(ceiling_tau, 4), "seed_sd": round(seed_sd, 4), **partial,
             "best": round(float(acc.mean(1).max()), 4), "worst": round(float(acc.mean(1).min()), 4)}
 
 
@@ -188,9 +198,12 @@ def readme(table) -> str:
         f"learning curve on {cfg['curve_clips']} fixed validation clips each epoch, the full validation and "
         f"test splits at the end. Environments: {table.attrs.get('environments')}.",
         "",
-        "| setting | data | clips train/val/test | best | worst | seed SD | tau between seeds | "
+        "Best and worst: seed means of the strategies with a finished training; the agreement columns need two "
+        "seeds on at least three strategies.",
+        "",
+        "| setting | data | clips train/val/test | trainings finished | best | worst | seed SD | tau between seeds | "
         "reliability of the seed mean | noise ceiling tau |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in table.setting.values.tolist():
         q = truth_quality(table, s)
@@ -202,7 +215,7 @@ def readme(table) -> str:
         def f(v):
             return "-" if v is None else f"{v:.3f}"
 
-        lines.append(f"| {s} | {d.get('dataset')} ({knobs}) | {per} per class | {f(q.get('best'))} | "
+        lines.append(f"| {s} | {d.get('dataset')} ({knobs}) | {per} per class | {q['finished']} | {f(q.get('best'))} | "
                      f"{f(q.get('worst'))} | {f(q.get('seed_sd'))} | {f(q['tau_between_seeds'])} | "
                      f"{f(q['reliability'])} | {f(q['noise_ceiling_tau'])} |")
     lines += ["", "Rebuild (cached and resumable; any number of processes may share it):", "",
