@@ -208,7 +208,7 @@ def estimate_strategies(
             if shared:
                 rows = _score_shared(supernet, strategies, mine, loader, calib, cost_table, config)
             for i in tqdm(mine if not shared else [], desc="strategies",
-                          disable=not (config.progress and dist_.is_main())):
+                          disable=shared or not (config.progress and dist_.is_main())):
                 s = strategies[i]
                 t0 = time.perf_counter()
                 if config.finetune_steps:
