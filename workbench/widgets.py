@@ -295,6 +295,8 @@ class StrategyDesigner:
         spec = read_run(self.run)
         s = self._strategy
         cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, progress=False)
+        # the template is scored here, in the caller's thread: the training thread never touches it
+        estimate = (self.estimate(s), self.interval(s))
 
         fusion = self.stream_fusion
 
@@ -316,6 +318,15 @@ class StrategyDesigner:
                                     on_epoch=streams_epoch)
                     self.last_training = {"strategy": s, "history": r["history"], "test": r["result"]["test"]["fused"],
                                           "out": str(out), "stream_fusion": fusion}
+                    try:
+                        val = r["history"]["val_acc"]["fused"][-1]
+                    except (KeyError, IndexError, TypeError):
+                        val = None
+                    try:
+                        self._record(s, estimate, val, self.last_training["test"], cfg, out, inherit, fusion)
+                        self.last_training["recorded"] = True
+                    except Exception as e:
+                        self.last_training["record_error"] = e
                     return
                 _, history, test = train_strategy(
                     s, out, dataset=spec["dataset"], root=spec.get("root"), data_kw=spec["data_kw"],
@@ -323,9 +334,14 @@ class StrategyDesigner:
                     inherit_from=self.run if inherit else None,
                     on_epoch=(lambda h, m: on_epoch(h)) if on_epoch else None)
                 self.last_training = {"strategy": s, "history": history, "test": test, "out": str(out)}
-                self._record(s, history, test, cfg, out, inherit)
             except Exception as e:  # reported in the widget and kept for the caller
                 self.last_training = {"strategy": s, "error": e}
+                return
+            try:  # a training that finished stays finished, whatever happens to its record
+                self._record(s, estimate, history.val_acc[-1], test, cfg, out, inherit, fusion)
+                self.last_training["recorded"] = True
+            except Exception as e:
+                self.last_training["record_error"] = e
 
         self.last_training = None
         self._training_strategy = s
@@ -335,16 +351,16 @@ class StrategyDesigner:
             self.training.join()
         return self.training
 
-    def _record(self, s: Strategy, history, test: dict, cfg, out, inherit: bool) -> None:
+    def _record(self, s: Strategy, estimate: tuple[float, tuple[float, float]], val_top1, test: dict, cfg, out,
+                inherit: bool, fusion: str) -> None:
         """The finished training beside its estimate, in the run's records (``RUN/records.json``)."""
         from workbench.runs import add_record
 
         add_record(self.run, {
-            "strategy": s.to_dict(), "code": s.code, "estimate": self.estimate(s),
-            "estimate_interval": list(self.interval(s)), "recalibrate_batches": self.recalibrate_batches,
-            "standalone_test_top1": test["top1"], "standalone_val_top1": history.val_acc[-1],
-            "test_clips": test.get("n"), "train_config": cfg.to_dict(), "inherited_weights": inherit,
-            "out": str(out), "source": "designer",
+            "strategy": s.to_dict(), "code": s.code, "estimate": estimate[0], "estimate_interval": list(estimate[1]),
+            "recalibrate_batches": self.recalibrate_batches, "standalone_test_top1": test["top1"],
+            "standalone_val_top1": val_top1, "test_clips": test.get("n"), "train_config": cfg.to_dict(),
+            "inherited_weights": inherit, "stream_fusion": fusion, "out": str(out), "source": "designer",
         })
 
     def records(self) -> list[dict]:
@@ -448,9 +464,11 @@ class StrategyDesigner:
                 self.training.join()
                 r = self.last_training or {}
                 code = html.escape(r["strategy"].code) if r.get("strategy") is not None else "?"
+                where = (f"recorded in {html.escape(str(self.run))}/records.json" if r.get("recorded") else
+                         f"NOT recorded: {html.escape(str(r.get('record_error')))}")
                 status.value = (f"error training {code}: {html.escape(str(r['error']))}" if "error" in r else
                                 f"done: {code}: test top-1 {r['test']['top1']:.3f} (estimate was "
-                                f"{self.estimate(r['strategy']):.3f}); recorded in {html.escape(str(self.run))}/records.json")
+                                f"{self.estimate(r['strategy']):.3f}); {where}")
 
             self.train(out, epochs=n, on_epoch=progress)
             threading.Thread(target=watch, daemon=True).start()
@@ -483,6 +501,10 @@ class StrategyDesigner:
         for dd, u in zip(self._widgets["layers"], self._strategy.units):
             if dd.value != u:
                 dd.value = u
+        preset = self._widgets["preset"]
+        shown = self._strategy.name if self._strategy.name in self.presets else "(preset)"
+        if preset.value != shown:  # the dropdown names the design only while it is that preset
+            preset.value = shown
         self._refresh()
 
     def displayed(self) -> dict:

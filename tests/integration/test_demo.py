@@ -119,3 +119,25 @@ def test_designer_records_refuses_and_never_overwrites(tmp_path):
     a = d.export(tmp_path / "designs")
     b = d.export(tmp_path / "designs")
     assert a["strategy"].name == "design.json" and b["strategy"].name == "design-2.json"
+
+
+def test_a_finished_training_stays_finished_when_its_record_cannot_be_written(tmp_path):
+    from workbench.mainjob import run_main_job
+
+    from workbench.widgets import StrategyDesigner
+
+    r = run_main_job(tmp_path / "demo", settings=SMOKE, progress=False)
+    (r["run"] / "records.json").write_text("{not json")
+    d = StrategyDesigner.from_run(r["run"], estimates=r["estimates"])
+    d.train(tmp_path / "t", epochs=1, batch_size=16, wait=True)
+    assert "error" not in d.last_training and 0 <= d.last_training["test"]["top1"] <= 1
+    assert "records file" in str(d.last_training["record_error"])
+    # a second training while one runs is refused
+    import threading
+
+    gate = threading.Event()
+    d.training = threading.Thread(target=gate.wait, daemon=True)
+    d.training.start()
+    with __import__("pytest").raises(RuntimeError, match="already running"):
+        d.train(tmp_path / "t2", epochs=1)
+    gate.set()

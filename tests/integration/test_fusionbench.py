@@ -115,3 +115,17 @@ def test_truth_quality_at_the_edges():
     # seeds that agree perfectly
     q = fb.truth_quality(table([[0.1, 0.2], [0.5, 0.6], [0.9, 0.95]]), "s")
     assert q["reliability"] == 1 and q["noise_ceiling_tau"] == 1
+
+
+def test_truth_quality_while_a_seed_is_being_built():
+    import xarray as xr
+
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0.3, 0.9, 40)
+    acc = np.stack([base + rng.normal(0, 0.02, 40), base + rng.normal(0, 0.02, 40), np.full(40, np.nan)], 1)
+    acc[:3, 2] = base[:3]  # the third seed has just begun
+    t = xr.Dataset({"test_top1": (("setting", "strategy", "seed"), acc[None])},
+                   coords={"setting": ["s"], "strategy": [f"x{i}" for i in range(40)], "seed": [0, 1, 2]})
+    q = fb.truth_quality(t, "s")
+    assert q["strategies"] == 40 and q["seeds"] == 2  # not 3 strategies on 3 seeds
+    assert q["finished"] == 83 and q["best"] == round(float(np.nanmax(np.nanmean(acc, 1))), 4)
