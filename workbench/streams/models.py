@@ -37,7 +37,7 @@ def video_stream(model="r3d_18", *, modality: str = "rgb", tiny: bool = True, fr
     """A video backbone whose input is ``modality`` (its channel count): ``model`` is a zoo name,
     or a fusion strategy (a :class:`~workbench.strategy.Strategy` or its dict, e.g. a design of
     the strategy designer) built with ``backbone_kw`` (e.g. the template's model kwargs)."""
-    from ..models import build_model, create_model, model_info
+    from ..models import build_model, clip_kwargs, create_model, model_info
     from ..strategy import Strategy
 
     if modality not in MODALITY_CHANNELS:
@@ -46,7 +46,8 @@ def video_stream(model="r3d_18", *, modality: str = "rgb", tiny: bool = True, fr
     if isinstance(model, (Strategy, Mapping)):
         strategy = model if isinstance(model, Strategy) else Strategy.from_dict(dict(model))
         bkw = {k: v for k, v in dict(backbone_kw or {}).items() if k != "num_classes"}
-        net = build_model(strategy, channels_last=False, num_classes=num_classes, **{**bkw, **kw})
+        net = build_model(strategy, channels_last=False, num_classes=num_classes,
+                          **{**clip_kwargs(strategy, frames, size), **bkw, **kw})
     else:
         kw = {**model_info(model).clip_kwargs(frames, size), **kw}
         net = create_model(model, tiny=tiny, num_classes=num_classes, channels_last=False, **kw)
