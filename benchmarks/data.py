@@ -35,7 +35,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from workbench.data.export import write_frames, write_video  # noqa: E402
-from workbench.data.formats import make_dataset, make_loader  # noqa: E402
+from workbench.data.dataset import make_dataset, make_loader  # noqa: E402
 
 SHAPES = {
     "16x112x112": dict(frames=16, size=112, src=(240, 320), src_frames=48, short_side=128),

@@ -41,7 +41,7 @@ def build_dataset(name: str, *, root=None, split: str = "train", **kw):
 
         return make_synthetic(name, split=split, **kw)
     if name in REAL_DATASETS:
-        from .formats import make_dataset
+        from .dataset import make_dataset
 
         return make_dataset(name, root=root, split=split, **kw)
     raise ValueError(f"unknown dataset {name!r}; expected one of: {', '.join(list_datasets())}")
@@ -85,7 +85,8 @@ def check_data_args(name: str, root=None, data_kw: dict | None = None,
     for key in ("train_per_class", "seed"):
         if key in data_kw:
             raise ValueError(f"{_flag(key)} applies to the synthetic datasets only, not to {name}")
-    from .formats import VideoDataset, canonical_format
+    from .dataset import VideoDataset
+    from .index import canonical_format
 
     index_keys = {"ucf101": ("fold", "video_dir", "split_dir"), "hmdb51": ("fold", "video_dir", "split_dir"),
                   "something-v1": ("video_dir",), "something-v2": ("video_dir",),

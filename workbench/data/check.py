@@ -18,8 +18,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .dataset import index_dataset
 from .decode import DecodeError, list_frames, probe_video
-from .formats import LAYOUTS, DatasetIndex, Problem, canonical_format, index_dataset, kinetics_csv
+from .index import LAYOUTS, DatasetIndex, Problem, canonical_format
+from .kinetics import kinetics_csv
 
 __all__ = ["CheckReport", "check_dataset", "check_file", "DECODE_MODES"]
 

@@ -1,7 +1,7 @@
 """Write clips of the synthetic benchmark (or any clip source) in a real dataset's format.
 
 ``export_dataset("ucf101", out)`` writes videos and annotation files laid out exactly as the
-distributed dataset (see ``formats.LAYOUTS``), so the real pipeline (indexing, decoding, sampling,
+distributed dataset (see ``index.LAYOUTS``), so the real pipeline (indexing, decoding, sampling,
 transforms, ``workbench data check``) can run end to end on generated data.
 
 A *clip source* is anything with ``classes``, ``len()``, ``clip_array(i)`` (uint8 ``T H W 3``)
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .formats import canonical_format
+from .index import canonical_format
 
 __all__ = [
     "EXPORT_FORMATS",

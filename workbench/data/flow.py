@@ -192,7 +192,7 @@ class FlowVideoDataset:
     """A real dataset's RGB clips with their precomputed flow: items ``({"rgb": C T H W,
     "flow": 2 T H W}, label)`` (plus the video index in test mode, like :class:`VideoDataset`).
 
-    ``rgb`` is a :class:`~workbench.data.formats.VideoDataset` (its sampling and transform are
+    ``rgb`` is a :class:`~workbench.data.dataset.VideoDataset` (its sampling and transform are
     used); ``flow_root`` holds one flow folder per video (:func:`find_flow_folder`), written with
     ``bound``. The flow clip takes the RGB clip's frame indices (flow frame ``t``: motion from
     frame ``t`` to ``t + 1``; the last frame reuses the last flow frame) and the same resize, crop
@@ -304,8 +304,8 @@ def compute_flow_folders(fmt: str, root, out, *, method: str = "tvl1", bound: fl
     skipped unless ``force`` (so an interrupted run continues). Returns counts."""
     from tqdm.auto import tqdm
 
+    from .dataset import index_dataset
     from .decode import read_clips
-    from .formats import index_dataset
 
     out = Path(out)
     seen: dict[Path, Path] = {}

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from workbench.data.formats import collate_drop_none
+from workbench.data.dataset import collate_drop_none
 from workbench.engine import distributed as dist_
 from workbench.engine.cost import count_cost
 from workbench.engine.evaluate import evaluate

@@ -3,13 +3,14 @@ when items carry a video index: several clips and crops per video, softmax score
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
 from workbench.engine import distributed as dist_
 
-__all__ = ["batch_metrics", "evaluate"]
+__all__ = ["average_scores_per_video", "batch_metrics", "evaluate"]
 
 
 def batch_metrics(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -73,3 +74,39 @@ def evaluate(model: nn.Module, loader: DataLoader, device: str = "cpu", *, max_b
         raise ValueError("evaluation loader yielded no examples")
     total = int(total)
     return {"loss": loss_sum / total, "top1": correct1 / total, "top5": correct5 / total, "n": total}
+
+
+def average_scores_per_video(scores, video_ids, num_videos: int | None = None):
+    """Mean of the per-view ``scores`` (``N x C``) of each video; returns ``(ids, mean_scores)``.
+
+    ``ids`` are the distinct video indices in increasing order, ``mean_scores`` their averaged
+    rows. With ``num_videos``, the result has one row per video ``0..num_videos-1`` instead and
+    videos without any view get NaN rows.
+    """
+    s = torch.as_tensor(np.asarray(scores) if not isinstance(scores, torch.Tensor) else scores)
+    v = (
+        torch.as_tensor(
+            np.asarray(video_ids) if not isinstance(video_ids, torch.Tensor) else video_ids
+        )
+        .long()
+        .reshape(-1)
+    )
+    if s.dim() != 2 or s.shape[0] != v.shape[0]:
+        raise ValueError(
+            f"scores must be N x C with one video id per row, got {tuple(s.shape)} and {tuple(v.shape)} ids"
+        )
+    s = s.to(torch.float64) if not s.is_floating_point() else s
+    if num_videos is None:
+        ids, inv = torch.unique(v, sorted=True, return_inverse=True)
+        out = torch.zeros(len(ids), s.shape[1], dtype=s.dtype).index_add_(0, inv, s)
+        cnt = torch.zeros(len(ids), dtype=s.dtype).index_add_(
+            0, inv, torch.ones_like(v, dtype=s.dtype)
+        )
+        return ids, out / cnt[:, None]
+    if len(v) and (v.min() < 0 or v.max() >= num_videos):
+        raise ValueError(
+            f"video ids must lie in [0, {num_videos}), got {int(v.min())}..{int(v.max())}"
+        )
+    out = torch.zeros(num_videos, s.shape[1], dtype=s.dtype).index_add_(0, v, s)
+    cnt = torch.zeros(num_videos, dtype=s.dtype).index_add_(0, v, torch.ones_like(v, dtype=s.dtype))
+    return torch.arange(num_videos), out / cnt[:, None]

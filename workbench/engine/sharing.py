@@ -261,7 +261,7 @@ def race_top_k(supernet: TemplateSupernet, strategies: Sequence[Strategy], eval_
     interval), ``top`` (the ``k`` indices ranked best) and ``clip_evals`` (strategy x clip
     evaluations spent, against ``len(strategies) * len(eval_set)`` for full scoring)."""
 
-    from workbench.data.formats import collate_drop_none
+    from workbench.data.dataset import collate_drop_none
 
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")

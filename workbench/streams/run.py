@@ -44,7 +44,7 @@ def open_streams(dataset: str, modalities: Sequence[str], *, root=None, flow_roo
         raise ValueError(f"{dataset}: pass flow_root (--flow-root), the folder of the precomputed flow frames "
                          f"(FLOW_ROOT/<Class>/<video>/flow_x_00001.jpg ...; `workbench data flow` computes them)")
     from ..data.flow import FlowVideoDataset
-    from ..data.formats import make_dataset
+    from ..data.dataset import make_dataset
 
     out = {}
     for s in splits:

@@ -299,7 +299,7 @@ def _train_standalone(run: Run, strategy: Strategy, model, model_kwargs: dict, s
     history = train(model, splits["train"], splits["val"], train_config, out_dir=out, resume=resume,
                     label=strategy.name or strategy.code,
                     model_kwargs=model_kwargs, on_epoch=on_epoch)
-    from workbench.data.formats import collate_drop_none
+    from workbench.data.dataset import collate_drop_none
 
     test_set = splits["test"]
     if dist_.is_distributed():
