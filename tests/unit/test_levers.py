@@ -10,7 +10,7 @@ from torch.utils.data import TensorDataset
 from workbench.estimate import EstimateConfig, estimate_strategies, finetune_strategy
 from workbench.fewshot import pin_layer, split_layer
 from workbench.supernet import TemplateSupernet, concrete_drop, concrete_drop_given
-from workbench.train import TrainConfig, _tau_at, train
+from workbench.train import TrainConfig, tau_at, train
 
 from workbench.strategy import Strategy
 
@@ -84,10 +84,10 @@ def test_monte_carlo_and_finetune_predictors(data):
 
 def test_temperature_schedule():
     cfg = TrainConfig(epochs=10, warmup_epochs=4, tau_start=1.0)
-    taus = [_tau_at(cfg, 0.1, e) for e in range(10)]
+    taus = [tau_at(cfg, 0.1, e) for e in range(10)]
     assert taus[4] == pytest.approx(1.0) and taus[9] == pytest.approx(0.1)
     assert all(a > b for a, b in zip(taus[4:], taus[5:]))
-    assert _tau_at(TrainConfig(epochs=3), 0.2, 2) == 0.2
+    assert tau_at(TrainConfig(epochs=3), 0.2, 2) == 0.2
     with pytest.raises(ValueError, match="sandwich"):
         TrainConfig(sandwich=1.0)
     with pytest.raises(ValueError, match="tau_start"):

@@ -1,12 +1,14 @@
-"""Evaluation: one batch's metrics, and a model scored over a loader (per clip, or per video
-when items carry a video index: several clips and crops per video, softmax scores averaged)."""
+"""Evaluation, one evaluator for every model: one batch's metrics, and a model scored over a loader
+per clip, per video (items that carry a video index: several clips and crops per video, softmax
+scores averaged) and per head (multi-head stream networks, with the blended prediction)."""
 
 from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
 
 from workbench.engine import distributed as dist_
 
@@ -25,55 +27,92 @@ def batch_metrics(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     ])
 
 
-@torch.no_grad()
-def evaluate(model: nn.Module, loader: DataLoader, device: str = "cpu", *, max_batches: int | None = None,
-             gather: bool = False) -> dict:
-    """Mean cross-entropy, top-1 and top-5 accuracy over ``loader``.
+def _heads(out) -> dict[str, torch.Tensor]:
+    return dict(out) if isinstance(out, Mapping) else {"fused": out}
 
-    Items that carry a video index (test mode of the real datasets: several clips and crops per
-    video) are scored per video: softmax scores averaged over each video's views. With
-    ``gather=True`` under ``torchrun``, each process scores its shard and the totals are combined
-    (every process returns the same numbers)."""
+
+def _to(x, device: str):
+    if isinstance(x, Mapping):
+        return {k: v.to(device) for k, v in x.items()}
+    return x.to(device)
+
+
+def _per_video(views: list) -> dict:
+    """Metrics of per-view softmax scores averaged per video: ``views`` is ``[(scores, labels, ids)]``."""
+    scores = torch.cat([v[0] for v in views])
+    labels = torch.cat([v[1] for v in views])
+    vids = torch.cat([v[2] for v in views]).long()
+    ids, mean = average_scores_per_video(scores, vids)
+    inv = torch.searchsorted(ids, vids)
+    video_label = torch.zeros(len(ids), dtype=torch.long).index_copy_(0, inv, labels)
+    k = min(5, mean.shape[1])
+    top = mean.topk(k, 1).indices
+    loss = nn.functional.nll_loss(mean.clamp_min(1e-12).log(), video_label).item()
+    return {"loss": loss, "top1": (top[:, 0] == video_label).float().mean().item(),
+            "top5": (top == video_label[:, None]).any(1).float().mean().item(), "n": len(ids), "views": len(vids)}
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader: Iterable, device: str = "cpu", *, max_batches: int | None = None,
+             gather: bool = False, heads: bool = False, weights: Mapping[str, float] | None = None) -> dict:
+    """Mean cross-entropy, top-1 and top-5 accuracy over ``loader`` (any iterable of batches).
+
+    * Per clip: ``{"loss", "top1", "top5", "n"}``.
+    * Per video: items that carry a video index (test mode of the real datasets: several clips
+      and crops per video) are scored per video, softmax scores averaged over each video's views
+      (``"views"`` counts them).
+    * Per head: with ``heads=True`` (or a model whose output is ``{head: logits}``) the result is
+      ``{head: metrics}``; a single output is the head ``"fused"``. ``weights`` adds the head
+      ``"blend"``: the prediction ``sum_k w_k softmax(logits_k)`` that a blended loss trains (its
+      loss is the NLL of that mixture).
+
+    With ``gather=True`` under ``torchrun``, each process scores its shard and the totals are
+    combined (every process returns the same numbers). The model's train/eval mode is left in eval.
+    """
     model.eval()
     total = 0
-    sums = None  # loss, top-1, top-5 summed on the device: one host synchronisation at the end
-    views: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+    sums: dict[str, torch.Tensor] = {}  # per head: loss, top-1, top-5 summed on the device
+    views: dict[str, list] = {}
+    active = {k: float(w) for k, w in (weights or {}).items() if w}
+    multi = heads or bool(active)
     for i, batch in enumerate(loader):
         if max_batches is not None and i >= max_batches:
             break
         if batch is None:  # every item of the batch was unreadable
             continue
-        x, y = batch[0].to(device), batch[1].to(device)
-        out = model(x).float()
-        if len(batch) > 2:
-            views.append((out.softmax(1).cpu(), y.cpu(), torch.as_tensor(batch[2]).cpu()))
-            continue
-        part = batch_metrics(out, y)
-        sums = part if sums is None else sums + part
-        total += y.numel()
-    loss_sum, correct1, correct5 = sums.tolist() if sums is not None else (0.0, 0, 0)
-    correct1, correct5 = int(correct1), int(correct5)
-    if gather and dist_.is_distributed():
-        loss_sum, correct1, correct5, total = dist_.all_reduce_sum([loss_sum, correct1, correct5, total])
-        views = [v for part in dist_.all_gather_objects(views) for v in part]
-    if views:
-        scores = torch.cat([v[0] for v in views])
-        labels = torch.cat([v[1] for v in views])
-        vids = torch.cat([v[2] for v in views]).long()
-        ids, inv = torch.unique(vids, sorted=True, return_inverse=True)
-        mean = torch.zeros(len(ids), scores.shape[1]).index_add_(0, inv, scores)
-        mean = mean / torch.zeros(len(ids)).index_add_(0, inv, torch.ones(len(vids)))[:, None]
-        video_label = torch.zeros(len(ids), dtype=torch.long).index_copy_(0, inv, labels)
-        k = min(5, mean.shape[1])
-        top = mean.topk(k, 1).indices
-        n = len(ids)
-        loss = nn.functional.nll_loss(mean.clamp_min(1e-12).log(), video_label).item()
-        return {"loss": loss, "top1": (top[:, 0] == video_label).float().mean().item(),
-                "top5": (top == video_label[:, None]).any(1).float().mean().item(), "n": n, "views": len(vids)}
-    if total == 0:
+        x, y = _to(batch[0], device), batch[1].to(device)
+        out = model(x)
+        multi = multi or isinstance(out, Mapping)
+        outs = _heads(out)
+        if active:
+            z = sum(active.values())
+            mix = sum(w / z * outs[k].float().softmax(1) for k, w in active.items())
+            outs["blend"] = mix.clamp_min(1e-12).log()  # log-probabilities: CE of them is the mixture's NLL
+        for k, logits in outs.items():
+            logits = logits.float()
+            if len(batch) > 2:
+                views.setdefault(k, []).append(
+                    (logits.softmax(1).cpu(), y.cpu(), torch.as_tensor(batch[2]).cpu()))
+                continue
+            part = batch_metrics(logits, y)
+            sums[k] = part if k not in sums else sums[k] + part
+        if len(batch) <= 2:
+            total += y.numel()
+    results = {}
+    for k, part in sums.items():
+        loss_sum, correct1, correct5 = part.tolist()
+        n = total
+        if gather and dist_.is_distributed():
+            loss_sum, correct1, correct5, n = dist_.all_reduce_sum([loss_sum, int(correct1), int(correct5), total])
+        n = int(n)
+        results[k] = {"loss": loss_sum / n, "top1": int(correct1) / n, "top5": int(correct5) / n, "n": n}
+    for k, vs in views.items():
+        if gather and dist_.is_distributed():
+            vs = [v for part in dist_.all_gather_objects(vs) for v in part]
+        results[k] = _per_video(vs)
+    if not results or any(r["n"] == 0 for r in results.values()):
         raise ValueError("evaluation loader yielded no examples")
-    total = int(total)
-    return {"loss": loss_sum / total, "top1": correct1 / total, "top5": correct5 / total, "n": total}
+    return results if multi else results["fused"]
 
 
 def average_scores_per_video(scores, video_ids, num_videos: int | None = None):

@@ -1,22 +1,27 @@
-"""One training loop for the template network (warm-up, then gated) and for stand-alone networks.
+"""The training loop: one for the template network (warm-up, then gated), stand-alone networks,
+stream-fusion networks and the truth table's many small trainings.
 
-* SGD or AdamW, step or cosine schedule; the template's gate logits get their own optimizer
-  (Adam, ``gate_lr``) and enter only after the warm-up.
-* Per-epoch history of losses, accuracies, learning rate, time and every gate's drop probability.
+* SGD or AdamW, step or cosine schedule (:mod:`~workbench.engine.config`); one optimisation step
+  (:class:`~workbench.engine.step.TrainStep`): AMP on a GPU, clipping, the template's gate
+  optimiser after its warm-up, a replaceable loss (Gradient-Blending's per-head losses).
 * A checkpoint after every epoch (``DIR/last.safetensors`` + ``DIR/last.json``, written
   atomically): weights, optimizer state, RNG state and history. ``resume=True`` continues from
   it; the data order of each epoch is a function of (seed, epoch), so on CPU a resumed run ends
   with the same numbers as an uninterrupted one.
 * Progress bars from ``tqdm.auto``: widgets in notebooks, text in a terminal.
+
+What differs between kinds of training is a :class:`Hooks` object: the phase of an epoch and
+what one step trains (:class:`TemplateHooks`: warm-up, relaxed gates, sandwich steps), what is
+evaluated and recorded after it (the stream networks' per-head losses and G-Blend's weights live
+in :mod:`workbench.streams.train`), and what the checkpoint carries besides the loop's own state.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -32,95 +37,25 @@ from workbench.engine.checkpoint import (
     load_state_checked,
     save_checkpoint,
 )
+from workbench.engine.config import History, TrainConfig, lr_at, tau_at
 from workbench.engine.evaluate import evaluate
+from workbench.engine.step import (
+    TrainStep,
+    amp_dtype,
+    is_template,
+    load_optimizer_tensors,
+    make_optimizers,
+    measure_step_seconds,
+    optimizer_tensors,
+    place_for_training,
+)
 
-__all__ = ["TrainConfig", "History", "train", "evaluate", "make_train_loader", "skipped_videos"]
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    epochs: int = 10
-    warmup_epochs: int = 0  # template only: epochs with every branch on, before gating
-    batch_size: int = 32
-    optimizer: str = "adamw"  # sgd | adamw
-    lr: float = 3e-3
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    schedule: str = "cosine"  # cosine | step | constant
-    milestones: tuple[int, ...] = ()
-    gamma: float = 0.1
-    gate_lr: float = 0.05
-    n_train: int | None = None  # N of the regulariser; default: the training set's size
-    seed: int = 0
-    num_workers: int = 0
-    device: str = "cpu"
-    amp: bool = False
-    grad_clip: float | None = None
-    # template schedule levers (gated phase only):
-    # anneal the relaxation temperature geometrically from tau_start to the template's tau
-    tau_start: float | None = None
-    # share of gated steps that train the weights of one uniformly drawn strategy (hard mask, no
-    # gate update) instead of the relaxed masks: strategies the gates would rarely draw keep
-    # trained weights ("sandwich" sampling)
-    sandwich: float = 0.0
-    progress: bool = True
-
-    def __post_init__(self) -> None:
-        if self.epochs < 1:
-            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
-        if not 0 <= self.warmup_epochs <= self.epochs:
-            raise ValueError(f"warmup_epochs must lie in 0..epochs ({self.epochs}), got {self.warmup_epochs}")
-        if self.optimizer not in ("sgd", "adamw"):
-            raise ValueError(f"unknown optimizer {self.optimizer!r}; expected 'sgd' or 'adamw'")
-        if self.schedule not in ("cosine", "step", "constant"):
-            raise ValueError(f"unknown schedule {self.schedule!r}; expected 'cosine', 'step' or 'constant'")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
-        if not 0.0 <= self.sandwich < 1.0:
-            raise ValueError(f"sandwich must lie in [0, 1) (a share of the gated steps), got {self.sandwich}")
-        if self.tau_start is not None and self.tau_start <= 0:
-            raise ValueError(f"tau_start must be positive, got {self.tau_start}")
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["milestones"] = list(self.milestones)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> TrainConfig:
-        d = dict(d)
-        d["milestones"] = tuple(d.get("milestones", ()))
-        return cls(**d)
-
-
-@dataclass
-class History:
-    """Per-epoch records. ``gates`` holds the drop probabilities, epoch x layer x branch."""
-
-    epoch: list[int] = field(default_factory=list)
-    phase: list[str] = field(default_factory=list)
-    lr: list[float] = field(default_factory=list)
-    train_loss: list[float] = field(default_factory=list)
-    train_reg: list[float] = field(default_factory=list)
-    train_acc: list[float] = field(default_factory=list)
-    val_loss: list[float] = field(default_factory=list)
-    val_acc: list[float] = field(default_factory=list)
-    seconds: list[float] = field(default_factory=list)
-    gates: list[list[list[float]]] = field(default_factory=list)
-    # unreadable videos skipped in the epoch (training and validation sets; 0 for synthetic data)
-    skipped: list[int] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> History:
-        d = dict(d)
-        d["skipped"] = list(d.get("skipped", [])) + [0] * (len(d.get("epoch", [])) - len(d.get("skipped", [])))
-        return cls(**d)
-
-    def __len__(self) -> int:
-        return len(self.epoch)
+__all__ = [
+    "History", "Hooks", "Loop", "TemplateHooks", "TrainConfig", "TrainStep", "amp_dtype", "evaluate",
+    "load_optimizer_tensors", "lr_at", "make_optimizers", "make_train_loader", "measure_step_seconds",
+    "optimizer_tensors", "place_for_training", "skipped_videos", "tau_at", "to_device", "train",
+    "uniform_strategy",
+]
 
 
 def skipped_videos(dataset) -> list[str]:
@@ -131,10 +66,6 @@ def skipped_videos(dataset) -> list[str]:
             break
         dataset = inner
     return list(getattr(dataset, "skipped", []) or [])
-
-
-def _is_supernet(model: nn.Module) -> bool:
-    return hasattr(model, "gate_logits") and hasattr(model, "regularizer")
 
 
 def make_train_loader(dataset: Dataset, config: TrainConfig, epoch: int, *, shuffle: bool = True,
@@ -151,25 +82,14 @@ def make_train_loader(dataset: Dataset, config: TrainConfig, epoch: int, *, shuf
     )
 
 
-def lr_at(config: TrainConfig, epoch: int) -> float:
-    if config.schedule == "constant":
-        return config.lr
-    if config.schedule == "step":
-        return config.lr * config.gamma ** sum(epoch >= m for m in config.milestones)
-    return 0.5 * config.lr * (1 + math.cos(math.pi * epoch / config.epochs))
+def to_device(x, device: str):
+    """A batch's input (a tensor, or ``{modality: tensor}``) on ``device``."""
+    if isinstance(x, Mapping):
+        return {k: v.to(device, non_blocking=True) for k, v in x.items()}
+    return x.to(device, non_blocking=True)
 
 
-def _tau_at(config: TrainConfig, tau_end: float, epoch: int) -> float:
-    """The relaxation temperature of ``epoch``: geometric from ``config.tau_start`` at the first
-    gated epoch to ``tau_end`` at the last (constant ``tau_end`` without a start)."""
-    if config.tau_start is None:
-        return tau_end
-    gated = config.epochs - config.warmup_epochs
-    t = 0.0 if gated <= 1 else min(1.0, max(0.0, (epoch - config.warmup_epochs) / (gated - 1)))
-    return config.tau_start * (tau_end / config.tau_start) ** t
-
-
-def _uniform_strategy(model, generator: torch.Generator):
+def uniform_strategy(model, generator: torch.Generator):
     """One strategy with every layer's unit drawn uniformly from the template's units."""
     from workbench.strategy import Strategy
 
@@ -177,185 +97,316 @@ def _uniform_strategy(model, generator: torch.Generator):
     return Strategy(model.backbone, tuple(model.units[i] for i in idx.tolist()), model.config.stem)
 
 
-def make_optimizers(model: nn.Module, config: TrainConfig):
-    if _is_supernet(model):
-        weights, gates = model.weight_parameters(), model.gate_parameters()
-    else:
-        weights, gates = list(model.parameters()), []
-    if config.optimizer == "sgd":
-        opt = torch.optim.SGD(weights, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
-    else:
-        opt = torch.optim.AdamW(weights, lr=config.lr, weight_decay=config.weight_decay)
-    gate_opt = torch.optim.Adam(gates, lr=config.gate_lr) if gates else None
-    return opt, gate_opt
+class Hooks:
+    """What one kind of training adds to :class:`Loop`. This base trains a plain classifier with
+    the cross-entropy step and records, per epoch, the training loss and accuracy and the held-out
+    loss and top-1 (NaN without held-out data) in a :class:`History`."""
+
+    #: the loop builds a loader over its held-out set and :meth:`evaluate` scores it
+    val_loader = True
+    #: under ``torchrun`` the loop trains data-parallel
+    data_parallel = True
+    #: ``(output, y) -> loss`` replacing the cross-entropy of the step (None: cross-entropy)
+    loss_fn: Callable | None = None
+
+    def new_history(self):
+        return History()
+
+    def history_from(self, d: dict):
+        return History.from_dict(d)
+
+    def history_dict(self, history) -> dict:
+        return history.to_dict()
+
+    def label(self, model: nn.Module) -> str:
+        return type(model).__name__
+
+    def start(self, loop: Loop) -> None:
+        """Before the first epoch of this call, after any resume."""
+
+    def begin_epoch(self, loop: Loop, epoch: int) -> str:
+        """Set the model up for ``epoch``; returns its phase."""
+        return "train"
+
+    def step(self, loop: Loop, x, y: torch.Tensor, weight: float) -> torch.Tensor:
+        return loop.step_fn(x, y, weight=weight)
+
+    def evaluate(self, loop: Loop, epoch: int):
+        """The epoch's held-out scores (what :meth:`record` receives)."""
+        if loop.val_batches is None:
+            return None
+        return evaluate(loop.model, loop.val_batches, loop.device, gather=True)
+
+    def record(self, loop: Loop, epoch: int, phase: str, lr: float, totals: tuple, result, seconds: float,
+               skipped: int) -> None:
+        loss_sum, reg_sum, correct, seen = totals
+        h = loop.history
+        h.epoch.append(epoch)
+        h.phase.append(phase)
+        h.lr.append(lr)
+        h.train_loss.append(loss_sum / seen)
+        h.train_reg.append(reg_sum / seen)
+        h.train_acc.append(correct / seen)
+        h.val_loss.append(result["loss"] if result is not None else float("nan"))
+        h.val_acc.append(result["top1"] if result is not None else float("nan"))
+        h.seconds.append(seconds)
+        h.skipped.append(int(skipped))
+
+    def after_epoch(self, loop: Loop, epoch: int) -> None:
+        """After the epoch is recorded, before its checkpoint."""
+
+    def state(self) -> dict:
+        """What the checkpoint's metadata carries besides the loop's own state."""
+        return {}
+
+    def load_state(self, meta: dict) -> None:
+        """Restore what :meth:`state` wrote."""
+
+    def epochs_done(self, meta: dict) -> int:
+        """Epochs a checkpoint holds (``epoch`` names the last one finished)."""
+        return int(meta.get("epochs_done", int(meta["epoch"]) + 1))
+
+    def finish(self, loop: Loop):
+        """What :meth:`Loop.run` returns."""
+        return loop.history
 
 
-def optimizer_tensors(prefix: str, opt: torch.optim.Optimizer) -> tuple[dict, dict]:
-    sd = opt.state_dict()
-    tensors, scalars = {}, {}
-    for pid, st in sd["state"].items():
-        for k, v in st.items():
-            if torch.is_tensor(v):
-                tensors[f"{prefix}/{pid}/{k}"] = v
-            else:
-                scalars[f"{pid}/{k}"] = v
-    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+class TemplateHooks(Hooks):
+    """The template network: its first ``warmup_epochs`` with every branch on, then relaxed gates
+    and the regulariser, the relaxation temperature annealed when ``tau_start`` is set, a share
+    ``sandwich`` of gated steps training one uniformly drawn strategy; validation with expected
+    masks; every gate's drop probability recorded per epoch."""
+
+    def __init__(self) -> None:
+        self.gated = False
+        self.rng: torch.Generator | None = None
+
+    def label(self, model: nn.Module) -> str:
+        return f"template {model.backbone}"
+
+    def begin_epoch(self, loop: Loop, epoch: int) -> str:
+        config, model = loop.config, loop.model
+        self.gated = epoch >= config.warmup_epochs
+        model.set_mode("relaxed" if self.gated else "warmup")
+        model.tau = tau_at(config, model.config.tau, epoch)
+        self.rng = torch.Generator().manual_seed(config.seed * 100_003 + epoch + 17)
+        return "gated" if self.gated else "warmup"
+
+    def step(self, loop: Loop, x, y: torch.Tensor, weight: float) -> torch.Tensor:
+        config = loop.config
+        uniform = self.gated and config.sandwich > 0 and float(torch.rand((), generator=self.rng)) < config.sandwich
+        strategy = uniform_strategy(loop.model, self.rng) if uniform else None
+        return loop.step_fn(x, y, gated=self.gated, uniform=strategy, weight=weight)
+
+    def evaluate(self, loop: Loop, epoch: int):
+        model = loop.model
+        result = None
+        if loop.val_batches is not None:  # validate the template as it trains: expected masks, deterministic
+            model.set_mode("expected" if self.gated else "warmup")
+            result = evaluate(model, loop.val_batches, loop.device, gather=True)
+        gates = model.drop_probabilities().tolist()
+        model.set_mode("relaxed")
+        return result, gates
+
+    def record(self, loop: Loop, epoch: int, phase: str, lr: float, totals: tuple, result, seconds: float,
+               skipped: int) -> None:
+        result, gates = result
+        super().record(loop, epoch, phase, lr, totals, result, seconds, skipped)
+        loop.history.gates.append(gates)
 
 
-def load_optimizer_tensors(prefix: str, opt: torch.optim.Optimizer, tensors: dict, meta: dict) -> None:
-    state: dict = {}
-    for key, v in tensors.items():
-        if not key.startswith(prefix + "/"):
-            continue
-        _, pid, k = key.split("/", 2)
-        state.setdefault(int(pid), {})[k] = v
-    for key, v in meta["scalars"].items():
-        pid, k = key.split("/", 1)
-        state.setdefault(int(pid), {})[k] = v
-    opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+class Loop:
+    """Train ``model`` epoch by epoch; :meth:`run` returns the history.
 
+    ``train_set`` is a dataset (batches from :func:`make_train_loader`), or ``batches(epoch)``
+    gives each epoch's batches directly (in-memory arrays); the held-out data are a dataset
+    (``val_set``) or batches (``val_batches``). ``model_kwargs`` are stored in the checkpoint so the model can be
+    rebuilt from it; ``extra_meta`` joins its metadata. ``label`` names the model in the progress
+    bars."""
 
-def _save(out_dir: Path, model, opt, gate_opt, history: History, epoch: int, config: TrainConfig,
-          model_kwargs: dict, extra_meta: dict) -> None:
-    tensors, opt_meta = optimizer_tensors("opt", opt)
-    gate_meta = None
-    if gate_opt is not None:
-        t2, gate_meta = optimizer_tensors("gate_opt", gate_opt)
-        tensors.update(t2)
-    states = dist_.all_gather_objects(torch.get_rng_state())
-    if not dist_.is_main():
-        return
-    tensors["rng/torch"] = states[0]
-    for r, st in enumerate(states[1:], start=1):
-        tensors[f"rng/torch/{r}"] = st
-    meta = {
-        "world_size": len(states),
-        "epoch": epoch,
-        "train_config": config.to_dict(),
-        "history": history.to_dict(),
-        "optimizer": opt_meta,
-        "gate_optimizer": gate_meta,
-        **extra_meta,
-    }
-    save_checkpoint(out_dir / "last", model, model_kwargs=model_kwargs, metadata=meta, extra_tensors=tensors)
-    atomic_write_bytes(out_dir / "history.json", (json.dumps(history.to_dict()) + "\n").encode())
+    def __init__(self, model: nn.Module, train_set: Dataset | None, val_set, config: TrainConfig,
+                 hooks: Hooks | None = None, *, batches: Callable[[int], Iterable] | None = None,
+                 val_batches: Iterable | None = None,
+                 out_dir: str | Path | None = None, model_kwargs: dict | None = None,
+                 extra_meta: dict | None = None, label: str | None = None) -> None:
+        if batches is None and (train_set is None or len(train_set) == 0):
+            raise ValueError("training set is empty")
+        self.model, self.train_set, self.val_set, self.config = model, train_set, val_set, config
+        self.hooks = hooks if hooks is not None else (TemplateHooks() if is_template(model) else Hooks())
+        self.batches, self.val_batches = batches, val_batches
+        self.run_dir = Path(out_dir) if out_dir is not None else None
+        self.model_kwargs, self.extra_meta = model_kwargs or {}, extra_meta or {}
+        self.label = label or self.hooks.label(model)
+        self.history = self.hooks.new_history()
+        self.start_epoch = 0
 
+    # -- set-up ----------------------------------------------------------------------------------
 
-def amp_dtype(device: str) -> torch.dtype | None:
-    """The autocast dtype of ``--amp`` on ``device``: bfloat16 where the GPU supports it (no loss
-    scaling, so no host synchronisation in the step), float16 with a GradScaler otherwise; None
-    on CPU (AMP is a GPU feature here)."""
-    if not str(device).startswith("cuda"):
-        return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    def _place(self) -> None:
+        """Processes, device, memory format, DDP wrapper, optimisers and the step."""
+        config, model = self.config, self.model
+        if self.hooks.data_parallel:
+            dist_.init_from_env(config.device)
+        self.distributed = self.hooks.data_parallel and dist_.is_distributed()
+        self.world, self.main = dist_.world_size(), dist_.is_main()
+        self.device = dist_.device_for_rank(config.device) if self.hooks.data_parallel else config.device
+        model.to(self.device)
+        place_for_training(model, config, self.device)
+        self.net = model
+        if self.distributed:
+            from torch.nn.parallel import DistributedDataParallel
 
+            # the template's gate logits sit unused during warm-up: let DDP find unused parameters
+            self.net = DistributedDataParallel(
+                model, device_ids=[torch.device(self.device).index] if self.device.startswith("cuda") else None,
+                find_unused_parameters=is_template(model),
+            )
+        self.opt, self.gate_opt = make_optimizers(model, config)
 
-class TrainStep:
-    """One optimisation step of the engine: forward (autocast when ``config.amp`` on a GPU),
-    loss (+ the template's regulariser once its gates train), backward, clipping, optimiser
-    steps. Returns a float64 device tensor ``[loss * b, regulariser * b, correct]`` without
-    synchronising with the host, so a GPU step never waits for the CPU. ``loss_fn(output, y)``
-    replaces the cross-entropy (multi-head stream networks; ``correct`` is then 0).
+    def _resume(self) -> None:
+        run_dir, config = self.run_dir, self.config
+        if run_dir is None:
+            raise ValueError("resume=True needs out_dir, the run folder holding last.safetensors")
+        if not checkpoint_exists(run_dir / "last") and not checkpoint_exists(run_dir / "prev"):
+            raise CheckpointError(f"nothing to resume: {run_dir} holds no checkpoint")
+        state, meta, extra = load_latest(run_dir / "last")
+        load_state_checked(self.model, state, run_dir / "last")
+        m = meta["metadata"]
+        if "train_config" in m:
+            saved = TrainConfig.from_dict(m["train_config"])
+            if replace(saved, progress=config.progress, device=config.device, num_workers=config.num_workers) != config:
+                raise ValueError(
+                    "resume: the training configuration differs from the checkpoint's "
+                    f"({saved} vs {config}); resume with the saved configuration"
+                )
+        load_optimizer_tensors("opt", self.opt, extra, m["optimizer"])
+        if self.gate_opt is not None and m.get("gate_optimizer"):
+            load_optimizer_tensors("gate_opt", self.gate_opt, extra, m["gate_optimizer"])
+        done = self.hooks.epochs_done(m)
+        rng_key = "rng/torch" if dist_.rank() == 0 else f"rng/torch/{dist_.rank()}"
+        if rng_key in extra:
+            torch.set_rng_state(extra[rng_key])
+        else:  # resumed on more processes than were saved: a fresh, rank-specific stream
+            torch.manual_seed(config.seed + 7919 * dist_.rank() + done - 1)
+        self.history = self.hooks.history_from(m["history"])
+        self.hooks.load_state(m)
+        self.start_epoch = done
 
-    ``uniform``: a strategy to train this step alone (sandwich steps of the template); its gates
-    are not stepped and no regulariser is added. ``weight`` rescales the loss (DDP shares).
-    """
+    def _val_loader(self):
+        if self.val_batches is not None:
+            return self.val_batches
+        val = self.val_set
+        if val is None or not self.hooks.val_loader:
+            return None
+        if self.distributed:  # each process scores a shard; evaluate(gather=True) combines them
+            val = torch.utils.data.Subset(val, dist_.shard(range(len(val))))
+        return DataLoader(val, batch_size=max(1, self.config.batch_size // self.world), shuffle=False,
+                          num_workers=self.config.num_workers)
 
-    def __init__(self, model: nn.Module, opt, gate_opt, config: TrainConfig, device: str, *,
-                 net: nn.Module | None = None, n_train: int = 1, loss_fn: Callable | None = None) -> None:
-        self.model, self.net = model, net if net is not None else model
-        self.loss_fn = loss_fn  # (output, y) -> loss; default: cross-entropy of the logits
-        self.opt, self.gate_opt, self.config = opt, gate_opt, config
-        self.n_train = n_train
-        self.supernet = _is_supernet(model)
-        self.dtype = amp_dtype(device) if config.amp else None
-        self.scaler = torch.amp.GradScaler("cuda") if self.dtype == torch.float16 else None
+    def _skips(self) -> int:
+        return sum(len(skipped_videos(d)) for d in (self.train_set, self.val_set) if d is not None)
 
-    def __call__(self, x: torch.Tensor, y: torch.Tensor, *, gated: bool = False, uniform=None,
-                 weight: float = 1.0) -> torch.Tensor:
-        model, opt, gate_opt, scaler = self.model, self.opt, self.gate_opt, self.scaler
-        opt.zero_grad(set_to_none=True)
-        if gate_opt is not None:
-            gate_opt.zero_grad(set_to_none=True)
-        if uniform is not None:
-            model.set_strategy(uniform)
-        with torch.autocast(device_type="cuda", dtype=self.dtype or torch.float16, enabled=self.dtype is not None):
-            logits = self.net(x)
-            loss = nn.functional.cross_entropy(logits.float(), y) if self.loss_fn is None else self.loss_fn(logits, y)
-        total = loss if weight == 1.0 else loss * weight
-        reg = None
-        if uniform is not None:
-            model.set_strategy(None)
-            model.set_mode("relaxed")
-        elif gated:
-            reg = model.regularizer(self.n_train)
-            total = total + reg
-        if scaler is not None:
-            scaler.scale(total).backward()
-            scaler.unscale_(opt)
+    # -- one epoch -------------------------------------------------------------------------------
+
+    def _epoch(self, epoch: int) -> None:
+        from tqdm.auto import tqdm
+
+        config, model, hooks = self.config, self.model, self.hooks
+        t0 = time.perf_counter()
+        skipped_before = self._skips()
+        phase = hooks.begin_epoch(self, epoch)
+        lr = lr_at(config, epoch)
+        for g in self.opt.param_groups:
+            g["lr"] = lr
+        model.train()
+        loader = self.batches(epoch) if self.batches is not None else make_train_loader(self.train_set, config, epoch)
+        # running sums stay on the device: one host synchronisation per epoch, not per step
+        sums = torch.zeros(3, dtype=torch.float64, device=self.device)  # loss, regulariser, correct
+        seen = 0
+        show = config.progress and self.main
+        bar = tqdm(loader, desc=f"{self.label}: epoch {epoch + 1}/{config.epochs} [{phase}]", leave=False,
+                   disable=not show)
+        for i, batch in enumerate(bar):
+            x, y = to_device(batch[0], self.device), batch[1].to(self.device, non_blocking=True)
+            weight = 1.0
+            if self.distributed:  # DDP averages over processes: weigh each by its share of the batch
+                weight = y.numel() * self.world / loader.batch_sampler.global_size(i)
+            sums += hooks.step(self, x, y, weight)
+            seen += y.numel()
+            if show and (self.device == "cpu" or i % 25 == 0):
+                s = sums.tolist()
+                bar.set_postfix(loss=f"{s[0] / seen:.3f}", **({"acc": f"{s[2] / seen:.3f}"} if hooks.loss_fn is None
+                                                              else {}))
+        bar.close()
+        loss_sum, reg_sum, correct = sums.tolist()
+        totals = tuple(dist_.all_reduce_sum([loss_sum, reg_sum, int(correct), seen]))
+        result = hooks.evaluate(self, epoch)
+        seconds = time.perf_counter() - t0
+        (new_skips,) = dist_.all_reduce_sum([self._skips() - skipped_before])
+        hooks.record(self, epoch, phase, lr, totals, result, seconds, int(new_skips))
+        if new_skips and self.main:
+            total = sum(self.history["skipped"] if isinstance(self.history, dict) else self.history.skipped)
+            tqdm.write(f"epoch {epoch + 1}/{config.epochs}: skipped {int(new_skips)} unreadable video(s) "
+                       f"({total} in this run so far); each is named in the warnings")
+        hooks.after_epoch(self, epoch)
+
+    def _save(self, epoch: int) -> None:
+        tensors, opt_meta = optimizer_tensors("opt", self.opt)
+        gate_meta = None
+        if self.gate_opt is not None:
+            t2, gate_meta = optimizer_tensors("gate_opt", self.gate_opt)
+            tensors.update(t2)
+        states = dist_.all_gather_objects(torch.get_rng_state())
+        if not self.main:
+            return
+        tensors["rng/torch"] = states[0]
+        for r, st in enumerate(states[1:], start=1):
+            tensors[f"rng/torch/{r}"] = st
+        history = self.hooks.history_dict(self.history)
+        meta = {
+            "world_size": len(states),
+            "epoch": epoch,
+            "epochs_done": epoch + 1,
+            "train_config": self.config.to_dict(),
+            "history": history,
+            "optimizer": opt_meta,
+            "gate_optimizer": gate_meta,
+            **self.hooks.state(),
+            **self.extra_meta,
+        }
+        save_checkpoint(self.run_dir / "last", self.model, model_kwargs=self.model_kwargs, metadata=meta,
+                        extra_tensors=tensors)
+        atomic_write_bytes(self.run_dir / "history.json", (json.dumps(history) + "\n").encode())
+
+    # -- the run ---------------------------------------------------------------------------------
+
+    def run(self, *, resume: bool = False, on_epoch: Callable | None = None, stop_after: int | None = None):
+        """Train to ``config.epochs`` (from the checkpoint with ``resume``); ``on_epoch(history,
+        model)`` after each epoch (live plots); ``stop_after`` ends this call after that many
+        epochs (to test resumption)."""
+        self._place()
+        if resume:
+            self._resume()
         else:
-            total.backward()
-        if self.config.grad_clip:
-            nn.utils.clip_grad_norm_(model.parameters(), self.config.grad_clip)
-        step_gates = gated and uniform is None
-        if scaler is not None:
-            scaler.step(opt)
-            if step_gates:
-                scaler.step(gate_opt)
-            scaler.update()
-        else:
-            opt.step()
-            if step_gates:
-                gate_opt.step()
-        b = y.numel()
-        out = torch.stack([
-            loss.detach().double() * b,
-            reg.detach().double() * b if reg is not None else loss.new_zeros((), dtype=torch.float64),
-            (logits.detach().argmax(1) == y).sum().double() if self.loss_fn is None
-            else loss.new_zeros((), dtype=torch.float64),  # several heads: no one accuracy
-        ])
-        return out
-
-
-def place_for_training(model: nn.Module, config: TrainConfig, device: str) -> nn.Module:
-    """``model`` on ``device`` in the memory format its training uses there: channels_last_3d under
-    AMP on a GPU (measured on an H200, reports/gpu: autocast conv3d on NCDHW tensors runs at 0.43x
-    of fp32, on channels_last_3d at 1.24x with bf16; AMP without it would be a slow-down)."""
-    model.to(device)
-    if config.amp and amp_dtype(device) is not None and getattr(model, "channels_last", True) is False \
-            and hasattr(model, "set_channels_last"):
-        model.set_channels_last(True)
-    return model
-
-
-def measure_step_seconds(model: nn.Module, input_shape: tuple[int, ...], num_classes: int, config: TrainConfig,
-                         *, repeats: int = 2) -> float:
-    """Seconds of one training step of ``model`` at ``config``'s batch size on random clips of
-    ``input_shape`` (C T H W): the median of ``repeats`` steps after one warm-up step. The model's
-    weights are put back afterwards, so a dry run changes nothing."""
-    import copy
-    import statistics
-
-    saved = copy.deepcopy(model.state_dict())
-    place_for_training(model, config, config.device)  # as train() would run it
-    opt, gate_opt = make_optimizers(model, config)
-    step = TrainStep(model, opt, gate_opt, config, config.device)
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn((config.batch_size, *input_shape), generator=g).to(config.device)
-    y = torch.randint(0, num_classes, (config.batch_size,), generator=g).to(config.device)
-    was = model.training
-    model.train()
-    try:
-        step(x, y)
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            step(x, y).tolist()  # reading the sums waits for the step
-            times.append(time.perf_counter() - t0)
-    finally:
-        model.load_state_dict(saved)
-        model.train(was)
-    return statistics.median(times)
+            # each process draws its own masks (one per example); rank 0 reproduces a single process
+            torch.manual_seed(self.config.seed + 7919 * dist_.rank())
+        n_train = self.config.n_train or (len(self.train_set) if self.train_set is not None else 1)
+        self.val_batches = self._val_loader()
+        self.step_fn = TrainStep(self.model, self.opt, self.gate_opt, self.config, self.device, net=self.net,
+                                 n_train=n_train, loss_fn=self.hooks.loss_fn)
+        self.hooks.start(self)
+        done_here = 0
+        for epoch in range(self.start_epoch, self.config.epochs):
+            if stop_after is not None and done_here >= stop_after:
+                break
+            self._epoch(epoch)
+            if self.run_dir is not None:
+                self._save(epoch)
+                dist_.barrier()
+            if on_epoch is not None and self.main:
+                on_epoch(self.history, self.model)
+            done_here += 1
+        return self.hooks.finish(self)
 
 
 def train(
@@ -374,141 +425,13 @@ def train(
 ) -> History:
     """Train ``model``; returns its :class:`History`.
 
-    A template network (:class:`~workbench.supernet.TemplateSupernet`) trains its first
-    ``warmup_epochs`` with every branch on, then with relaxed gates and the regulariser.
-    ``on_epoch(history, model)`` runs after each epoch (live plots). ``stop_after`` ends the run
-    after that many epochs of this call (to test resumption). ``model_kwargs`` are stored in
-    the checkpoint so the model can be rebuilt from it. ``label`` names the model in the progress
-    bars (default: the template's backbone, or the model's class).
+    A template network (:class:`~workbench.template.network.TemplateSupernet`) trains its first
+    ``warmup_epochs`` with every branch on, then with relaxed gates and the regulariser
+    (:class:`TemplateHooks`). ``on_epoch(history, model)`` runs after each epoch (live plots).
+    ``stop_after`` ends the run after that many epochs of this call (to test resumption).
+    ``model_kwargs`` are stored in the checkpoint so the model can be rebuilt from it. ``label``
+    names the model in the progress bars (default: the template's backbone, or the model's class).
     """
-    from tqdm.auto import tqdm
-
-    if len(train_set) == 0:
-        raise ValueError("training set is empty")
-    dist_.init_from_env(config.device)
-    distributed = dist_.is_distributed()
-    world, main = dist_.world_size(), dist_.is_main()
-    device = dist_.device_for_rank(config.device)
-    model.to(device)
-    place_for_training(model, config, device)
-    supernet = _is_supernet(model)
-    net = model
-    if distributed:
-        from torch.nn.parallel import DistributedDataParallel
-
-        # the template's gate logits sit unused during warm-up: let DDP find unused parameters
-        net = DistributedDataParallel(
-            model, device_ids=[torch.device(device).index] if device.startswith("cuda") else None,
-            find_unused_parameters=supernet,
-        )
-    opt, gate_opt = make_optimizers(model, config)
-    history = History()
-    start = 0
-    run_dir = Path(out_dir) if out_dir is not None else None
-    if resume:
-        if run_dir is None:
-            raise ValueError("resume=True needs out_dir, the run folder holding last.safetensors")
-        if not checkpoint_exists(run_dir / "last") and not checkpoint_exists(run_dir / "prev"):
-            raise CheckpointError(f"nothing to resume: {run_dir} holds no checkpoint")
-        state, meta, extra = load_latest(run_dir / "last")
-        load_state_checked(model, state, run_dir / "last")
-        m = meta["metadata"]
-        saved_cfg = TrainConfig.from_dict(m["train_config"])
-        if replace(saved_cfg, progress=config.progress, device=config.device, num_workers=config.num_workers) != config:
-            raise ValueError(
-                "resume: the training configuration differs from the checkpoint's "
-                f"({saved_cfg} vs {config}); resume with the saved configuration"
-            )
-        load_optimizer_tensors("opt", opt, extra, m["optimizer"])
-        if gate_opt is not None and m.get("gate_optimizer"):
-            load_optimizer_tensors("gate_opt", gate_opt, extra, m["gate_optimizer"])
-        rng_key = "rng/torch" if dist_.rank() == 0 else f"rng/torch/{dist_.rank()}"
-        if rng_key in extra:
-            torch.set_rng_state(extra[rng_key])
-        else:  # resumed on more processes than were saved: a fresh, rank-specific stream
-            torch.manual_seed(config.seed + 7919 * dist_.rank() + m["epoch"])
-        history = History.from_dict(m["history"])
-        start = m["epoch"] + 1
-    else:
-        # each process draws its own masks (one per example); rank 0 reproduces a single process
-        torch.manual_seed(config.seed + 7919 * dist_.rank())
-    n_train = config.n_train or len(train_set)
-    val_loader = None
-    if val_set is not None:
-        val_part = val_set
-        if distributed:  # each process scores a shard; evaluate(gather=True) combines them
-            val_part = torch.utils.data.Subset(val_set, dist_.shard(range(len(val_set))))
-        val_loader = DataLoader(val_part, batch_size=max(1, config.batch_size // world), shuffle=False,
-                                num_workers=config.num_workers)
-    step_fn = TrainStep(model, opt, gate_opt, config, device, net=net, n_train=n_train)
-    done_here = 0
-    for epoch in range(start, config.epochs):
-        if stop_after is not None and done_here >= stop_after:
-            break
-        t0 = time.perf_counter()
-        skipped_before = len(skipped_videos(train_set)) + (len(skipped_videos(val_set)) if val_set is not None else 0)
-        gated = supernet and epoch >= config.warmup_epochs
-        phase = ("gated" if gated else "warmup") if supernet else "train"
-        if supernet:
-            model.set_mode("relaxed" if gated else "warmup")
-            model.tau = _tau_at(config, model.config.tau, epoch)
-        lr = lr_at(config, epoch)
-        for g in opt.param_groups:
-            g["lr"] = lr
-        model.train()
-        loader = make_train_loader(train_set, config, epoch)
-        sandwich_rng = torch.Generator().manual_seed(config.seed * 100_003 + epoch + 17)
-        # running sums stay on the device: one host synchronisation per epoch, not per step
-        sums = torch.zeros(3, dtype=torch.float64, device=device)  # loss, regulariser, correct
-        seen = 0
-        show = config.progress and main
-        what = label or (f"template {model.backbone}" if supernet else type(model).__name__)
-        bar = tqdm(loader, desc=f"{what}: epoch {epoch + 1}/{config.epochs} [{phase}]", leave=False,
-                   disable=not show)
-        for step, batch in enumerate(bar):
-            x, y = batch[0].to(device, non_blocking=True), batch[1].to(device, non_blocking=True)
-            uniform = gated and config.sandwich > 0 and float(torch.rand((), generator=sandwich_rng)) < config.sandwich
-            weight = 1.0
-            if distributed:  # DDP averages over processes: weigh each by its share of the batch
-                weight = y.numel() * world / loader.batch_sampler.global_size(step)
-            strategy = _uniform_strategy(model, sandwich_rng) if uniform else None
-            sums += step_fn(x, y, gated=gated, uniform=strategy, weight=weight)
-            seen += y.numel()
-            if show and (device == "cpu" or step % 25 == 0):
-                s = sums.tolist()
-                bar.set_postfix(loss=f"{s[0] / seen:.3f}", acc=f"{s[2] / seen:.3f}")
-        bar.close()
-        loss_sum, reg_sum, correct = sums.tolist()
-        loss_sum, reg_sum, correct, seen = dist_.all_reduce_sum([loss_sum, reg_sum, int(correct), seen])
-        history.epoch.append(epoch)
-        history.phase.append(phase)
-        history.lr.append(lr)
-        history.train_loss.append(loss_sum / seen)
-        history.train_reg.append(reg_sum / seen)
-        history.train_acc.append(correct / seen)
-        if val_loader is not None:
-            if supernet:  # validate the template as it trains: expected masks, deterministic
-                model.set_mode("expected" if gated else "warmup")
-            r = evaluate(model, val_loader, device, gather=True)
-            history.val_loss.append(r["loss"])
-            history.val_acc.append(r["top1"])
-        else:
-            history.val_loss.append(float("nan"))
-            history.val_acc.append(float("nan"))
-        if supernet:
-            history.gates.append(model.drop_probabilities().tolist())
-            model.set_mode("relaxed")
-        history.seconds.append(time.perf_counter() - t0)
-        skipped_now = len(skipped_videos(train_set)) + (len(skipped_videos(val_set)) if val_set is not None else 0)
-        (new_skips,) = dist_.all_reduce_sum([skipped_now - skipped_before])
-        history.skipped.append(int(new_skips))
-        if new_skips and main:
-            tqdm.write(f"epoch {epoch + 1}/{config.epochs}: skipped {int(new_skips)} unreadable video(s) "
-                       f"({sum(history.skipped)} in this run so far); each is named in the warnings")
-        if run_dir is not None:
-            _save(run_dir, model, opt, gate_opt, history, epoch, config, model_kwargs or {}, extra_meta or {})
-            dist_.barrier()
-        if on_epoch is not None and main:
-            on_epoch(history, model)
-        done_here += 1
-    return history
+    loop = Loop(model, train_set, val_set, config, out_dir=out_dir, model_kwargs=model_kwargs,
+                extra_meta=extra_meta, label=label)
+    return loop.run(resume=resume, on_epoch=on_epoch, stop_after=stop_after)

@@ -43,8 +43,8 @@ def open_streams(dataset: str, modalities: Sequence[str], *, root=None, flow_roo
     if flow_root is None:
         raise ValueError(f"{dataset}: pass flow_root (--flow-root), the folder of the precomputed flow frames "
                          f"(FLOW_ROOT/<Class>/<video>/flow_x_00001.jpg ...; `workbench data flow` computes them)")
-    from ..data.flow import FlowVideoDataset
     from ..data.dataset import make_dataset
+    from ..data.flow import FlowVideoDataset
 
     out = {}
     for s in splits:

@@ -10,7 +10,6 @@ after every epoch (safetensors + JSON) and a run resumes from its last one.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -19,28 +18,13 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from workbench.engine.checkpoint import (
-    CheckpointError,
-    atomic_write_bytes,
-    checkpoint_exists,
-    load_latest,
-    load_state_checked,
-    save_checkpoint,
-)
-from workbench.engine.loop import (
-    TrainConfig,
-    TrainStep,
-    load_optimizer_tensors,
-    lr_at,
-    make_optimizers,
-    make_train_loader,
-    optimizer_tensors,
-)
+from workbench.engine.evaluate import evaluate
+from workbench.engine.loop import Hooks, Loop, TrainConfig, to_device
 
 from .gblend import gblend_weights
 from .models import blended_loss
 
-__all__ = ["BLENDS", "as_heads", "evaluate_heads", "train_multimodal"]
+__all__ = ["BLENDS", "BlendHooks", "as_heads", "evaluate_heads", "train_multimodal"]
 
 #: How the heads' loss weights are set: ``fixed`` (given, or the fused head alone) or ``online``
 #: (G-Blend, re-estimated every super-epoch).
@@ -52,41 +36,17 @@ def as_heads(out) -> dict[str, torch.Tensor]:
     return dict(out) if isinstance(out, Mapping) else {"fused": out}
 
 
-def _to(batch, device: str):
-    if isinstance(batch, Mapping):
-        return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-    return batch.to(device, non_blocking=True)
-
-
-@torch.no_grad()
 def evaluate_heads(model: nn.Module, dataset: Dataset, *, batch_size: int = 64, device: str = "cpu",
                    weights: Mapping[str, float] | None = None) -> dict:
-    """``{head: {"loss": mean CE, "top1": accuracy}}`` over ``dataset`` (eval mode).
-
-    With ``weights``, also ``"blend"``: the prediction ``sum_k w_k softmax(logits_k)`` of the heads
-    that the blended loss trains (its loss is the NLL of that mixture)."""
+    """``{head: {"loss": mean CE, "top1": accuracy, ...}}`` over ``dataset``: the engine's
+    :func:`~workbench.engine.evaluate.evaluate` per head (with ``weights``, also the blended
+    prediction ``"blend"``); the model's train/eval mode is kept."""
     was = model.training
-    model.eval()
-    loss: dict[str, float] = {}
-    hits: dict[str, int] = {}
-    n = 0
-    active = {k: float(w) for k, w in (weights or {}).items() if w}
-    for x, y in DataLoader(dataset, batch_size=batch_size, shuffle=False):
-        y = y.to(device)
-        heads = as_heads(model(_to(x, device)))
-        if active:
-            z = sum(active.values())
-            mix = sum(w / z * heads[k].float().softmax(1) for k, w in active.items())
-            heads["blend"] = mix.clamp_min(1e-12).log()  # log-probabilities: CE of them is the mixture's NLL
-        for k, logits in heads.items():
-            logits = logits.float()
-            loss[k] = loss.get(k, 0.0) + nn.functional.cross_entropy(logits, y, reduction="sum").item()
-            hits[k] = hits.get(k, 0) + int((logits.argmax(1) == y).sum())
-        n += len(y)
-    model.train(was)
-    if n == 0:
-        raise ValueError("evaluation set is empty")
-    return {k: {"loss": loss[k] / n, "top1": hits[k] / n} for k in loss}
+    try:
+        return evaluate(model, DataLoader(dataset, batch_size=batch_size, shuffle=False), device, heads=True,
+                        weights=weights)
+    finally:
+        model.train(was)
 
 
 def _record(history: dict, epoch: int, train_eval: dict, val_eval: dict, weights: dict, seconds: float,
@@ -108,10 +68,80 @@ def _empty_history() -> dict:
             "val_acc": {}, "blend_windows": [], "skipped": []}
 
 
-def _skipped(*datasets) -> int:
-    from workbench.engine.loop import skipped_videos
+class BlendHooks(Hooks):
+    """Stream networks in the engine's loop: the blended loss ``sum_k w_k CE_k`` of the heads;
+    before training and after every epoch each head's loss and top-1 on the held-out split and on
+    a fixed subset of the training split of the same size (``probe``), the numbers G-Blend needs;
+    with ``blend="online"`` the weights re-estimated every ``super_epoch`` epochs. The history is
+    a dict of per-head series (epoch 0: before training)."""
 
-    return sum(len(skipped_videos(d)) for d in datasets if d is not None)
+    val_loader = False
+    data_parallel = False
+
+    def __init__(self, heads: list[str], weights: dict[str, float], *, blend: str, super_epoch: int,
+                 min_overfit: float, probe: Dataset, val_set: Dataset, batch_size: int) -> None:
+        self.heads, self.weights, self.blend = heads, weights, blend
+        self.super_epoch, self.min_overfit = super_epoch, min_overfit
+        self.probe, self.val_set, self.batch_size = probe, val_set, batch_size
+        # the engine's step with the blended loss; it reads the weights as they are at each step
+        self.loss_fn = lambda out, y: blended_loss(as_heads(out), y, self.weights)
+
+    def new_history(self) -> dict:
+        return _empty_history()
+
+    def history_from(self, d: dict) -> dict:
+        return d
+
+    def history_dict(self, history: dict) -> dict:
+        return history
+
+    def _scores(self, loop: Loop) -> tuple[dict, dict]:
+        return (evaluate_heads(loop.model, self.probe, batch_size=self.batch_size, device=loop.device),
+                evaluate_heads(loop.model, self.val_set, batch_size=self.batch_size, device=loop.device))
+
+    def start(self, loop: Loop) -> None:
+        if not loop.history["epoch"]:
+            t0 = time.perf_counter()
+            _record(loop.history, 0, *self._scores(loop), self.weights, time.perf_counter() - t0)
+
+    def evaluate(self, loop: Loop, epoch: int):
+        return self._scores(loop)
+
+    def record(self, loop: Loop, epoch: int, phase: str, lr: float, totals: tuple, result, seconds: float,
+               skipped: int) -> None:
+        _record(loop.history, epoch + 1, *result, self.weights, seconds, skipped)
+
+    def after_epoch(self, loop: Loop, epoch: int) -> None:
+        from tqdm.auto import tqdm
+
+        history, heads, config = loop.history, self.heads, loop.config
+        if self.blend == "online" and (epoch + 1) % self.super_epoch == 0 and epoch + 1 < config.epochs:
+            i0 = history["epoch"].index(epoch + 1 - self.super_epoch)
+            self.weights = gblend_weights(
+                {k: (history["train_loss"][k][i0], history["train_loss"][k][-1]) for k in heads},
+                {k: (history["val_loss"][k][i0], history["val_loss"][k][-1]) for k in heads},
+                min_overfit=self.min_overfit)
+            history["blend_windows"].append({"epochs": [epoch + 1 - self.super_epoch, epoch + 1],
+                                             "weights": self.weights})
+        if config.progress:
+            va = {k: v[-1] for k, v in history["val_loss"].items()}
+            top1 = {k: v[-1] for k, v in history["val_acc"].items()}
+            main = "fused" if "fused" in va else heads[0]
+            tqdm.write(f"epoch {epoch + 1}/{config.epochs}: val {main} loss {va[main]:.3f} "
+                       f"top-1 {top1[main]:.3f}  weights " + " ".join(f"{k} {v:.2f}" for k, v in self.weights.items()))
+
+    def state(self) -> dict:
+        return {"weights": self.weights, "blend": self.blend}
+
+    def load_state(self, meta: dict) -> None:
+        self.weights = meta["weights"]
+
+    def epochs_done(self, meta: dict) -> int:
+        return int(meta.get("epochs_done", meta["epoch"]))  # older checkpoints counted epochs done in "epoch"
+
+    def finish(self, loop: Loop) -> dict:
+        loop.history["final_weights"] = dict(self.weights)
+        return loop.history
 
 
 def train_multimodal(
@@ -138,7 +168,6 @@ def train_multimodal(
     epochs of the heads' train and held-out losses. ``stop_after`` ends this call after that many
     epochs (to test resumption).
     """
-    from tqdm.auto import tqdm
 
     if blend not in BLENDS:
         raise ValueError(f"unknown blend {blend!r}; expected one of: {', '.join(BLENDS)}")
@@ -148,13 +177,12 @@ def train_multimodal(
         raise ValueError(f"training and held-out sets must not be empty (got {len(train_set)} and {len(val_set)})")
     device = config.device
     model.to(device)
-    torch.manual_seed(config.seed)
     probe = Subset(train_set, torch.randperm(len(train_set), generator=torch.Generator().manual_seed(config.seed))
                    [: len(val_set)].tolist())
     first_x, _ = train_set[0]
     with torch.no_grad():
         model.eval()
-        heads = list(as_heads(model(_to({k: v[None] for k, v in first_x.items()}, device)
+        heads = list(as_heads(model(to_device({k: v[None] for k, v in first_x.items()}, device)
                                     if isinstance(first_x, Mapping) else first_x[None].to(device))))
         model.train()
     if weights is None:
@@ -165,75 +193,7 @@ def train_multimodal(
     if unknown:
         raise ValueError(f"loss weights name head(s) {', '.join(unknown)} that the model does not have "
                          f"(heads: {', '.join(heads)})")
-    opt, _ = make_optimizers(model, config)
-    # the engine's step with the blended loss; it reads ``weights`` as they are at each step
-    step_fn = TrainStep(model, opt, None, config, device,
-                        loss_fn=lambda out, y: blended_loss(as_heads(out), y, weights))
-    out = Path(out_dir) if out_dir is not None else None
-    history = _empty_history()
-    start = 0
-    if resume:
-        if out is None or not (checkpoint_exists(out / "last") or checkpoint_exists(out / "prev")):
-            raise CheckpointError(f"nothing to resume: {out_dir} holds no checkpoint")
-        state, meta, extra = load_latest(out / "last")
-        load_state_checked(model, state, out / "last")
-        load_optimizer_tensors("opt", opt, extra, meta["metadata"]["optimizer"])
-        torch.set_rng_state(extra["rng/torch"])
-        history = meta["metadata"]["history"]
-        weights = meta["metadata"]["weights"]
-        start = int(meta["metadata"]["epoch"])
-    if not history["epoch"]:
-        t0 = time.perf_counter()
-        _record(history, 0, evaluate_heads(model, probe, batch_size=config.batch_size * 2, device=device),
-                evaluate_heads(model, val_set, batch_size=config.batch_size * 2, device=device), weights,
-                time.perf_counter() - t0)
-    done = 0
-    for epoch in range(start, config.epochs):
-        if stop_after is not None and done >= stop_after:
-            break
-        t0 = time.perf_counter()
-        skipped_before = _skipped(train_set, val_set)
-        for g in opt.param_groups:
-            g["lr"] = lr_at(config, epoch)
-        model.train()
-        loader = make_train_loader(train_set, config, epoch)
-        bar = tqdm(loader, desc=f"{type(model).__name__}: epoch {epoch + 1}/{config.epochs}", leave=False,
-                   disable=not config.progress)
-        sums, seen = None, 0
-        for i, (x, y) in enumerate(bar):
-            part = step_fn(_to(x, device), y.to(device, non_blocking=True))
-            sums = part if sums is None else sums + part
-            seen += len(y)
-            if config.progress and (device == "cpu" or i % 25 == 0):
-                bar.set_postfix(loss=f"{sums[0].item() / seen:.3f}")
-        tr = evaluate_heads(model, probe, batch_size=config.batch_size * 2, device=device)
-        va = evaluate_heads(model, val_set, batch_size=config.batch_size * 2, device=device)
-        new_skips = _skipped(train_set, val_set) - skipped_before
-        _record(history, epoch + 1, tr, va, weights, time.perf_counter() - t0, new_skips)
-        if new_skips:
-            tqdm.write(f"epoch {epoch + 1}/{config.epochs}: skipped {new_skips} unreadable video(s) "
-                       f"({sum(history['skipped'])} in this run so far); each is named in the warnings")
-        if blend == "online" and (epoch + 1) % super_epoch == 0 and epoch + 1 < config.epochs:
-            i0 = history["epoch"].index(epoch + 1 - super_epoch)
-            weights = gblend_weights(
-                {k: (history["train_loss"][k][i0], history["train_loss"][k][-1]) for k in heads},
-                {k: (history["val_loss"][k][i0], history["val_loss"][k][-1]) for k in heads},
-                min_overfit=min_overfit)
-            history["blend_windows"].append({"epochs": [epoch + 1 - super_epoch, epoch + 1], "weights": weights})
-        if config.progress:
-            main = "fused" if "fused" in va else heads[0]
-            tqdm.write(f"epoch {epoch + 1}/{config.epochs}: val {main} loss {va[main]['loss']:.3f} "
-                       f"top-1 {va[main]['top1']:.3f}  weights " + " ".join(f"{k} {v:.2f}" for k, v in weights.items()))
-        if out is not None:
-            tensors, opt_meta = optimizer_tensors("opt", opt)
-            tensors["rng/torch"] = torch.get_rng_state()
-            save_checkpoint(out / "last", model, model_kwargs=model_kwargs,
-                            metadata={"epoch": epoch + 1, "history": history, "weights": weights,
-                                      "optimizer": opt_meta, "train_config": config.to_dict(), "blend": blend},
-                            extra_tensors=tensors)
-            atomic_write_bytes(out / "history.json", (json.dumps(history) + "\n").encode())
-        if on_epoch is not None:
-            on_epoch(history, model)
-        done += 1
-    history["final_weights"] = dict(weights)
-    return history
+    hooks = BlendHooks(heads, weights, blend=blend, super_epoch=super_epoch, min_overfit=min_overfit, probe=probe,
+                       val_set=val_set, batch_size=config.batch_size * 2)
+    loop = Loop(model, train_set, val_set, config, hooks, out_dir=out_dir, model_kwargs=model_kwargs)
+    return loop.run(resume=resume, on_epoch=on_epoch, stop_after=stop_after)

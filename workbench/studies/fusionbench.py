@@ -197,7 +197,7 @@ def train_item(strategy: Strategy, data: dict, config: BenchConfig, seed: int, *
 
     from workbench.engine import distributed as dist_
     from workbench.engine.cost import count_cost
-    from workbench.engine.loop import TrainConfig, TrainStep, evaluate, lr_at, make_optimizers
+    from workbench.engine.loop import Loop, TrainConfig, evaluate
     from workbench.models import build_model
 
     tc = TrainConfig(epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
@@ -205,37 +205,26 @@ def train_item(strategy: Strategy, data: dict, config: BenchConfig, seed: int, *
     k = int(data["classes"])
     model_kw = {"num_classes": k, **{a: b for a, b in config.model_kw(k).items() if a != "num_classes"}}
     torch.manual_seed(seed)
-    model = build_model(strategy, **model_kw).to(device)
-    opt, gate_opt = make_optimizers(model, tc)
-    torch.manual_seed(seed)  # what train() does before its first epoch
-    step = TrainStep(model, opt, gate_opt, tc, device)
+    model = build_model(strategy, **model_kw)
     xtr, ytr = data["train"]
     xva, yva = data["val"]
     xte, yte = data["test"]
     curve_idx = np.sort(np.random.default_rng(12345).choice(len(yva), min(config.curve_clips, len(yva)),
                                                             replace=False))
-    curve = _eval_batches(xva[curve_idx], yva[curve_idx], 64)
-    t0 = time.perf_counter()
-    rec = {"curve_top1": [], "train_loss": [], "train_top1": []}
-    for epoch in range(tc.epochs):
-        lr = lr_at(tc, epoch)
-        for g in opt.param_groups:
-            g["lr"] = lr
-        model.train()
+
+    def batches(epoch: int):  # the order make_train_loader gives a dataset of these arrays
         sampler = dist_.ShardedBatchSampler(len(ytr), tc.batch_size, seed=tc.seed * 100_003 + epoch, shuffle=True,
                                             drop_last=False, rank=0, world_size=1)
-        sums = torch.zeros(3, dtype=torch.float64)
-        seen = 0
-        for xb, yb in _batches(xtr, ytr, sampler):
-            sums += step(xb.to(device), yb.to(device))
-            seen += len(yb)
-        loss, _, correct = sums.tolist()
-        rec["train_loss"].append(loss / seen)
-        rec["train_top1"].append(correct / seen)
-        rec["curve_top1"].append(evaluate(model, curve, device)["top1"])
-        if progress:
-            print(f"  epoch {epoch + 1}/{tc.epochs}: loss {loss / seen:.3f} curve top-1 {rec['curve_top1'][-1]:.3f}",
-                  flush=True)
+        return _batches(xtr, ytr, sampler)
+
+    def report(history, _model) -> None:
+        print(f"  epoch {history.epoch[-1] + 1}/{tc.epochs}: loss {history.train_loss[-1]:.3f} "
+              f"curve top-1 {history.val_acc[-1]:.3f}", flush=True)
+
+    t0 = time.perf_counter()
+    loop = Loop(model, None, None, tc, batches=batches, val_batches=_eval_batches(xva[curve_idx], yva[curve_idx], 64))
+    history = loop.run(on_epoch=report if progress else None)
+    rec = {"curve_top1": history.val_acc, "train_loss": history.train_loss, "train_top1": history.train_acc}
     val = evaluate(model, _eval_batches(xva, yva, 64), device)
     test = evaluate(model, _eval_batches(xte, yte, 64), device)
     cost = count_cost(model, tuple(int(s) for s in xtr.shape[1:]))
