@@ -34,8 +34,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from workbench.data.export import write_frames, write_video  # noqa: E402
 from workbench.data.dataset import make_dataset, make_loader  # noqa: E402
+from workbench.data.export import write_frames, write_video  # noqa: E402
 
 SHAPES = {
     "16x112x112": dict(frames=16, size=112, src=(240, 320), src_frames=48, short_side=128),
@@ -152,13 +152,13 @@ def bench_loader(root: Path, shape: dict, clips: int, repeats: int, workers: int
 def bench_template_step(repeats: int, batch: int = 32, threads: int = 2) -> dict:
     """Training-step clips/s of the tiny template network (8x32x32, gated), on ``threads``
     threads: the consumer that loading must outpace."""
-    from workbench.supernet import TemplateSupernet
+    from workbench.template.network import TemplateNetwork
 
     prev = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
         torch.manual_seed(0)
-        model = TemplateSupernet(num_classes=8, growth=16, bn_size=2).train()
+        model = TemplateNetwork(num_classes=8, growth=16, bn_size=2).train()
         opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
         x, y = torch.randn(batch, 3, 8, 32, 32), torch.randint(0, 8, (batch,))
 

@@ -44,14 +44,14 @@ def main(argv=None) -> int:
     import numpy as np
     import torch
 
-    from workbench.estimate import EstimateConfig, StrategyCostTable, estimate_strategies
-    from workbench.pipeline import open_splits, read_run
-    from workbench.sharing import prefix_tree_size, race_top_k
+    from workbench.engine.estimate import EstimateConfig, StrategyCostTable, estimate_strategies
+    from workbench.engine.sharing import prefix_tree_size, race_top_k
     from workbench.strategy import Strategy
-    from workbench.supernet import load_supernet
+    from workbench.studies.pipeline import open_splits, read_run
+    from workbench.template.network import load_template
 
     run = args.run or str(Path(__file__).resolve().parents[1] / "checkpoints" / "synthetic-mixed" / "template")
-    sn, _ = load_supernet(run)
+    sn, _ = load_template(run)
     spec = read_run(run)
     splits = open_splits(spec["dataset"], root=spec.get("root"), splits=("train", "val"), **spec["data_kw"])
     val, train = splits["val"], splits["train"]
@@ -164,9 +164,9 @@ def _batched_members(sn, strategies, val) -> dict:
     import numpy as np
     import torch
 
-    from workbench.sharing import PrefixScorer
-    from workbench.supernet import branches_of
-    from workbench.train import evaluate
+    from workbench.engine.loop import evaluate
+    from workbench.engine.sharing import PrefixScorer
+    from workbench.template.network import branches_of
 
     loader = torch.utils.data.DataLoader(val, batch_size=64)
     batches = list(loader)

@@ -44,11 +44,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from workbench.estimate import recalibrate_bn  # noqa: E402
-from workbench.supernet import TemplateSupernet  # noqa: E402
-from workbench.train import TrainConfig, TrainStep, amp_dtype, evaluate  # noqa: E402
-
+from workbench.engine.estimate import recalibrate_bn  # noqa: E402
+from workbench.engine.loop import TrainConfig, TrainStep, amp_dtype, evaluate  # noqa: E402
 from workbench.engine.sharing import PrefixScorer  # noqa: E402
+from workbench.template.network import TemplateNetwork  # noqa: E402
 
 REAL = dict(backbone="densenet121", growth=32, bn_size=4, num_classes=400, frames=16, size=112,
             batch_cap=256, val_clips=256, strategies=4, repeats=5)
@@ -124,10 +123,10 @@ class Bench:
         return round(torch.cuda.max_memory_allocated(self.device) / 2**30, 2) if self.cuda else None
 
     # ---- building blocks ---------------------------------------------------------------------------
-    def template(self, *, checkpointing: bool = False) -> TemplateSupernet:
+    def template(self, *, checkpointing: bool = False) -> TemplateNetwork:
         c = self.cfg
         torch.manual_seed(0)
-        m = TemplateSupernet(backbone=c["backbone"], growth=c["growth"], bn_size=c["bn_size"],
+        m = TemplateNetwork(backbone=c["backbone"], growth=c["growth"], bn_size=c["bn_size"],
                              num_classes=c["num_classes"]).to(self.device)
         if checkpointing:
             m.set_activation_checkpointing(True)
@@ -140,7 +139,7 @@ class Bench:
         y = torch.randint(0, c["num_classes"], (b,), device=self.device, generator=g)
         return x, y
 
-    def stepper(self, model: TemplateSupernet, *, amp: bool, gated: bool = True, compiled: bool = False,
+    def stepper(self, model: TemplateNetwork, *, amp: bool, gated: bool = True, compiled: bool = False,
                 channels_last: bool | None = None, dtype: torch.dtype | None = None):
         """The engine's step for ``model``; ``channels_last`` None: as ``train()`` runs it (channels-
         last under AMP on a GPU)."""

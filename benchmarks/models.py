@@ -27,7 +27,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from workbench.cost import count_cost, count_params  # noqa: E402
+from workbench.engine.cost import count_cost, count_params  # noqa: E402
 from workbench.models import build_model, create_model  # noqa: E402
 from workbench.models.fuse import fuse_for_inference  # noqa: E402
 from workbench.strategy import list_presets, preset  # noqa: E402

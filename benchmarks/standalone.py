@@ -45,8 +45,8 @@ def main(argv=None) -> int:
     import torch
 
     from workbench import fusionbench as fb
-    from workbench.pipeline import train_strategy
-    from workbench.train import TrainConfig
+    from workbench.engine.loop import TrainConfig
+    from workbench.studies.pipeline import train_strategy
 
     cfg = replace(fb.BenchConfig(), epochs=args.epochs, seeds=(0,))
     entries = fb.bench_strategies(cfg)

@@ -78,8 +78,8 @@ def ensure_template(run, *, dataset: str = "synthetic-mixed", settings=None, on_
     """The template of ``run``: loaded when it is trained, else trained there (main-job settings
     on ``dataset``, smoke settings under :func:`smoke`). Returns ``(model, history_dataset)``."""
     from workbench.studies.mainjob import MAIN_JOB, SMOKE
-    from workbench.studies.pipeline import train_supernet
-    from workbench.template.network import load_supernet
+    from workbench.studies.pipeline import train_template
+    from workbench.template.network import load_template
 
     from .analysis import load_netcdf
 
@@ -87,10 +87,10 @@ def ensure_template(run, *, dataset: str = "synthetic-mixed", settings=None, on_
     settings = settings or (SMOKE if smoke() else MAIN_JOB)
     if Run(run).epochs_done() < settings.epochs:
         cfg = settings.train_config(progress)
-        train_supernet(run, dataset=dataset, data_kw=settings.data_kw(),
-                       supernet={"growth": settings.growth, "bn_size": settings.bn_size}, train_config=cfg,
+        train_template(run, dataset=dataset, data_kw=settings.data_kw(),
+                       template={"growth": settings.growth, "bn_size": settings.bn_size}, train_config=cfg,
                        resume=Run(run).is_present(), on_epoch=on_epoch)
-    model, _ = load_supernet(run)
+    model, _ = load_template(run)
     return model, load_netcdf(run / "history.nc")
 
 

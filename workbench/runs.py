@@ -37,6 +37,8 @@ __all__ = ["Run", "RunError", "RunExistsError", "RunLockedError", "cache_key", "
 
 #: what a run folder can hold, by the command that writes it
 KINDS = ("supernet", "standalone", "streams", "few-shot-part")
+#: how messages name a kind (the stored word of template runs is kept, so older runs still open)
+KIND_NAMES = {"supernet": "template"}
 
 SPEC, RESULT, HISTORY, LOCK = "run.json", "result.json", "history.json", ".lock"
 CHECKPOINT, PREVIOUS = "last", "prev"
@@ -217,8 +219,8 @@ class Run:
             return 0
 
     def describe(self) -> str:
-        """A short phrase for messages: ``a finished standalone run``, ``a supernet run at epoch 3``."""
-        kind = self.kind if self.has_spec() else None
+        """A short phrase for messages: ``a finished standalone run``, ``a template run stopped after epoch 3``."""
+        kind = KIND_NAMES.get(self.kind, self.kind) if self.has_spec() else None
         what = f"a {kind} run" if kind else "a run"
         if self.is_finished():
             return f"a finished {kind + ' ' if kind else ''}run"
@@ -282,7 +284,8 @@ class Run:
         if resume and self.has_spec():
             saved = self.spec().get("kind")
             if kind and saved and saved != kind:
-                raise RunError(f"{self.path} holds a {saved} run, not a {kind} run: it cannot be resumed as one "
+                raise RunError(f"{self.path} holds a {KIND_NAMES.get(saved, saved)} run, not a {KIND_NAMES.get(kind, kind)} run: "
+                               "it cannot be resumed as one "
                                "(use another --out, or --overwrite to replace it)")
 
     def begin(self, spec: Mapping, *, resume: bool = False, overwrite: bool = False,

@@ -23,9 +23,9 @@ __all__ = ["StrategyDesigner"]
 class StrategyDesigner:
     """Design strategies of a trained template.
 
-    ``template``: a :class:`~workbench.supernet.TemplateSupernet`; ``eval_set``: the data the
+    ``template``: a :class:`~workbench.template.network.TemplateNetwork`; ``eval_set``: the data the
     estimate is computed on (shared weights, cached per strategy); ``estimates``: an estimates
-    Dataset (``workbench supernet sample``) for "best sampled" and the diff choices; ``run``: the
+    Dataset (``workbench template sample``) for "best sampled" and the diff choices; ``run``: the
     template's run folder (trust figure, dataset of the training button).
     """
 
@@ -73,12 +73,12 @@ class StrategyDesigner:
         scores on the split, clips and crops the estimates were made on (``split`` default:
         theirs, else ``val``; asking for another split than the estimates' is an error)."""
         from workbench.studies.pipeline import open_splits, read_run
-        from workbench.template.network import load_supernet
+        from workbench.template.network import load_template
 
         from .analysis import load_netcdf
 
         spec = read_run(run)
-        model, _ = load_supernet(run)
+        model, _ = load_template(run)
         if isinstance(estimates, (str, Path)):
             estimates = load_netcdf(estimates)
         attrs = estimates.attrs if estimates is not None else {}
@@ -135,7 +135,7 @@ class StrategyDesigner:
     def best_sampled(self) -> Strategy:
         rows = self.sampled()
         if not rows:
-            raise ValueError("no sampled strategies: give the designer an estimates table (workbench supernet sample)")
+            raise ValueError("no sampled strategies: give the designer an estimates table (workbench template sample)")
         return self.set_strategy(rows[0])
 
     # ---- what it costs and what the template says ---------------------------------------------
@@ -285,7 +285,7 @@ class StrategyDesigner:
         """Train the current strategy stand-alone on the run's dataset in a background thread
         (``wait=True``: join it). ``on_epoch(history)`` runs after each epoch; the result lands
         in :attr:`last_training` (or its exception)."""
-        from workbench.engine.loop import TrainConfig
+        from workbench.engine.config import TrainConfig
         from workbench.studies.pipeline import read_run, train_strategy
 
         if self.run is None:

@@ -4,10 +4,10 @@ import json
 
 import numpy as np
 from PIL import Image
-from workbench.mainjob import SMOKE
 
 from workbench.analysis import load_netcdf
 from workbench.cli import main
+from workbench.studies.mainjob import SMOKE
 
 
 def test_main_job_smoke(tmp_path, capsys):
@@ -40,8 +40,7 @@ def test_main_job_smoke(tmp_path, capsys):
 
 
 def test_designer_trains_in_the_background(tmp_path):
-    from workbench.mainjob import run_main_job
-
+    from workbench.studies.mainjob import run_main_job
     from workbench.widgets import StrategyDesigner
 
     r = run_main_job(tmp_path / "demo", settings=SMOKE, progress=False)
@@ -68,9 +67,8 @@ def test_designer_trains_in_the_background(tmp_path):
 
 
 def test_designer_scores_like_the_estimates(tmp_path):
-    from workbench.mainjob import run_main_job
-
     from workbench.analysis import load_netcdf, strategies_from
+    from workbench.studies.mainjob import run_main_job
     from workbench.widgets import StrategyDesigner
 
     r = run_main_job(tmp_path / "demo", settings=SMOKE, progress=False)
@@ -83,10 +81,9 @@ def test_designer_scores_like_the_estimates(tmp_path):
 
 
 def test_comparison_says_what_it_will_train_before_it_trains(tmp_path, capsys):
-    from workbench.mainjob import run_main_job
-
-    from workbench.engine.loop import TrainConfig
+    from workbench.engine.config import TrainConfig
     from workbench.studies.compare import literature_comparison
+    from workbench.studies.mainjob import run_main_job
 
     r = run_main_job(tmp_path / "demo", settings=SMOKE, progress=False)
     plan = literature_comparison(tmp_path / "lit", r["run"], models=("c3d", "r3d_18"), dry_run=True,
@@ -98,9 +95,8 @@ def test_comparison_says_what_it_will_train_before_it_trains(tmp_path, capsys):
 
 
 def test_designer_records_refuses_and_never_overwrites(tmp_path):
-    from workbench.mainjob import run_main_job
-
     from workbench.runs import read_records
+    from workbench.studies.mainjob import run_main_job
     from workbench.widgets import StrategyDesigner
 
     r = run_main_job(tmp_path / "demo", settings=SMOKE, progress=False)
@@ -122,8 +118,7 @@ def test_designer_records_refuses_and_never_overwrites(tmp_path):
 
 
 def test_a_finished_training_stays_finished_when_its_record_cannot_be_written(tmp_path):
-    from workbench.mainjob import run_main_job
-
+    from workbench.studies.mainjob import run_main_job
     from workbench.widgets import StrategyDesigner
 
     r = run_main_job(tmp_path / "demo", settings=SMOKE, progress=False)

@@ -9,7 +9,7 @@ import numpy as np
 import xarray as xr
 
 TRAIN = [
-    "supernet", "train", "--dataset", "synthetic-motion", "--clips-per-class", "32",
+    "template", "train", "--dataset", "synthetic-motion", "--clips-per-class", "32",
     "--data-arg", "val_per_class=8", "--epochs", "6", "--warmup", "2", "--batch-size", "16",
     "--seed", "3", "--k", "2", "--no-progress",
 ]
@@ -43,12 +43,12 @@ def test_two_processes_match_one(tmp_path):
     assert abs(h1["train_loss"][0] - h2["train_loss"][0]) < 0.05  # warm-up epoch: same batches
     # both wrote one consistent run folder
     assert (tmp_path / "two" / "marginals.nc").is_file()
-    from workbench.checkpoint import read_metadata
+    from workbench.engine.checkpoint import read_metadata
 
     meta = read_metadata(tmp_path / "two" / "last")
     assert meta["metadata"]["world_size"] == 2
 
-    sample = ["supernet", "sample", "--run-dir", "one", "-n", "6", "--seed", "1", "--no-progress"]
+    sample = ["template", "sample", "--run-dir", "one", "-n", "6", "--seed", "1", "--no-progress"]
     _run([*sample, "--out", "s1.nc"], 1, tmp_path)
     _run([*sample, "--out", "s2.nc"], 2, tmp_path)
     a, b = xr.load_dataset(tmp_path / "s1.nc"), xr.load_dataset(tmp_path / "s2.nc")

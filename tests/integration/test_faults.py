@@ -13,19 +13,19 @@ import time
 import pytest
 import torch
 
-from workbench.checkpoint import FAULT_STEPS, load_checkpoint
-from workbench.pipeline import train_strategy
+from workbench.engine.checkpoint import FAULT_STEPS, load_checkpoint
+from workbench.engine.config import TrainConfig
 from workbench.strategy import preset
-from workbench.train import TrainConfig
+from workbench.studies.pipeline import train_strategy
 
 DATA = {"train_per_class": 3, "val_per_class": 2, "test_per_class": 2, "size": 16}
 EPOCHS = 3
 SCRIPT = f"""
 import sys, torch
 torch.set_num_threads({torch.get_num_threads()})
-from workbench.pipeline import train_strategy
+from workbench.studies.pipeline import train_strategy
 from workbench.strategy import preset
-from workbench.train import TrainConfig
+from workbench.engine.config import TrainConfig
 train_strategy(preset("mc3"), sys.argv[1], data_kw={DATA!r}, model_kw={{"tiny": True}},
                train_config=TrainConfig(epochs={EPOCHS}, batch_size=8, progress=False), resume=sys.argv[2] == "1")
 print("done", flush=True)
@@ -97,7 +97,7 @@ def test_a_second_writer_fails_at_once_naming_the_first(tmp_path):
 
 def test_a_full_disk_keeps_the_previous_checkpoint(tmp_path, monkeypatch, reference):
     out = tmp_path / "run"
-    import workbench.checkpoint as ck
+    import workbench.engine.checkpoint as ck
 
     real = ck._write_temp
     calls = {"n": 0}

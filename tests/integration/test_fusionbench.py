@@ -8,12 +8,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-from workbench.pipeline import train_strategy, train_supernet
-from workbench.supernet import SupernetConfig
-from workbench.train import TrainConfig
 
 from workbench import fusionbench as fb
+from workbench.engine.config import TrainConfig
 from workbench.strategy import Strategy
+from workbench.studies.pipeline import train_strategy, train_template
+from workbench.template.network import TemplateConfig
 
 TINY_KW = {"train_per_class": 6, "val_per_class": 3, "test_per_class": 3}
 CFG = fb.BenchConfig(epochs=2, batch_size=8, seeds=(0, 1), uniform=2, gate_draws=3, curve_clips=10)
@@ -86,8 +86,8 @@ def test_score_run_estimates_exactly_the_table_strategies(tiny_setting, tmp_path
     fb.build(out, settings=[tiny_setting], config=replace(CFG, seeds=(0,)), progress=False)
     fb.collect(out)
     run = tmp_path / "template"
-    train_supernet(run, dataset="synthetic-mixed", data_kw=dict(TINY_KW),
-                   supernet=SupernetConfig(num_classes=8, growth=8, bn_size=2),
+    train_template(run, dataset="synthetic-mixed", data_kw=dict(TINY_KW),
+                   template=TemplateConfig(num_classes=8, growth=8, bn_size=2),
                    train_config=TrainConfig(epochs=1, warmup_epochs=0, batch_size=8, progress=False))
     r = fb.score_run(run, out, bootstrap=20)
     assert r["setting"] == tiny_setting

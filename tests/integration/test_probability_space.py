@@ -2,12 +2,12 @@
 
 Appearance data must come out spatial, motion data temporal; the S-only strategy (a frame-level
 network on the 'spatial' scaffold) must be at chance on motion; nothing may collapse. The
-criteria are :data:`workbench.known_answer.CRITERIA`; ``workbench supernet check`` runs more seeds.
+criteria are :data:`workbench.known_answer.CRITERIA`; ``workbench template check`` runs more seeds.
 """
 
 import json
 
-from workbench.known_answer import CRITERIA, known_answer_study
+from workbench.studies.known_answer import CRITERIA, known_answer_study
 
 
 def test_probability_space_finds_the_known_answer(tmp_path):

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from workbench.analysis import load_netcdf
-from workbench.pipeline import train_supernet
-from workbench.study import (
+from workbench.engine.config import TrainConfig
+from workbench.studies.pipeline import train_template
+from workbench.studies.rank import (
     StudyConfig,
     rank_metrics,
     read_trust,
@@ -15,7 +16,6 @@ from workbench.study import (
     top_k_precision,
     trust_line,
 )
-from workbench.train import TrainConfig
 
 DATA = {"train_per_class": 12, "val_per_class": 6, "test_per_class": 6}
 
@@ -23,7 +23,7 @@ DATA = {"train_per_class": 12, "val_per_class": 6, "test_per_class": 6}
 @pytest.fixture(scope="module")
 def template(tmp_path_factory):
     run = tmp_path_factory.mktemp("template")
-    train_supernet(run, dataset="synthetic-mixed", data_kw=DATA, supernet={"growth": 4},
+    train_template(run, dataset="synthetic-mixed", data_kw=DATA, template={"growth": 4},
                    train_config=TrainConfig(epochs=3, warmup_epochs=1, batch_size=16, progress=False))
     return run
 
@@ -80,7 +80,7 @@ def test_rank_metrics_known_values():
 
 
 def test_bad_study_and_check_input(tmp_path):
-    from workbench.known_answer import known_answer_study
+    from workbench.studies.known_answer import known_answer_study
 
     with pytest.raises(ValueError, match="at least 3 strategies"):
         StudyConfig(strategies=2)
@@ -88,7 +88,7 @@ def test_bad_study_and_check_input(tmp_path):
         StudyConfig(strategies=10, pool=5)
     with pytest.raises(ValueError, match="recalibrate"):
         StudyConfig(recalibrate=(-1,))
-    from workbench.study import _check_trust_predictor
+    from workbench.studies.rank import _check_trust_predictor
 
     with pytest.raises(ValueError, match="not among this study's predictors"):
         _check_trust_predictor(StudyConfig(trust_predictor="mc4"), None)
@@ -107,8 +107,8 @@ def test_levers_on_the_same_strategies(template, tmp_path, capsys):
     studies on the same strategies (stand-alone results come from the cache) and refuses others."""
     from workbench.analysis import strategies_from
     from workbench.cli import main
-    from workbench.fewshot import load_few_shot, train_few_shot
-    from workbench.study import lever_report, lever_table
+    from workbench.studies.rank import lever_report, lever_table
+    from workbench.template.fewshot import load_few_shot, train_few_shot
 
     cfg = StudyConfig(strategies=8, pool=24, epochs=1, batch_size=16, recalibrate=(0, 2), bootstrap=100)
     first = run_rank_study(template, tmp_path / "a", config=cfg, progress=False)

@@ -9,7 +9,7 @@ import torch
 
 tv_video = pytest.importorskip("torchvision.models.video", reason="torchvision not installed (run `make reference`)")
 
-from workbench.cost import count_cost, count_params  # noqa: E402
+from workbench.engine.cost import count_cost, count_params  # noqa: E402
 from workbench.models import create_model, from_torchvision_state_dict  # noqa: E402
 
 pytestmark = pytest.mark.reference

@@ -5,7 +5,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from workbench.checkpoint import (
+from workbench.engine.checkpoint import (
     CheckpointError,
     load_checkpoint,
     load_latest,
@@ -151,7 +151,7 @@ def test_previous_checkpoint_is_kept_and_used_when_the_latest_is_torn(tmp_path):
 def test_a_checkpoint_of_another_architecture_is_one_clear_error(tmp_path):
     save_checkpoint(tmp_path / "c", _model(), model_kwargs={"tiny": True, "num_classes": 6})
     state, _, _ = load_checkpoint(tmp_path / "c", build=False)
-    from workbench.checkpoint import load_state_checked
+    from workbench.engine.checkpoint import load_state_checked
 
     other = build_model(preset("r3d"), tiny=True, num_classes=7)
     with pytest.raises(CheckpointError, match="does not fit this model: tensors .* of another shape"):

@@ -43,7 +43,7 @@ CASES = [
     # (argv with {base} for the fixture folder, needle in the error line)
     (["train", "--strategy", "st", "--dataset", "ucf101", "--root", "{base}/ucf", "--clips-per-class", "3",
       "--out", "{base}/new"], "--clips-per-class applies to the synthetic datasets only"),
-    (["supernet", "train", "--dataset", "ucf101", "--root", "{base}/ucf", "--data-seed", "1", "--out", "{base}/new"],
+    (["template", "train", "--dataset", "ucf101", "--root", "{base}/ucf", "--data-seed", "1", "--out", "{base}/new"],
      "--data-seed applies to the synthetic datasets only"),
     (["train", "--strategy", "st", "--dataset", "ucf101", "--root", "{base}/ucf", "--data-arg", "bogus=1",
       "--out", "{base}/new"], "--data-arg bogus: ucf101 has no argument 'bogus'"),
@@ -71,22 +71,25 @@ CASES = [
     (["train", "--strategy", "st", "--data-arg", "test_per_class=0", "--out", "{base}/new"],
      "leaves the test split empty"),
     (["train", "--strategy", "{base}/strategy.json", "--out", "{base}/new"], "unknown key(s) 'colour'"),
-    (["train", "--strategy", "st", "--out", "{base}/template"], "already holds a supernet run stopped after epoch"),
+    (["train", "--strategy", "st", "--out", "{base}/template"], "already holds a template run stopped after epoch"),
     (["train", "--strategy", "st", "--out", "{base}/standalone"],
      "already holds a finished standalone run: pass --resume"),
-    (["supernet", "train", "--out", "{base}/standalone"], "already holds a finished standalone run"),
+    (["template", "train", "--out", "{base}/standalone"], "already holds a finished standalone run"),
     (["train", "--strategy", "st", "--resume", "--out", "{base}/template"],
-     "holds a supernet run, not a standalone run"),
-    (["supernet", "train", "--resume", "--out", "{base}/standalone"], "holds a standalone run, not a supernet run"),
-    (["supernet", "train", "--resume", "--out", "{base}/empty"], "nothing to resume"),
-    (["train", "--strategy", "st", "--resume", "--overwrite", "--out", "{base}/standalone"], "exclude each other"),
-    (["supernet", "show", "--run", "{base}/nonexistent"], "does not exist: expected a template run folder"),
-    (["supernet", "show", "--run", "{base}/standalone"], "is not a template run"),
-    (["supernet", "sample", "--run", "{base}/standalone", "-n", "2"], "is not a template run"),
-    (["supernet", "show", "--run", "{base}/tampered"], "corrupt or was changed"),
+     "holds a template run, not a standalone run"),
+    (["template", "train", "--resume", "--out", "{base}/standalone"], "holds a standalone run, not a template run"),
+    (["template", "train", "--resume", "--out", "{base}/empty"], "nothing to resume"),
+    # the command's earlier name still works, with the same checks
+    (["supernet", "train", "--resume", "--out", "{base}/standalone"], "holds a standalone run, not a template run"),
     (["supernet", "sample", "--run", "{base}/template", "-n", "0"], "must be a positive integer"),
-    (["supernet", "sample", "--run", "{base}/template", "-n", "-5"], "must be a positive integer"),
-    (["streams", "train", "--fusion", "late", "--out", "{base}/template"], "already holds a supernet run"),
+    (["train", "--strategy", "st", "--resume", "--overwrite", "--out", "{base}/standalone"], "exclude each other"),
+    (["template", "show", "--run", "{base}/nonexistent"], "does not exist: expected a template run folder"),
+    (["template", "show", "--run", "{base}/standalone"], "is not a template run"),
+    (["template", "sample", "--run", "{base}/standalone", "-n", "2"], "is not a template run"),
+    (["template", "show", "--run", "{base}/tampered"], "corrupt or was changed"),
+    (["template", "sample", "--run", "{base}/template", "-n", "0"], "must be a positive integer"),
+    (["template", "sample", "--run", "{base}/template", "-n", "-5"], "must be a positive integer"),
+    (["streams", "train", "--fusion", "late", "--out", "{base}/template"], "already holds a template run"),
     (["streams", "train", "--fusion", "late", "--dataset", "synthetic-mixed", "--root", "{base}/ucf",
       "--out", "{base}/new"], "--root applies to real datasets"),
 ]
@@ -123,7 +126,7 @@ def test_amp_on_cpu_is_a_one_line_warning(runs, capsys):
 
 
 def test_a_full_disk_is_one_line(runs, capsys, monkeypatch):
-    import workbench.checkpoint as ck
+    import workbench.engine.checkpoint as ck
 
     def full(path, data):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))

@@ -6,10 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-from workbench.cost import count_cost
+from workbench.engine.cost import count_cost
 from workbench.models import build_model, create_model
+from workbench.models.units import make_unit
 from workbench.strategy import preset
-from workbench.units import make_unit
 
 
 @pytest.mark.parametrize(

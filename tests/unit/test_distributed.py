@@ -1,6 +1,6 @@
 import pytest
 
-from workbench.distributed import ShardedBatchSampler, shard
+from workbench.engine.distributed import ShardedBatchSampler, shard
 
 
 @pytest.mark.parametrize("size,batch,world", [(100, 32, 2), (97, 16, 4), (10, 4, 2), (33, 8, 1)])

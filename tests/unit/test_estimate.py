@@ -2,15 +2,6 @@ import numpy as np
 import pytest
 import torch
 from torch.utils.data import TensorDataset
-from workbench.cost import count_cost
-from workbench.estimate import (
-    EstimateConfig,
-    StrategyCostTable,
-    estimate_strategies,
-    recalibrate_bn,
-)
-from workbench.supernet import TemplateSupernet
-from workbench.train import evaluate
 
 from workbench.analysis import (
     estimates_dataset,
@@ -23,7 +14,16 @@ from workbench.analysis import (
     top_k,
     unit_probabilities_from_p,
 )
+from workbench.engine.cost import count_cost
+from workbench.engine.estimate import (
+    EstimateConfig,
+    StrategyCostTable,
+    estimate_strategies,
+    recalibrate_bn,
+)
+from workbench.engine.loop import evaluate
 from workbench.strategy import Strategy
+from workbench.template.network import TemplateNetwork
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def data():
 
 def _net():
     torch.manual_seed(0)
-    return TemplateSupernet(num_classes=3, growth=4, bn_size=2)
+    return TemplateNetwork(num_classes=3, growth=4, bn_size=2)
 
 
 def test_cost_table_is_exact():
@@ -150,7 +150,7 @@ def test_multi_view_estimates_average_scores_per_video():
 
 
 def test_multi_clip_needs_a_real_dataset(tmp_path):
-    from workbench.pipeline import estimate_run
+    from workbench.studies.pipeline import estimate_run
 
     (tmp_path / "run.json").write_text('{"dataset": "synthetic-motion", "data_kw": {}}')
     with pytest.raises(ValueError, match="multi-clip evaluation needs a real dataset"):

@@ -181,8 +181,8 @@ def test_compute_flow_finds_a_known_shift(method):
 def test_flow_command_and_two_stream_training_on_a_real_layout(ucf_with_flow, tmp_path):
     pytest.importorskip("cv2")
     from workbench.cli import main
+    from workbench.engine.config import TrainConfig
     from workbench.streams import run_streams
-    from workbench.train import TrainConfig
 
     out, _, _ = ucf_with_flow
     assert main(["data", "flow", "--format", "ucf101", "--root", str(out), "--out", str(tmp_path / "flow"),

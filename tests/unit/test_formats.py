@@ -551,9 +551,9 @@ def test_decode_errors_name_the_file(tmp_path):
 def test_training_counts_skipped_videos_per_epoch_and_in_total(folder_with_bad, capsys):
     """The count reaches the history (per epoch), a summary line on stdout, and the history dataset."""
     from workbench.analysis import history_dataset
+    from workbench.engine.loop import History, TrainConfig, train
     from workbench.models import build_model
     from workbench.strategy import preset
-    from workbench.train import History, TrainConfig, train
 
     ds = make_dataset("folder", folder_with_bad, "train", frames=4, size=28, mode="val")
     model = build_model(preset("mc3"), tiny=True, num_classes=2)
@@ -569,7 +569,7 @@ def test_training_counts_skipped_videos_per_epoch_and_in_total(folder_with_bad, 
 def test_skipped_videos_are_found_through_subsets_and_rgb_flow_pairs(folder_with_bad):
     import torch.utils.data as tud
 
-    from workbench.train import skipped_videos
+    from workbench.engine.loop import skipped_videos
 
     ds = make_dataset("folder", folder_with_bad, "train", frames=4, size=28, mode="val")
     _quiet(lambda: [ds[i] for i in range(len(ds))])

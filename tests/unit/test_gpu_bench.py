@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 
 import torch
-from workbench.supernet import TemplateSupernet
-from workbench.train import amp_dtype
+
+from workbench.engine.loop import amp_dtype
+from workbench.template.network import TemplateNetwork
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -62,7 +63,7 @@ def test_gpu_benchmark_refuses_real_size_on_cpu(tmp_path):
 
 def _grads(checkpointing: bool):
     torch.manual_seed(0)
-    m = TemplateSupernet(num_classes=5, growth=4, bn_size=2)
+    m = TemplateNetwork(num_classes=5, growth=4, bn_size=2)
     if checkpointing:
         m.set_activation_checkpointing(True)
     m.train()
@@ -86,7 +87,7 @@ def test_activation_checkpointing_replays_the_gate_masks_exactly():
 
 
 def test_activation_checkpointing_is_refused_for_the_resnet_template():
-    m = TemplateSupernet(backbone="resnet26-template", num_classes=5, base_width=4)
+    m = TemplateNetwork(backbone="resnet26-template", num_classes=5, base_width=4)
     try:
         m.set_activation_checkpointing(True)
     except ValueError as e:

@@ -39,13 +39,13 @@ def test_squeezed_estimates():
 
 
 def test_training_writes_health_and_warns(tmp_path):
-    from workbench.engine.loop import TrainConfig
-    from workbench.studies.pipeline import train_supernet
-    from workbench.template.network import SupernetConfig
+    from workbench.engine.config import TrainConfig
+    from workbench.studies.pipeline import train_template
+    from workbench.template.network import TemplateConfig
 
     with pytest.warns(RuntimeWarning, match="near chance"):
-        train_supernet(tmp_path / "t", data_kw={"train_per_class": 4, "val_per_class": 2},
-                       supernet=SupernetConfig(num_classes=8, growth=4, bn_size=2),
+        train_template(tmp_path / "t", data_kw={"train_per_class": 4, "val_per_class": 2},
+                       template=TemplateConfig(num_classes=8, growth=4, bn_size=2),
                        train_config=TrainConfig(epochs=1, warmup_epochs=1, batch_size=8, lr=1e-5, progress=False))
     health = json.loads((tmp_path / "t" / "health.json").read_text())
     assert "near-chance" in [p["problem"] for p in health["template"]]

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 from torch.utils.data import TensorDataset
-from workbench.estimate import EstimateConfig, estimate_strategies, finetune_strategy
-from workbench.fewshot import pin_layer, split_layer
-from workbench.supernet import TemplateSupernet, concrete_drop, concrete_drop_given
-from workbench.train import TrainConfig, tau_at, train
 
+from workbench.engine.estimate import EstimateConfig, estimate_strategies, finetune_strategy
+from workbench.engine.loop import TrainConfig, tau_at, train
 from workbench.strategy import Strategy
+from workbench.template.fewshot import pin_layer, split_layer
+from workbench.template.network import TemplateNetwork, concrete_drop, concrete_drop_given
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +23,7 @@ def data():
 
 def _net():
     torch.manual_seed(0)
-    return TemplateSupernet(num_classes=3, growth=4, bn_size=2)
+    return TemplateNetwork(num_classes=3, growth=4, bn_size=2)
 
 
 def test_conditioned_drop_is_the_concrete_law_given_the_outcome():

@@ -1,7 +1,7 @@
 import pytest
 import torch
-from workbench.cost import count_cost, count_params
 
+from workbench.engine.cost import count_cost, count_params
 from workbench.models import build_model, create_model, list_models, model_info
 from workbench.strategy import Strategy, list_presets, preset
 

@@ -11,7 +11,6 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
-from workbench.supernet import TemplateSupernet  # noqa: E402
 
 from workbench.analysis import estimates_dataset, history_dataset, layer_importance, marginals  # noqa: E402
 from workbench.plots import (  # noqa: E402
@@ -28,12 +27,13 @@ from workbench.plots import (  # noqa: E402
     unit_heatmap,
 )
 from workbench.strategy import Strategy  # noqa: E402
+from workbench.template.network import TemplateNetwork  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def net():
     torch.manual_seed(0)
-    m = TemplateSupernet(num_classes=3, growth=4, bn_size=2)
+    m = TemplateNetwork(num_classes=3, growth=4, bn_size=2)
     with torch.no_grad():
         m.gate_logits.copy_(torch.randn_like(m.gate_logits))
     return m
@@ -126,9 +126,9 @@ def test_lever_forest(tmp_path):
 def test_comparison_and_gblend_figures():
     import numpy as np
     import xarray as xr
-    from workbench.compare import comparison_figure
 
     from workbench.streams.study import gblend_figure
+    from workbench.studies.compare import comparison_figure
 
     rng = np.random.default_rng(0)
     ds = xr.Dataset({"test_top1": (("model", "seed"), rng.random((3, 2))), "mean_top1": ("model", rng.random(3)),

@@ -29,7 +29,7 @@ def test_a_folder_that_holds_a_run_is_never_written_over_in_silence(tmp_path):
     with pytest.raises(RunExistsError, match="already holds a finished standalone run: pass --resume .* --overwrite"):
         run.begin(SPEC)
     # resume: same kind and settings only
-    with pytest.raises(RunError, match="holds a standalone run, not a supernet run"):
+    with pytest.raises(RunError, match="holds a standalone run, not a template run"):
         run.begin({**SPEC, "kind": "supernet"}, resume=True)
     with pytest.raises(RunError, match=r"its data_kw differs \(\{\"n\": 1\} saved, \{\"n\": 2\} now\)"):
         run.begin({**SPEC, "data_kw": {"n": 2}}, resume=True)

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from workbench.estimate import EstimateConfig, estimate_strategies
-from workbench.sharing import PrefixScorer, prefix_tree_size
+from workbench.engine.estimate import EstimateConfig, estimate_strategies
+from workbench.engine.sharing import PrefixScorer, prefix_tree_size
 from workbench.strategy import Strategy
-from workbench.supernet import TemplateSupernet
+from workbench.template.network import TemplateNetwork
 
 
 class _Clips(torch.utils.data.Dataset):
@@ -30,7 +30,7 @@ class _Clips(torch.utils.data.Dataset):
 @pytest.fixture(scope="module")
 def template():
     torch.manual_seed(0)
-    sn = TemplateSupernet(num_classes=4, growth=4, bn_size=2, unit_set="with-t")
+    sn = TemplateNetwork(num_classes=4, growth=4, bn_size=2, unit_set="with-t")
     # give the BN statistics something to differ by: a few training-mode passes
     sn.set_mode("warmup").train()
     with torch.no_grad():
@@ -67,7 +67,7 @@ def test_shared_prefixes_equal_one_at_a_time(template, recal):
 
 
 def test_tree_size_counts_the_shared_work():
-    sn = TemplateSupernet(num_classes=4, growth=4, bn_size=2)
+    sn = TemplateNetwork(num_classes=4, growth=4, bn_size=2)
     a = Strategy(sn.backbone, ("S",) * 8, sn.config.stem)
     b = Strategy(sn.backbone, ("S",) * 7 + ("ST",), sn.config.stem)
     t = prefix_tree_size([a, b, a])
@@ -76,7 +76,7 @@ def test_tree_size_counts_the_shared_work():
 
 
 def test_resnet_template_is_scored_one_at_a_time():
-    sn = TemplateSupernet(backbone="resnet26-template", num_classes=4, base_width=4)
+    sn = TemplateNetwork(backbone="resnet26-template", num_classes=4, base_width=4)
     with pytest.raises(ValueError, match="one at a time"):
         PrefixScorer(sn)
     val = _Clips(6, 3)
@@ -86,7 +86,7 @@ def test_resnet_template_is_scored_one_at_a_time():
 
 
 def test_racing_keeps_full_numbers_for_the_survivors(template):
-    from workbench.sharing import race_top_k
+    from workbench.engine.sharing import race_top_k
 
     val, train = _Clips(40, 4), _Clips(16, 5)
     strategies = _strategies(template, 10, 7)[:20]

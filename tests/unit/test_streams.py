@@ -6,6 +6,7 @@ import math
 import pytest
 import torch
 
+from workbench.engine.config import TrainConfig
 from workbench.streams import (
     AudioEncoder,
     MultiModalNet,
@@ -17,7 +18,6 @@ from workbench.streams import (
     run_streams,
     train_multimodal,
 )
-from workbench.train import TrainConfig
 
 
 def _batch(b=2, t=8, s=32, flow_t=None, flow_s=None):

@@ -3,8 +3,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
+from workbench.engine.loop import TrainConfig, evaluate, train
 from workbench.models import build_model
-from workbench.train import TrainConfig, evaluate, train
 
 
 class _Fixed(nn.Module):

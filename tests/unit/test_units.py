@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from workbench.units import UNITS, make_unit, r2plus1d_mid_channels, unit_stride
+from workbench.models.units import UNITS, make_unit, r2plus1d_mid_channels, unit_stride
 
 
 def _ones(unit: nn.Module) -> nn.Module:

@@ -7,16 +7,16 @@ import torch
 from torch.utils.data import TensorDataset
 
 from workbench.analysis import estimates_dataset
-from workbench.checkpoint import load_checkpoint
+from workbench.engine.checkpoint import load_checkpoint
 from workbench.strategy import Strategy
-from workbench.supernet import TemplateSupernet
+from workbench.template.network import TemplateNetwork
 from workbench.widgets import StrategyDesigner
 
 
 @pytest.fixture(scope="module")
 def designer():
     torch.manual_seed(0)
-    net = TemplateSupernet(num_classes=3, growth=4, bn_size=2)
+    net = TemplateNetwork(num_classes=3, growth=4, bn_size=2)
     with torch.no_grad():
         net.gate_logits.copy_(torch.randn_like(net.gate_logits) * 2)
     g = torch.Generator().manual_seed(0)
@@ -44,7 +44,7 @@ def test_controls_change_cost_and_estimate(designer):
     # the estimate is the template's own evaluation of that strategy
     from torch.utils.data import DataLoader
 
-    from workbench.train import evaluate
+    from workbench.engine.loop import evaluate
 
     designer.template.set_strategy(designer.strategy)
     ref = evaluate(designer.template, DataLoader(designer.eval_set, batch_size=6))["top1"]

@@ -105,7 +105,7 @@ def add_train_args(q: argparse.ArgumentParser, epochs: int, warmup: int | None, 
 
 
 def train_config_from_args(args, gate_lr: float | None = None):
-    from workbench.engine.loop import TrainConfig
+    from workbench.engine.config import TrainConfig
 
     kw = dict(
         epochs=args.epochs, warmup_epochs=getattr(args, "warmup", 0), batch_size=args.batch_size,
@@ -123,13 +123,17 @@ def train_config_from_args(args, gate_lr: float | None = None):
 
 
 
+#: commands' earlier names that keep working: ``workbench supernet ...`` is ``workbench template ...``
+ALIASES = {"supernet": "template"}
+
 SPLITS_READ = {"train": ("train", "val", "test"), "streams train": ("train", "val", "test"),
-                "supernet train": ("train", "val")}
+                "template train": ("train", "val")}
 
 
 def command_name(args) -> str:
     sub = next((v for k, v in vars(args).items() if k.endswith("_command") and isinstance(v, str)), None)
-    return " ".join(x for x in (args.command, sub) if x)
+    command = ALIASES.get(args.command, args.command)
+    return " ".join(x for x in (command, sub) if x)
 
 
 def validate_args(args) -> None:
@@ -171,7 +175,7 @@ def validate_args(args) -> None:
     if out is not None and hasattr(args, "resume"):
         from workbench.runs import Run
 
-        kind = {"train": "standalone", "supernet train": "supernet", "streams train": "streams"}.get(name)
+        kind = {"train": "standalone", "template train": "supernet", "streams train": "streams"}.get(name)
         Run(out).precheck(kind, resume=args.resume, overwrite=args.overwrite)
 
 

@@ -29,7 +29,7 @@ def cmd_demo(args) -> int:
 def cmd_compare(args) -> int:
     """Literature comparison: zoo designs and the template's strategies trained under one budget."""
     from workbench.analysis import load_netcdf
-    from workbench.engine.loop import TrainConfig
+    from workbench.engine.config import TrainConfig
     from workbench.studies.compare import LITERATURE, comparison_figure, literature_comparison
 
     est = load_netcdf(args.estimates) if args.estimates else None
@@ -120,7 +120,7 @@ def add_commands(sub) -> None:
     q.add_argument("--finetune", type=positive_int, nargs="*", default=[],
                    help="also score after this many fine-tuning steps per strategy (one predictor each)")
     q.add_argument("--few-shot", default=None,
-                   help="folder of `workbench supernet few-shot` for this run: adds the few-shot predictor")
+                   help="folder of `workbench template few-shot` for this run: adds the few-shot predictor")
     q.add_argument("--bootstrap", type=positive_int, default=2000)
     q.add_argument("--trust-predictor", default="shared+recal2",
                    help="predictor whose tau becomes the run's trust figure (default: the estimates' default, "

@@ -1,4 +1,4 @@
-"""``workbench supernet`` (the template: train, sample, show, check, few-shot) and ``train`` (one
+"""``workbench template`` (the template: train, sample, show, check, few-shot) and ``train`` (one
 strategy stand-alone)."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from workbench.cli.common import (
 )
 
 
-def cmd_supernet_train(args) -> int:
-    from workbench.studies.pipeline import train_supernet
+def cmd_template_train(args) -> int:
+    from workbench.studies.pipeline import train_template
 
     sn = {
         "backbone": args.backbone, "unit_set": args.unit_set, "growth": args.growth, "bn_size": args.bn_size,
@@ -24,8 +24,8 @@ def cmd_supernet_train(args) -> int:
         "prior": args.prior, "temporal_reduction": args.temporal_reduction, "scaffold": args.scaffold,
     }
     sn = {k: v for k, v in sn.items() if v is not None}
-    model, history = train_supernet(
-        args.out, dataset=args.dataset, root=args.root, data_kw=data_kw_from_args(args), supernet=sn,
+    model, history = train_template(
+        args.out, dataset=args.dataset, root=args.root, data_kw=data_kw_from_args(args), template=sn,
         train_config=train_config_from_args(args, args.gate_lr), resume=args.resume, overwrite=args.overwrite,
     )
     print(f"trained {len(history)} epochs; val top-1 {history.val_acc[-1]:.3f}; "
@@ -44,7 +44,7 @@ def _print_marginals(model) -> None:
         print(f"{i:>5}  " + "".join(f"{v:>8.3f}" for v in row) + f"   {units[max(range(len(row)), key=row.__getitem__)]}")
 
 
-def cmd_supernet_sample(args) -> int:
+def cmd_template_sample(args) -> int:
     from workbench.analysis import pareto_front, top_k
     from workbench.strategy import parse_strategy
     from workbench.studies.pipeline import estimate_run
@@ -71,17 +71,17 @@ def cmd_supernet_sample(args) -> int:
     return 0
 
 
-def cmd_supernet_show(args) -> int:
-    from workbench.template.network import load_supernet
+def cmd_template_show(args) -> int:
+    from workbench.template.network import load_template
 
-    model, meta = load_supernet(args.run)
+    model, meta = load_template(args.run)
     print(f"{args.run}: epoch {meta['metadata']['epoch'] + 1}, backbone {model.backbone}, units {', '.join(model.units)}")
     _print_marginals(model)
     print(f"expected temporal layers: {model.expected_temporal_layers():.2f}; most probable: {model.most_probable().code}")
     return 0
 
 
-def cmd_supernet_check(args) -> int:
+def cmd_template_check(args) -> int:
     from workbench.studies.known_answer import CRITERIA, known_answer_study
 
     seeds = args.seeds or list(range(args.n_seeds))
@@ -101,7 +101,7 @@ def cmd_supernet_check(args) -> int:
 
 
 
-def cmd_supernet_few_shot(args) -> int:
+def cmd_template_few_shot(args) -> int:
     from workbench.template.fewshot import train_few_shot
 
     m = train_few_shot(args.run, args.out, layer=args.layer, epochs=args.epochs, lr=args.lr, seed=args.seed,
@@ -128,8 +128,9 @@ def cmd_train(args) -> int:
 
 
 def add_commands(sub) -> None:
-    p = sub.add_parser("supernet", help="the template network: train it, sample and score strategies")
-    ss = p.add_subparsers(dest="supernet_command", required=True, metavar="SUPERNET_COMMAND")
+    p = sub.add_parser("template", aliases=["supernet"],
+                       help="the template network: train it, sample and score strategies ('supernet' works too)")
+    ss = p.add_subparsers(dest="template_command", required=True, metavar="TEMPLATE_COMMAND")
 
     q = ss.add_parser("train", help="train the template network (warm-up, then gated)")
     q.add_argument("--out", required=True, help="run folder")
@@ -156,7 +157,7 @@ def add_commands(sub) -> None:
     g.add_argument("--sandwich", type=float, default=0.0,
                    help="share of gated steps that train one uniformly drawn strategy instead (0: none)")
     add_train_args(q, epochs=15, warmup=5, lr=6e-3, batch_size=16)
-    q.set_defaults(func=cmd_supernet_train)
+    q.set_defaults(func=cmd_template_train)
 
     q = ss.add_parser("few-shot", help="split a trained template on one layer's unit and train the parts")
     q.add_argument("--run", "--run-dir", dest="run", required=True, help="a template run folder")
@@ -166,7 +167,7 @@ def add_commands(sub) -> None:
     q.add_argument("--lr", type=float, default=None, help="default: half the template's")
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--no-progress", action="store_true")
-    q.set_defaults(func=cmd_supernet_few_shot)
+    q.set_defaults(func=cmd_template_few_shot)
 
     q = ss.add_parser("sample", help="sample strategies and score them with the shared weights")
     q.add_argument("--run", "--run-dir", dest="run", required=True,
@@ -184,7 +185,7 @@ def add_commands(sub) -> None:
     q.add_argument("--no-presets", action="store_true", help="do not score the literature presets")
     q.add_argument("--top", type=int, default=10, help="rows to print")
     q.add_argument("--no-progress", action="store_true")
-    q.set_defaults(func=cmd_supernet_sample)
+    q.set_defaults(func=cmd_template_sample)
 
     q = ss.add_parser("check", help="does the probability space find the known answer on synthetic data?")
     q.add_argument("--out", required=True, help="folder for the runs and known_answer.json")
@@ -192,11 +193,11 @@ def add_commands(sub) -> None:
     q.add_argument("--n-seeds", type=int, default=3)
     q.add_argument("--jobs", type=int, default=1, help="runs at a time (the cores are shared out)")
     q.add_argument("--alpha", type=float, default=0.01, help="level of the S-only-at-chance test")
-    q.set_defaults(func=cmd_supernet_check)
+    q.set_defaults(func=cmd_template_check)
 
     q = ss.add_parser("show", help="print a trained template's layer-level marginals")
     q.add_argument("--run", "--run-dir", dest="run", required=True, help="a template run folder")
-    q.set_defaults(func=cmd_supernet_show)
+    q.set_defaults(func=cmd_template_show)
 
     q = sub.add_parser("train", help="train one strategy as a stand-alone network")
     q.add_argument("--strategy", required=True, help="preset name, code 'backbone:units' or JSON file")

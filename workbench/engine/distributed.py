@@ -1,6 +1,6 @@
 """Data-parallel training and sharded estimation under ``torchrun``.
 
-``torchrun --nproc_per_node N -m workbench supernet train ...`` starts N processes; each calls
+``torchrun --nproc_per_node N -m workbench template train ...`` starts N processes; each calls
 :func:`init_from_env`, which joins the process group (gloo on CPU, nccl on CUDA). Outside
 ``torchrun`` every helper here is a no-op for a single process, so library code calls them
 unconditionally.

@@ -28,7 +28,7 @@ from workbench.engine import distributed as dist_
 from workbench.engine.cost import count_cost
 from workbench.engine.evaluate import evaluate
 from workbench.strategy import Strategy
-from workbench.template.network import TemplateSupernet
+from workbench.template.network import TemplateNetwork
 
 __all__ = ["StrategyCostTable", "EstimateConfig", "estimate_strategies", "recalibrate_bn", "finetune_strategy"]
 
@@ -40,7 +40,7 @@ class StrategyCostTable:
     one count per unit gives every strategy's cost as a sum, without building it.
     """
 
-    def __init__(self, supernet: TemplateSupernet, input_shape: tuple[int, int, int, int]):
+    def __init__(self, supernet: TemplateNetwork, input_shape: tuple[int, int, int, int]):
         self.units = supernet.units
         self.input_shape = tuple(input_shape)
         L = supernet.num_layers
@@ -129,7 +129,7 @@ class _MonteCarlo(nn.Module):
     """The template in ``conditioned`` mode, its softmax averaged over ``n`` mask draws; returns
     log-probabilities (so cross-entropy on them is the NLL of the averaged prediction)."""
 
-    def __init__(self, supernet: TemplateSupernet, n: int):
+    def __init__(self, supernet: TemplateNetwork, n: int):
         super().__init__()
         self.supernet, self.n = supernet, n
 
@@ -138,7 +138,7 @@ class _MonteCarlo(nn.Module):
         return p.clamp_min(1e-12).log()
 
 
-def finetune_strategy(supernet: TemplateSupernet, strategy: Strategy, batches: Sequence, *, steps: int,
+def finetune_strategy(supernet: TemplateNetwork, strategy: Strategy, batches: Sequence, *, steps: int,
                       lr: float = 1e-3, device: str = "cpu") -> nn.Module:
     """``strategy`` extracted with the template's weights and trained ``steps`` steps (AdamW,
     cycling over ``batches``); BatchNorm statistics follow along. Returns the model in eval mode."""
@@ -157,7 +157,7 @@ def finetune_strategy(supernet: TemplateSupernet, strategy: Strategy, batches: S
 
 
 def estimate_strategies(
-    supernet: TemplateSupernet,
+    supernet: TemplateNetwork,
     strategies: Sequence[Strategy],
     eval_set,
     *,

@@ -425,7 +425,7 @@ def train(
 ) -> History:
     """Train ``model``; returns its :class:`History`.
 
-    A template network (:class:`~workbench.template.network.TemplateSupernet`) trains its first
+    A template network (:class:`~workbench.template.network.TemplateNetwork`) trains its first
     ``warmup_epochs`` with every branch on, then with relaxed gates and the regulariser
     (:class:`TemplateHooks`). ``on_epoch(history, model)`` runs after each epoch (live plots).
     ``stop_after`` ends the run after that many epochs of this call (to test resumption).

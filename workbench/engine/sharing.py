@@ -8,7 +8,7 @@ BatchNorm recalibration follows the same tree: a layer's recalibrated statistics
 its prefix, so each node re-estimates its own layer's statistics once, on the calibration
 batches as they arrive at that node, and every leaf below reuses them.
 
-The numbers are those of scoring one strategy at a time (``TemplateSupernet.set_strategy``,
+The numbers are those of scoring one strategy at a time (``TemplateNetwork.set_strategy``,
 :func:`workbench.estimate.recalibrate_bn`, :func:`workbench.train.evaluate`): the same operations
 on the same tensors (tested equal). Duplicate strategies share one leaf.
 """
@@ -22,7 +22,7 @@ from torch import nn
 
 from workbench.engine.evaluate import batch_metrics
 from workbench.strategy import Strategy
-from workbench.template.network import TemplateSupernet, branches_of
+from workbench.template.network import TemplateNetwork, branches_of
 
 __all__ = ["PrefixScorer", "prefix_tree_size"]
 
@@ -53,7 +53,7 @@ def prefix_tree_size(strategies: Sequence[Strategy]) -> dict:
 class PrefixScorer:
     """Score strategies of a DenseNet template with prefix sharing (see the module's text)."""
 
-    def __init__(self, supernet: TemplateSupernet) -> None:
+    def __init__(self, supernet: TemplateNetwork) -> None:
         net = supernet.net
         if not hasattr(net, "layer_forward"):
             raise ValueError(f"prefix sharing walks DenseNet templates; {supernet.backbone!r} is scored one at a time")
@@ -248,7 +248,7 @@ def _active(node: _Node, wanted: set[int]) -> _Node | None:
     return view
 
 
-def race_top_k(supernet: TemplateSupernet, strategies: Sequence[Strategy], eval_set, *, k: int = 10,
+def race_top_k(supernet: TemplateNetwork, strategies: Sequence[Strategy], eval_set, *, k: int = 10,
                calibration: Sequence | None = None, batch_size: int = 64, first_batches: int = 1, z: float = 2.0,
                device: str = "cpu") -> dict:
     """Successive halving for a top-``k`` question (approximate, opt-in): every strategy is

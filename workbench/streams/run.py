@@ -132,7 +132,7 @@ def run_streams(out, *, dataset: str = "synthetic-mixed", fusion: str = "pyramid
                 overwrite: bool = False, on_epoch=None) -> dict:
     """Train one stream-fusion network on ``dataset`` and score it on the test split (a folder
     that holds a run needs ``resume`` or ``overwrite``: :meth:`~workbench.runs.Run.begin`)."""
-    from workbench.engine.loop import TrainConfig
+    from workbench.engine.config import TrainConfig
 
     from ..data import check_data_args
 

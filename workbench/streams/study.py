@@ -48,7 +48,7 @@ def gblend_study(out, *, dataset: str = "synthetic-mixed", modalities: Sequence[
     """Run the study; returns an ``xarray.Dataset`` (run x seed) and writes ``gblend.nc`` and ``gblend.md``."""
     import xarray as xr
 
-    from workbench.engine.loop import TrainConfig
+    from workbench.engine.config import TrainConfig
 
     from ..analysis import save_netcdf
     from .gblend import offline_weights
@@ -172,7 +172,7 @@ def stream_ablation(out, *, dataset: str = "synthetic-mixed", data_kw: Mapping |
     ``xarray.Dataset`` (run x seed) and writes ``ablation.nc`` and ``ablation.md``."""
     import xarray as xr
 
-    from workbench.engine.loop import TrainConfig
+    from workbench.engine.config import TrainConfig
 
     from ..analysis import save_netcdf
 

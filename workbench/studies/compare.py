@@ -42,16 +42,16 @@ def literature_comparison(out, template_run, *, models: Sequence[str] = LITERATU
     import xarray as xr
 
     from workbench.analysis import save_netcdf, strategies_from
+    from workbench.engine.config import TrainConfig
     from workbench.engine.cost import count_cost
-    from workbench.engine.loop import TrainConfig
     from workbench.models import TINY, build_model, model_info
     from workbench.studies.pipeline import open_splits, read_run, train_strategy
-    from workbench.template.network import load_supernet
+    from workbench.template.network import load_template
 
     out = Path(out)
     cfg = train_config or TrainConfig(epochs=20, batch_size=16, lr=6e-3)
     spec = read_run(template_run)
-    template, _ = load_supernet(template_run)
+    template, _ = load_template(template_run)
     val = open_splits(spec["dataset"], root=spec.get("root"), splits=("val",), **spec["data_kw"])["val"]
     shape = tuple(int(s) for s in val[0][0].shape)  # C T H W
     rows = []  # (label, source, strategy, model kwargs)

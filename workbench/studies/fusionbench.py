@@ -88,9 +88,9 @@ class BenchConfig:
         return {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr, "optimizer": self.optimizer}
 
     def model_kw(self, num_classes: int) -> dict:
-        from workbench.template.network import SupernetConfig
+        from workbench.template.network import TemplateConfig
 
-        return SupernetConfig(num_classes=num_classes, growth=self.growth, bn_size=self.bn_size).model_kwargs()
+        return TemplateConfig(num_classes=num_classes, growth=self.growth, bn_size=self.bn_size).model_kwargs()
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -105,15 +105,15 @@ def bench_strategies(config: BenchConfig = BenchConfig(), *, template_run: str |
     shipped one); duplicates removed, in a fixed order. Each: ``{"strategy", "source", "name"}``."""
     import torch
 
-    from workbench.template.network import TemplateSupernet, load_supernet
+    from workbench.template.network import TemplateNetwork, load_template
 
     if template_run is None:
         template_run = Path(__file__).resolve().parents[2] / "checkpoints" / "synthetic-mixed" / "template"
-    template, _ = load_supernet(template_run)
+    template, _ = load_template(template_run)
     if (template.config.growth, template.config.bn_size, template.backbone) != (config.growth, config.bn_size,
                                                                                  "densenet-tiny"):
         raise ValueError(f"the gate-draw template {template_run} is not the bench's template backbone")
-    space = TemplateSupernet(num_classes=2, growth=config.growth, bn_size=config.bn_size)
+    space = TemplateNetwork(num_classes=2, growth=config.growth, bn_size=config.bn_size)
     out, seen = [], set()
 
     def add(s: Strategy, source: str, name: str | None = None) -> None:

@@ -135,7 +135,7 @@ def score_run(run: str | Path, table: str | Path, *, setting: str | None = None,
     from workbench.strategy import parse_strategy
     from workbench.studies.fusionbench import load_table
     from workbench.studies.pipeline import open_splits
-    from workbench.template.network import load_supernet
+    from workbench.template.network import load_template
 
     tab = load_table(table)
     spec = Run(run).spec()
@@ -147,7 +147,7 @@ def score_run(run: str | Path, table: str | Path, *, setting: str | None = None,
                              f"the table's settings ({', '.join(settings)}); name one with --setting")
     elif setting not in settings:
         raise ValueError(f"setting {setting!r} is not in the table; it has: {', '.join(settings)}")
-    template, _ = load_supernet(run)
+    template, _ = load_template(run)
     codes = tab.strategy.values.tolist()
     strategies = [template.on_scaffold(parse_strategy(c)) for c in codes]
     splits = open_splits(spec["dataset"], root=spec.get("root"), splits=("train", "val"), **spec["data_kw"])

@@ -14,7 +14,7 @@ template network trained on each, with the same settings and seed, should say so
 
 :func:`run_known_answer` trains and scores one (kind, seed); :func:`check_known_answer` applies
 the criteria to a pair; :func:`known_answer_study` runs seeds (in parallel processes) and
-returns a table. ``workbench supernet check`` is the command line.
+returns a table. ``workbench template check`` is the command line.
 """
 
 from __future__ import annotations
@@ -67,9 +67,9 @@ def run_known_answer(kind: str, seed: int, out: str | Path, *, settings: KnownAn
     and ``settings.samples`` sampled strategies; returns the numbers the criteria need."""
     from scipy.stats import binomtest
 
-    from workbench.engine.loop import TrainConfig
+    from workbench.engine.config import TrainConfig
     from workbench.strategy import Strategy
-    from workbench.studies.pipeline import estimate_run, train_supernet
+    from workbench.studies.pipeline import estimate_run, train_template
 
     if kind not in ("appearance", "motion"):
         raise ValueError(f"kind must be 'appearance' or 'motion', got {kind!r}")
@@ -81,8 +81,8 @@ def run_known_answer(kind: str, seed: int, out: str | Path, *, settings: KnownAn
                       lr=settings.lr, gate_lr=settings.gate_lr, seed=seed, progress=progress)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model, history = train_supernet(out, dataset=f"synthetic-{kind}", data_kw=data_kw,
-                                        supernet=dict(settings.supernet), train_config=cfg)
+        model, history = train_template(out, dataset=f"synthetic-{kind}", data_kw=data_kw,
+                                        template=dict(settings.supernet), train_config=cfg)
     t1 = time.perf_counter()
     s_only = Strategy(model.backbone, ("S",) * model.num_layers, model.config.stem, name="S-only")
     ds = estimate_run(out, n=settings.samples, seed=seed, strategies=[s_only], progress=progress, recalibrate_batches=0,

@@ -44,7 +44,7 @@ class MainJobSettings:
     samples: int = 200  # strategies sampled from the learned distribution
 
     def train_config(self, progress: bool = True):
-        from workbench.engine.loop import TrainConfig
+        from workbench.engine.config import TrainConfig
 
         return TrainConfig(epochs=self.epochs, warmup_epochs=self.warmup_epochs, batch_size=self.batch_size,
                            lr=self.lr, tau_start=self.tau_start, sandwich=self.sandwich, seed=self.seed,
@@ -75,9 +75,9 @@ def write_figures(run, estimates, out, *, formats=("pdf", "svg", "png")) -> dict
         unit_heatmap,
     )
     from workbench.studies.rank import trust_short
-    from workbench.template.network import load_supernet
+    from workbench.template.network import load_template
 
-    model, _ = load_supernet(run)
+    model, _ = load_template(run)
     m = marginals(model)
     figs = {
         "unit_probability_heatmap": unit_heatmap(m),
@@ -102,9 +102,9 @@ def main_job_report(run, estimates, *, settings: MainJobSettings, seconds: dict,
 
     from workbench.analysis import marginals, pareto_front, unique_strategies
     from workbench.studies.rank import trust_line
-    from workbench.template.network import load_supernet
+    from workbench.template.network import load_template
 
-    model, meta = load_supernet(run)
+    model, meta = load_template(run)
     m = marginals(model)
     hist = meta["metadata"]["history"]
     units = [str(u) for u in m["unit"].values]
@@ -167,15 +167,15 @@ def main_job_report(run, estimates, *, settings: MainJobSettings, seconds: dict,
 def run_main_job(out="runs/demo", *, settings: MainJobSettings = MAIN_JOB, progress: bool = True) -> dict:
     """Train, sample, score, plot and report into ``out`` (``template/``, ``estimates.nc``,
     ``figures/``, ``report.md``). Returns the paths and timings."""
-    from workbench.studies.pipeline import estimate_run, train_supernet
+    from workbench.studies.pipeline import estimate_run, train_template
 
     out = Path(out)
     run = out / "template"
     t0 = time.perf_counter()
     cfg = settings.train_config(progress)
     if Run(run).epochs_done() < settings.epochs:  # an interrupted run resumes from its last epoch
-        train_supernet(run, dataset=settings.dataset, data_kw=settings.data_kw(),
-                       supernet={"growth": settings.growth, "bn_size": settings.bn_size}, train_config=cfg,
+        train_template(run, dataset=settings.dataset, data_kw=settings.data_kw(),
+                       template={"growth": settings.growth, "bn_size": settings.bn_size}, train_config=cfg,
                        resume=Run(run).is_present())
     t1 = time.perf_counter()
     est = estimate_run(run, n=settings.samples, seed=settings.seed, progress=progress, out=out / "estimates.nc",

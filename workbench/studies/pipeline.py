@@ -23,9 +23,9 @@ from workbench.engine import distributed as dist_
 from workbench.engine.loop import History, TrainConfig, skipped_videos, train
 from workbench.runs import Run, environment, write_json
 from workbench.strategy import Strategy
-from workbench.template.network import SupernetConfig, TemplateSupernet, load_supernet
+from workbench.template.network import TemplateConfig, TemplateNetwork, load_template
 
-__all__ = ["open_splits", "train_supernet", "estimate_run", "train_strategy", "read_run", "warn_if_collapsed"]
+__all__ = ["open_splits", "train_template", "estimate_run", "train_strategy", "read_run", "warn_if_collapsed"]
 
 
 def open_splits(dataset: str, *, root: str | None = None, splits: Sequence[str] = ("train", "val"), **data_kw):
@@ -53,22 +53,29 @@ def read_run(run: str | Path) -> dict:
     return Run(run).spec()
 
 
-def train_supernet(
+def train_template(
     out: str | Path,
     *,
     dataset: str = "synthetic-mixed",
     root: str | None = None,
     data_kw: dict | None = None,
-    supernet: dict | SupernetConfig | None = None,
+    template: dict | TemplateConfig | None = None,
     # the template schedule whose estimates ranked strategies best in the rank study
     # (reports/rank-study.md): 5 warm-up + 10 gated epochs at batch 16
     train_config: TrainConfig = TrainConfig(epochs=15, warmup_epochs=5, batch_size=16, lr=6e-3),
     resume: bool = False,
     overwrite: bool = False,
     on_epoch=None,
-) -> tuple[TemplateSupernet, History]:
+    supernet: dict | TemplateConfig | None = None,
+) -> tuple[TemplateNetwork, History]:
     """Train the template network on ``dataset``; everything lands in the run folder ``out``
-    (a folder that holds a run needs ``resume`` or ``overwrite``: :meth:`Run.begin`)."""
+    (a folder that holds a run needs ``resume`` or ``overwrite``: :meth:`Run.begin`).
+    ``template``: its :class:`~workbench.template.network.TemplateConfig` or fields of it
+    (``supernet`` is the previous release's name of this argument)."""
+    if supernet is not None:
+        if template is not None:
+            raise ValueError("give the template's settings once: template= (supernet= is its old name)")
+        template = supernet
     out = Path(out)
     run = Run(out)
     data_kw = dict(data_kw or {})
@@ -78,29 +85,29 @@ def train_supernet(
         run.precheck("supernet", resume=resume, overwrite=overwrite)
     splits = open_splits(dataset, root=root, **data_kw)
     k = _num_classes(splits["train"])
-    if isinstance(supernet, SupernetConfig):
-        cfg = supernet
+    if isinstance(template, TemplateConfig):
+        cfg = template
     else:
-        cfg = SupernetConfig(**{"num_classes": k, **(supernet or {})})
+        cfg = TemplateConfig(**{"num_classes": k, **(template or {})})
     if cfg.num_classes != k:
-        raise ValueError(f"supernet has {cfg.num_classes} classes, dataset {dataset!r} has {k}")
+        raise ValueError(f"the template has {cfg.num_classes} classes, dataset {dataset!r} has {k}")
     spec = {
         "kind": "supernet",
         "dataset": dataset, "root": root, "data_kw": data_kw,
-        "supernet_config": cfg.to_dict(), "train_config": train_config.to_dict(),
+        "template_config": cfg.to_dict(), "train_config": train_config.to_dict(),
         "classes": list(splits["train"].classes),
         "versions": {"workbench": __version__, "torch": torch.__version__, "python": platform.python_version()},
         "environment": environment(train_config.device),
     }
-    with run.start(spec, resume=resume, overwrite=overwrite, same=("kind", "dataset", "data_kw", "supernet_config"),
+    with run.start(spec, resume=resume, overwrite=overwrite, same=("kind", "dataset", "data_kw", "template_config"),
                    main=dist_.is_main()) as resumed:
-        return _train_supernet(out, cfg, splits, train_config, resumed, on_epoch)
+        return _train_template(out, cfg, splits, train_config, resumed, on_epoch)
 
 
-def _train_supernet(out: Path, cfg: SupernetConfig, splits: dict, train_config: TrainConfig, resume: bool,
-                    on_epoch) -> tuple[TemplateSupernet, History]:
+def _train_template(out: Path, cfg: TemplateConfig, splits: dict, train_config: TrainConfig, resume: bool,
+                    on_epoch) -> tuple[TemplateNetwork, History]:
     torch.manual_seed(train_config.seed)
-    model = TemplateSupernet(cfg)
+    model = TemplateNetwork(cfg)
 
     def after_epoch(history, m):
         save_netcdf(history_dataset(history, backbone=cfg.backbone, branches=cfg.branches, units=cfg.units),
@@ -110,7 +117,7 @@ def _train_supernet(out: Path, cfg: SupernetConfig, splits: dict, train_config: 
 
     history = train(
         model, splits["train"], splits.get("val"), train_config, out_dir=out, resume=resume,
-        extra_meta={"supernet_config": cfg.to_dict()}, on_epoch=after_epoch,
+        extra_meta={"template_config": cfg.to_dict()}, on_epoch=after_epoch,
     )
     if dist_.is_main():
         save_netcdf(_marginals_dataset(model), out / "marginals.nc")
@@ -120,7 +127,7 @@ def _train_supernet(out: Path, cfg: SupernetConfig, splits: dict, train_config: 
     return model, history
 
 
-def check_health(run: Path, model: TemplateSupernet, history: History) -> list[dict]:
+def check_health(run: Path, model: TemplateNetwork, history: History) -> list[dict]:
     """The template's problems (:mod:`workbench.template.health`): each one warned about, all of
     them written to ``RUN/health.json`` (an empty list: none found)."""
     import warnings
@@ -134,7 +141,7 @@ def check_health(run: Path, model: TemplateSupernet, history: History) -> list[d
     return problems
 
 
-def warn_if_collapsed(model: TemplateSupernet, history: History | None = None, threshold: float = 0.5,
+def warn_if_collapsed(model: TemplateNetwork, history: History | None = None, threshold: float = 0.5,
                       max_drop: float = 0.1) -> bool:
     """Warn when the gates collapsed: most layers are most likely skipped *and* (when the history
     is given) the validation accuracy fell by more than ``max_drop`` from the end of the warm-up.
@@ -161,7 +168,7 @@ def warn_if_collapsed(model: TemplateSupernet, history: History | None = None, t
     return collapsed
 
 
-def _marginals_dataset(model: TemplateSupernet):
+def _marginals_dataset(model: TemplateNetwork):
     ds = gates(model)
     ds["unit_probability"] = marginals(model)
     ds.attrs["expected_temporal_layers"] = model.expected_temporal_layers()
@@ -201,7 +208,7 @@ def estimate_run(
             f"multi-clip evaluation needs a real dataset: a {spec['dataset']} item is a whole video "
             "already (use clips=1, crops=1)"
         )
-    model, _ = load_supernet(run)
+    model, _ = load_template(run)
     splits = {}
     if recalibrate_batches:
         splits.update(open_splits(spec["dataset"], root=spec.get("root"), splits=("train",), **spec["data_kw"]))
@@ -269,7 +276,7 @@ def train_strategy(
     k = _num_classes(splits["train"])
     torch.manual_seed(train_config.seed)
     if inherit_from is not None:
-        template, _ = load_supernet(inherit_from)
+        template, _ = load_template(inherit_from)
         if template.num_classes != k:
             raise ValueError(f"template has {template.num_classes} classes, dataset {dataset!r} has {k}")
         strategy = template.on_scaffold(strategy)
@@ -314,3 +321,7 @@ def _train_standalone(run: Run, strategy: Strategy, model, model_kwargs: dict, s
                           "skipped_videos": {"count": sum(len(v) for v in skipped.values()),
                                              "per_epoch": history.skipped, **skipped}})
     return model, history, test
+
+
+#: the previous release's name, kept for one release
+train_supernet = train_template

@@ -130,13 +130,13 @@ def standalone_results(strategies: Sequence[Strategy], template_run, cache: str 
     architecture, unless its result is cached; returns ``{(strategy key, seed): result}``.
     ``template``: the run's loaded template, when the caller has it already."""
     from workbench.engine import distributed as dist_
-    from workbench.engine.loop import TrainConfig
+    from workbench.engine.config import TrainConfig
     from workbench.studies.pipeline import read_run, train_strategy
-    from workbench.template.network import load_supernet
+    from workbench.template.network import load_template
 
     spec = read_run(template_run)
     if template is None:
-        template, _ = load_supernet(template_run)
+        template, _ = load_template(template_run)
     model_kw = template.config.model_kwargs()
     cache = Path(cache)
     budget = config.budget()
@@ -232,7 +232,7 @@ def run_rank_study(template_run, out, *, config: StudyConfig = StudyConfig(), st
     from workbench.engine import distributed as dist_
     from workbench.engine.estimate import EstimateConfig, estimate_strategies
     from workbench.studies.pipeline import open_splits, read_run
-    from workbench.template.network import load_supernet
+    from workbench.template.network import load_template
 
     dist_.init_from_env()
     t_start = time.perf_counter()
@@ -241,8 +241,8 @@ def run_rank_study(template_run, out, *, config: StudyConfig = StudyConfig(), st
     spec = read_run(template_run)
     if spec.get("kind") != "supernet":
         raise ValueError(f"{template_run} is not a template run (kind {spec.get('kind')!r}); expected the "
-                         "--out folder of `workbench supernet train`")
-    template, _ = load_supernet(template_run)
+                         "--out folder of `workbench template train`")
+    template, _ = load_template(template_run)
     _check_trust_predictor(config, few_shot)  # before hours of training, not after
     splits = open_splits(spec["dataset"], root=spec.get("root"), splits=("train", "val"), **spec["data_kw"])
     est_cfg = dict(batch_size=config.eval_batch_size, progress=progress and dist_.is_main())

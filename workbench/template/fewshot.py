@@ -23,7 +23,7 @@ import torch
 from workbench.engine import distributed as dist_
 from workbench.runs import Run
 from workbench.strategy import Strategy
-from workbench.template.network import TemplateSupernet, branches_of
+from workbench.template.network import TemplateNetwork, branches_of
 
 __all__ = ["split_layer", "pin_layer", "train_few_shot", "load_few_shot", "FewShot", "MANIFEST"]
 
@@ -31,13 +31,13 @@ MANIFEST = "fewshot.json"
 _PIN = 12.0  # |logit| of a pinned gate: p = 6e-6 or 1 - 6e-6
 
 
-def split_layer(model: TemplateSupernet) -> int:
+def split_layer(model: TemplateNetwork) -> int:
     """The layer whose unit choice the gates are least sure of (highest entropy)."""
     p = model.unit_probabilities().clamp_min(1e-12)
     return int((-(p * p.log()).sum(1)).argmax())
 
 
-def pin_layer(model: TemplateSupernet, layer: int, unit: str):
+def pin_layer(model: TemplateNetwork, layer: int, unit: str):
     """Fix ``layer`` of ``model`` to ``unit``: its gate logits are set to keep exactly that unit's
     branches and their gradient is zeroed from now on. Returns the hook handle."""
     if not 0 <= layer < model.num_layers:
@@ -62,7 +62,7 @@ def train_few_shot(template_run, out, *, layer: int | None = None, units=None, e
     parts already finished are not retrained."""
     from workbench.engine.loop import TrainConfig, train
     from workbench.studies.pipeline import open_splits, read_run, write_json
-    from workbench.template.network import load_supernet
+    from workbench.template.network import load_template
 
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
@@ -70,7 +70,7 @@ def train_few_shot(template_run, out, *, layer: int | None = None, units=None, e
     spec = read_run(template_run)
     if spec.get("kind") != "supernet":
         raise ValueError(f"{template_run} is not a template run (kind {spec.get('kind')!r})")
-    template, _ = load_supernet(template_run)
+    template, _ = load_template(template_run)
     layer = split_layer(template) if layer is None else int(layer)
     units = tuple(units or template.units)
     base_cfg = TrainConfig.from_dict(spec["train_config"])
@@ -88,7 +88,7 @@ def train_few_shot(template_run, out, *, layer: int | None = None, units=None, e
         if done.is_file() and len(json.loads(done.read_text())["epoch"]) >= epochs:
             continue
         t0 = time.perf_counter()
-        model, _ = load_supernet(template_run)
+        model, _ = load_template(template_run)
         handle = pin_layer(model, layer, u)
         if dist_.is_main():
             folder.mkdir(parents=True, exist_ok=True)
@@ -97,7 +97,7 @@ def train_few_shot(template_run, out, *, layer: int | None = None, units=None, e
                                                            "unit": u}})
         with Run(folder).lock() if dist_.is_main() else contextlib.nullcontext():
             train(model, splits["train"], splits.get("val"), cfg, out_dir=folder,
-                  resume=Run(folder).has_checkpoint(), extra_meta={"supernet_config": template.config.to_dict()})
+                  resume=Run(folder).has_checkpoint(), extra_meta={"template_config": template.config.to_dict()})
         handle.remove()
         seconds[u] = time.perf_counter() - t0
     manifest = {"template_run": str(template_run), "layer": layer, "parts": parts, "epochs": epochs,
@@ -111,7 +111,7 @@ class FewShot:
     """The parts of a few-shot template; :meth:`part_for` picks the one that scores a strategy."""
 
     def __init__(self, folder):
-        from workbench.template.network import load_supernet
+        from workbench.template.network import load_template
 
         folder = Path(folder)
         path = folder / MANIFEST
@@ -119,9 +119,9 @@ class FewShot:
             raise FileNotFoundError(f"{path} not found: expected the --out folder of a few-shot training")
         self.manifest = json.loads(path.read_text())
         self.layer = int(self.manifest["layer"])
-        self.parts = {u: load_supernet(folder / name)[0] for u, name in self.manifest["parts"].items()}
+        self.parts = {u: load_template(folder / name)[0] for u, name in self.manifest["parts"].items()}
 
-    def part_for(self, strategy: Strategy) -> TemplateSupernet:
+    def part_for(self, strategy: Strategy) -> TemplateNetwork:
         u = strategy.units[self.layer]
         if u not in self.parts:
             raise ValueError(f"no part for unit {u!r} at layer {self.layer}; parts: {', '.join(self.parts)}")

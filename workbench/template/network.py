@@ -1,4 +1,4 @@
-"""The probability space: a template network whose fusion branches are gated by variational DropPath.
+"""The template network: every fusion branch gated by variational DropPath.
 
 Every layer of the template holds all candidate branches (``S``: 1x1x1 -> 1x3x3, ``ST``:
 3x1x1 -> 1x3x3, and optionally ``T``: 3x1x1 straight to the output). Each (layer, branch) has a
@@ -14,9 +14,9 @@ embeds every fusion strategy in a probability space (Zhou et al., CVPR 2020):
 * network-level estimates: a strategy runs as a real sub-network of the shared weights (dropped
   branches are not computed); :mod:`workbench.estimate` scores many of them.
 
-Modes (``TemplateSupernet.mode``): ``"warmup"`` (no gates: every branch on), ``"relaxed"``
+Modes (``TemplateNetwork.mode``): ``"warmup"`` (no gates: every branch on), ``"relaxed"``
 (concrete masks; used for training), ``"expected"`` (each branch scaled by ``1 - p``),
-``"fixed"`` (one strategy, set with :meth:`TemplateSupernet.set_strategy`: a hard mask) and
+``"fixed"`` (one strategy, set with :meth:`TemplateNetwork.set_strategy`: a hard mask) and
 ``"conditioned"`` (Monte-Carlo masks of one strategy: concrete masks drawn from the training
 distribution *given* that strategy's keep/drop outcome at every gate, so the shared weights see
 the soft multipliers they were trained with; used by Monte-Carlo estimates).
@@ -38,14 +38,14 @@ from workbench.models.base import VideoModel
 from workbench.strategy import Strategy, backbone_layout, branches_of, units_from_branches
 
 __all__ = [
-    "SupernetConfig",
-    "TemplateSupernet",
+    "TemplateConfig",
+    "TemplateNetwork",
     "concrete_drop",
     "concrete_drop_given",
     "UNIT_SETS",
     "units_from_branches",
     "branches_of",
-    "load_supernet",
+    "load_template",
 ]
 
 # Candidate unit sets: U = {S, ST, S+ST} (the paper's default) or the larger set with T.
@@ -79,7 +79,7 @@ def concrete_drop(logit: torch.Tensor, shape: Sequence[int], tau: float, generat
 
 
 @dataclass(frozen=True)
-class SupernetConfig:
+class TemplateConfig:
     """Everything needed to rebuild a template network (stored in checkpoints as JSON)."""
 
     backbone: str = "densenet-tiny"
@@ -153,11 +153,11 @@ class SupernetConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> SupernetConfig:
+    def from_dict(cls, d: dict) -> TemplateConfig:
         known = {f for f in cls.__dataclass_fields__}
         unknown = set(d) - known
         if unknown:
-            raise ValueError(f"unknown supernet config keys {sorted(unknown)}; expected {sorted(known)}")
+            raise ValueError(f"unknown template config keys {sorted(unknown)}; expected {sorted(known)}")
         return cls(**d)
 
     @property
@@ -179,15 +179,15 @@ class SupernetConfig:
         return "3D" if self.scaffold == "paper" else "2D"
 
 
-class TemplateSupernet(VideoModel):
+class TemplateNetwork(VideoModel):
     """The gated DenseNet template. Input ``B 3 T H W``; output logits ``B num_classes``."""
 
-    def __init__(self, config: SupernetConfig | None = None, **overrides) -> None:
+    def __init__(self, config: TemplateConfig | None = None, **overrides) -> None:
         super().__init__()
         if config is None:
-            config = SupernetConfig(**overrides)
+            config = TemplateConfig(**overrides)
         elif overrides:
-            config = SupernetConfig(**{**config.to_dict(), **overrides})
+            config = TemplateConfig(**{**config.to_dict(), **overrides})
         self.config = config
         layout = backbone_layout(config.backbone)
         full = units_from_branches(config.branches)
@@ -326,7 +326,7 @@ class TemplateSupernet(VideoModel):
         return self.on_scaffold(strategy)
 
     # ---- modes ---------------------------------------------------------------------------------
-    def set_mode(self, mode: str) -> TemplateSupernet:
+    def set_mode(self, mode: str) -> TemplateNetwork:
         if mode not in ("warmup", "relaxed", "expected", "fixed", "conditioned"):
             raise ValueError(f"unknown mode {mode!r}; expected warmup, relaxed, expected, fixed or conditioned")
         if mode in ("fixed", "conditioned") and self._fixed is None:
@@ -349,7 +349,7 @@ class TemplateSupernet(VideoModel):
         finally:
             self.mode, self._fixed = saved
 
-    def set_strategy(self, strategy: Strategy | None) -> TemplateSupernet:
+    def set_strategy(self, strategy: Strategy | None) -> TemplateNetwork:
         """Run one strategy as a real sub-network (dropped branches are not computed)."""
         if strategy is None:
             self._fixed = None
@@ -364,7 +364,7 @@ class TemplateSupernet(VideoModel):
     # ---- regulariser -----------------------------------------------------------------------------
     def regularizer(self, n_train: int) -> torch.Tensor:
         """The KL term of the variational objective for the gated branches, for a training set of
-        ``n_train`` examples (see :class:`SupernetConfig` for the two forms)."""
+        ``n_train`` examples (see :class:`TemplateConfig` for the two forms)."""
         if n_train < 1:
             raise ValueError(f"n_train must be a positive number of training examples, got {n_train}")
         cfg = self.config
@@ -422,7 +422,7 @@ class TemplateSupernet(VideoModel):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net.fc(self.net.dropout(self.forward_features(x)))
 
-    def set_activation_checkpointing(self, enabled: bool = True) -> TemplateSupernet:
+    def set_activation_checkpointing(self, enabled: bool = True) -> TemplateNetwork:
         """Recompute each dense layer in the backward pass instead of storing its activations:
         the template holds every branch, so it needs more memory than any one strategy."""
         if not hasattr(self.net, "set_activation_checkpointing"):
@@ -459,22 +459,28 @@ class TemplateSupernet(VideoModel):
         return model
 
 
-def load_supernet(run: str | Path, *, map_location: str = "cpu") -> tuple[TemplateSupernet, dict]:
+def load_template(run: str | Path, *, map_location: str = "cpu") -> tuple[TemplateNetwork, dict]:
     """The template network of a run folder (``RUN/last``) or checkpoint path, with its metadata."""
     from workbench.engine.checkpoint import CheckpointError, load_latest, load_state_checked
 
     path = Path(run)
     if not path.exists() and not path.with_suffix(".safetensors").exists():
-        raise CheckpointError(f"{run} does not exist: expected a template run folder (supernet train --out)")
+        raise CheckpointError(f"{run} does not exist: expected a template run folder (template train --out)")
     ckpt = path / "last" if path.is_dir() else path
     state, meta, _ = load_latest(ckpt, map_location=map_location)
-    cfg = meta.get("metadata", {}).get("supernet_config")
+    cfg = meta.get("metadata", {}).get("template_config")
     if cfg is None:
-        raise CheckpointError(f"{path} is not a template run: its checkpoint has no supernet_config "
-                              "(expected the --out folder of `workbench supernet train`)")
+        raise CheckpointError(f"{path} is not a template run: its checkpoint has no template_config "
+                              "(expected the --out folder of `workbench template train`)")
     try:
-        model = TemplateSupernet(SupernetConfig.from_dict(cfg))
+        model = TemplateNetwork(TemplateConfig.from_dict(cfg))
     except (TypeError, ValueError, KeyError) as e:
-        raise CheckpointError(f"{ckpt}: its supernet_config does not describe a template: {e}") from None
+        raise CheckpointError(f"{ckpt}: its template_config does not describe a template: {e}") from None
     load_state_checked(model, state, ckpt)
     return model, meta
+
+
+# the previous release's names, kept for one release
+TemplateSupernet = TemplateNetwork
+SupernetConfig = TemplateConfig
+load_supernet = load_template

@@ -5,7 +5,7 @@ same network with every branch always on (warm-up mode), in interleaved rounds, 
 reported; the ratio is the gate overhead (goal <= 10%). Strategy estimation is timed with and
 without BN recalibration on the tiny synthetic benchmark.
 
-    python benchmarks/supernet.py [--batch 32] [--repeats 7] [--growth 16]
+    python benchmarks/template.py [--batch 32] [--repeats 7] [--growth 16]
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from workbench.estimate import EstimateConfig, StrategyCostTable, estimate_strategies  # noqa: E402
-from workbench.supernet import TemplateSupernet  # noqa: E402
+from workbench.engine.estimate import EstimateConfig, StrategyCostTable, estimate_strategies  # noqa: E402
+from workbench.template.network import TemplateNetwork  # noqa: E402
 
 
-def _step_fn(model: TemplateSupernet, mode: str, x, y, n_train: int):
+def _step_fn(model: TemplateNetwork, mode: str, x, y, n_train: int):
     opt = torch.optim.AdamW(model.weight_parameters(), lr=1e-3)
     gopt = torch.optim.Adam(model.gate_parameters(), lr=0.05)
 
@@ -61,7 +61,7 @@ def main(argv=None) -> int:
     x, y = torch.randn(shape), torch.randint(0, 8, (args.batch,))
     fns = {}
     for mode in ("warmup", "relaxed"):
-        m = TemplateSupernet(num_classes=8, growth=args.growth, bn_size=2)
+        m = TemplateNetwork(num_classes=8, growth=args.growth, bn_size=2)
         fns[mode] = _step_fn(m, mode, x, y, 1000)
     for fn in fns.values():
         fn()
@@ -84,7 +84,7 @@ def main(argv=None) -> int:
 
     val = make_synthetic("synthetic-mixed", "val", cache=True)
     train = make_synthetic("synthetic-mixed", "train", cache=True)
-    sn = TemplateSupernet(num_classes=len(val.classes), growth=args.growth, bn_size=2)
+    sn = TemplateNetwork(num_classes=len(val.classes), growth=args.growth, bn_size=2)
     table = StrategyCostTable(sn, tuple(val[0][0].shape))
     strategies = sn.sample(args.strategies, torch.Generator().manual_seed(0))
     per_min = {}

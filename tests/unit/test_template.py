@@ -4,9 +4,9 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
+from workbench.engine.loop import TrainConfig, train
 from workbench.strategy import Strategy
-from workbench.supernet import SupernetConfig, TemplateSupernet, concrete_drop
-from workbench.train import TrainConfig, train
+from workbench.template.network import TemplateConfig, TemplateNetwork, concrete_drop
 
 
 def _x(b=2):
@@ -14,7 +14,7 @@ def _x(b=2):
 
 
 def test_fixed_strategy_equals_extracted_network():
-    sn = TemplateSupernet(num_classes=5).eval()
+    sn = TemplateNetwork(num_classes=5).eval()
     x = _x()
     for units in [
         ("S", "ST", "S+ST", "skip", "S", "ST", "S+ST", "S"),
@@ -27,7 +27,7 @@ def test_fixed_strategy_equals_extracted_network():
             a = sn(x)
             b = sn.extract(s).eval()(x)
         assert torch.allclose(a, b, atol=1e-6), units
-    with_t = TemplateSupernet(num_classes=3, unit_set="with-t").eval()
+    with_t = TemplateNetwork(num_classes=3, unit_set="with-t").eval()
     s = Strategy("densenet-tiny", ("T", "S+T", "T+ST", "S+T+ST", "skip", "S", "ST", "S+ST"))
     with_t.set_strategy(s)
     with torch.no_grad():
@@ -35,7 +35,7 @@ def test_fixed_strategy_equals_extracted_network():
 
 
 def test_dropped_branches_are_not_computed():
-    sn = TemplateSupernet(num_classes=3).eval()
+    sn = TemplateNetwork(num_classes=3).eval()
     calls = []
     layer0 = sn.net.blocks[0][0]
     layer0.branch_st.register_forward_hook(lambda *a: calls.append("ST"))
@@ -47,7 +47,7 @@ def test_dropped_branches_are_not_computed():
 
 
 def test_unit_probabilities_and_marginals():
-    sn = TemplateSupernet(num_classes=3)
+    sn = TemplateNetwork(num_classes=3)
     with torch.no_grad():
         sn.gate_logits[:, 0] = math.log(0.2 / 0.8)  # p_S = 0.2
         sn.gate_logits[:, 1] = math.log(0.6 / 0.4)  # p_ST = 0.6
@@ -65,7 +65,7 @@ def test_unit_probabilities_and_marginals():
 
 
 def test_sampling_reproducible_and_follows_p():
-    sn = TemplateSupernet(num_classes=3)
+    sn = TemplateNetwork(num_classes=3)
     with torch.no_grad():
         sn.gate_logits[:, 0] = math.log(0.3 / 0.7)
         sn.gate_logits[:, 1] = math.log(0.9 / 0.1)
@@ -88,7 +88,7 @@ def test_concrete_relaxation_tends_to_bernoulli():
 
 
 def test_regularizer_forms_and_volume_prior():
-    sn = TemplateSupernet(num_classes=3, length_scale=2.0)
+    sn = TemplateNetwork(num_classes=3, length_scale=2.0)
     n = 100
     p = torch.sigmoid(sn.gate_logits)
     sq = torch.stack([torch.stack([lay.branch_s.conv.weight.pow(2).sum(), lay.branch_st.conv.weight.pow(2).sum()])
@@ -96,7 +96,7 @@ def test_regularizer_forms_and_volume_prior():
     sq_vol = sq * torch.tensor([1.0, 3.0])
     paper = (p * p.log()).sum() / n + (4.0 * (1 - p) * sq_vol).sum() / (2 * n)
     assert torch.allclose(sn.regularizer(n), paper)
-    code = TemplateSupernet(num_classes=3, length_scale=2.0, regularizer="code", prior="none")
+    code = TemplateNetwork(num_classes=3, length_scale=2.0, regularizer="code", prior="none")
     code.load_state_dict(sn.state_dict())
     ent = p * p.log() + (1 - p) * (1 - p).log()
     assert torch.allclose(code.regularizer(n), (2.0 * (1 - p) * sq).sum() / n + ent.sum() / n)
@@ -107,12 +107,12 @@ def test_regularizer_forms_and_volume_prior():
 
 def test_bad_config():
     with pytest.raises(ValueError, match="needs a densenet or resnet template backbone"):
-        SupernetConfig(backbone="resnet18")
+        TemplateConfig(backbone="resnet18")
     with pytest.raises(ValueError, match="unknown unit set"):
-        SupernetConfig(unit_set="all")
+        TemplateConfig(unit_set="all")
     with pytest.raises(ValueError, match=r"p_init must lie in \(0, 1\)"):
-        SupernetConfig(p_init=1.0)
-    sn = TemplateSupernet(num_classes=3)
+        TemplateConfig(p_init=1.0)
+    sn = TemplateNetwork(num_classes=3)
     with pytest.raises(ValueError, match="layer 0: unit 'T' is not in this template's unit set 'paper'"):
         sn.set_strategy(Strategy("densenet-tiny", ("T",) + ("S",) * 7))
     with pytest.raises(ValueError, match="mode 'fixed' needs a strategy"):
@@ -126,14 +126,14 @@ def test_training_resumes_to_identical_numbers(tmp_path):
 
     def fresh():
         torch.manual_seed(0)
-        return TemplateSupernet(num_classes=3, growth=4, bn_size=2)
+        return TemplateNetwork(num_classes=3, growth=4, bn_size=2)
 
     whole = fresh()
     h1 = train(whole, ds, ds, cfg, out_dir=tmp_path / "a")
     part = fresh()
     train(part, ds, ds, cfg, out_dir=tmp_path / "b", stop_after=2)
     torch.manual_seed(99)  # a new process: different global RNG until the checkpoint restores it
-    resumed = TemplateSupernet(num_classes=3, growth=4, bn_size=2)
+    resumed = TemplateNetwork(num_classes=3, growth=4, bn_size=2)
     h2 = train(resumed, ds, ds, cfg, out_dir=tmp_path / "b", resume=True)
     assert h1.train_loss == h2.train_loss and h1.val_acc == h2.val_acc
     assert h1.gates == h2.gates and len(h2.gates) == 3 and h2.phase == ["warmup", "gated", "gated"]
@@ -145,7 +145,7 @@ def test_training_resumes_to_identical_numbers(tmp_path):
 
 
 def test_resnet_bottleneck_template():
-    sn = TemplateSupernet(backbone="resnet26-template", num_classes=4, base_width=8).eval()
+    sn = TemplateNetwork(backbone="resnet26-template", num_classes=4, base_width=8).eval()
     assert sn.units == ("S", "ST", "S+ST", "skip") and sn.gate_logits.shape == (8, 2)
     x = _x()
     s = Strategy("resnet26-template", ("S", "ST", "S+ST", "skip") * 2)
@@ -160,11 +160,11 @@ def test_resnet_bottleneck_template():
     assert sn.gate_logits.grad.abs().sum() > 0
     assert [p.name for p in sn.presets()][:3] == ["s", "st", "s+st"]
     with pytest.raises(ValueError, match="unit set 'paper'"):
-        SupernetConfig(backbone="resnet26-template", unit_set="with-t")
+        TemplateConfig(backbone="resnet26-template", unit_set="with-t")
 
 
 def test_gate_context_is_cleared_after_forward():
-    sn = TemplateSupernet(num_classes=3)
+    sn = TemplateNetwork(num_classes=3)
     sn(_x(1))
     assert all(layer.gate_mask is None and layer.gate_kept is None for _, layer in sn.net.layer_modules())
 
@@ -177,11 +177,11 @@ def test_spatial_scaffold_makes_s_only_blind_to_frame_order(backbone):
     torch.manual_seed(0)
     x = torch.randn(2, 3, 8, 32, 32)
     perm = torch.randperm(8)
-    L = TemplateSupernet(backbone=backbone, num_classes=4).num_layers
+    L = TemplateNetwork(backbone=backbone, num_classes=4).num_layers
     for scaffold, invariant in [("spatial", True), ("paper", False)]:
         if backbone != "densenet-tiny" and scaffold == "paper":
             continue
-        sn = TemplateSupernet(backbone=backbone, num_classes=4, scaffold=scaffold).eval()
+        sn = TemplateNetwork(backbone=backbone, num_classes=4, scaffold=scaffold).eval()
         for m in sn.modules():  # non-trivial BN statistics
             if isinstance(m, torch.nn.BatchNorm3d):
                 m.running_mean.uniform_(-0.1, 0.1)
@@ -194,11 +194,11 @@ def test_spatial_scaffold_makes_s_only_blind_to_frame_order(backbone):
         with torch.no_grad():
             assert not torch.allclose(sn(x), sn(x[:, :, perm]), atol=1e-5)
     with pytest.raises(ValueError, match="scaffold"):
-        SupernetConfig(scaffold="3d")
+        TemplateConfig(scaffold="3d")
 
 
 def test_running_a_strategy_is_a_block_that_puts_the_template_back():
-    sn = TemplateSupernet(num_classes=5).eval()
+    sn = TemplateNetwork(num_classes=5).eval()
     s = Strategy("densenet-tiny", ("S", "ST", "S+ST", "skip", "S", "ST", "S+ST", "S"))
     sn.set_mode("expected")
     x = _x()
