@@ -28,6 +28,7 @@ __all__ = [
     "layer_importance",
     "top_k",
     "save_netcdf",
+    "save_study",
     "load_netcdf",
 ]
 
@@ -237,6 +238,18 @@ def save_netcdf(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return path
+
+
+def save_study(ds: xr.Dataset, report: str, folder: str | os.PathLike, name: str, *,
+               report_name: str | None = None) -> Path:
+    """A study's two files side by side, each written atomically: ``FOLDER/NAME.nc`` (its data)
+    and ``FOLDER/NAME.md`` (its report, Markdown; ``REPORT_NAME.md`` when given). Returns the
+    ``.nc`` path."""
+    from workbench.runs import write_text
+
+    path = save_netcdf(ds, Path(folder) / f"{name}.nc")
+    write_text(path.parent / f"{report_name or name}.md", report)
     return path
 
 

@@ -28,12 +28,14 @@ import json
 import os
 import platform
 import shutil
+import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Run", "RunError", "RunExistsError", "RunLockedError", "cache_key", "environment", "KINDS"]
+__all__ = ["Run", "RunError", "RunExistsError", "RunLockedError", "cache_key", "environment", "KINDS", "atomic_write_bytes",
+           "write_json", "write_text"]
 
 #: what a run folder can hold, by the command that writes it
 KINDS = ("supernet", "standalone", "streams", "few-shot-part")
@@ -103,10 +105,56 @@ def environment(device: str | None = None) -> dict:
     return env
 
 
-def write_json(path: Path, obj) -> None:
-    from workbench.engine.checkpoint import atomic_write_bytes
+def fsync_dir(path: Path) -> None:
+    """Make a rename in ``path`` durable (where the platform allows)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory handles
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
 
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+def write_temp(path: Path, data: bytes) -> str:
+    """``data`` in a new temporary file beside ``path``, flushed to disk; returns its name."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename, so a
+    crash leaves either the old file or the new one, never half of one."""
+    path = Path(path)
+    tmp = write_temp(path, data)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+
+
+def write_json(path: Path, obj) -> None:
+    """``obj`` as indented JSON, written atomically."""
+    write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def write_text(path: Path, text: str) -> None:
+    """``text`` written atomically (a crash leaves the old file or the new one)."""
+    atomic_write_bytes(path, text.encode())
 
 
 RECORDS = "records.json"  # in a template run folder: stand-alone trainings of its strategies

@@ -99,7 +99,7 @@ def test_a_full_disk_keeps_the_previous_checkpoint(tmp_path, monkeypatch, refere
     out = tmp_path / "run"
     import workbench.engine.checkpoint as ck
 
-    real = ck._write_temp
+    real = ck.write_temp
     calls = {"n": 0}
 
     def full(path, data):
@@ -108,13 +108,13 @@ def test_a_full_disk_keeps_the_previous_checkpoint(tmp_path, monkeypatch, refere
             raise OSError(errno.ENOSPC, "No space left on device")
         return real(path, data)
 
-    monkeypatch.setattr(ck, "_write_temp", full)
+    monkeypatch.setattr(ck, "write_temp", full)
     with pytest.raises(OSError, match="No space left"):
         _train(out)
     assert not [p for p in out.iterdir() if p.name.startswith(".last")]  # no temporary file left
     meta = ck.read_metadata(out / "last")
     assert meta["metadata"]["epoch"] == 0  # the first epoch's checkpoint is intact
-    monkeypatch.setattr(ck, "_write_temp", real)
+    monkeypatch.setattr(ck, "write_temp", real)
     _train(out, resume=True)
     _same_end(out, reference)
 

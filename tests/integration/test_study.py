@@ -107,7 +107,7 @@ def test_levers_on_the_same_strategies(template, tmp_path, capsys):
     studies on the same strategies (stand-alone results come from the cache) and refuses others."""
     from workbench.analysis import strategies_from
     from workbench.cli import main
-    from workbench.studies.rank import lever_report, lever_table
+    from workbench.studies.levers import lever_report, lever_table
     from workbench.template.fewshot import load_few_shot, train_few_shot
 
     cfg = StudyConfig(strategies=8, pool=24, epochs=1, batch_size=16, recalibrate=(0, 2), bootstrap=100)

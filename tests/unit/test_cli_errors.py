@@ -127,11 +127,13 @@ def test_amp_on_cpu_is_a_one_line_warning(runs, capsys):
 
 def test_a_full_disk_is_one_line(runs, capsys, monkeypatch):
     import workbench.engine.checkpoint as ck
+    import workbench.runs as runs_module
 
     def full(path, data):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
-    monkeypatch.setattr(ck, "_write_temp", full)
+    monkeypatch.setattr(ck, "write_temp", full)  # the checkpoint's two files
+    monkeypatch.setattr(runs_module, "write_temp", full)  # every other file written atomically
     code = main(["train", "--strategy", "st", "--backbone", "resnet18", "--tiny", "--out", str(runs / "full"), *TINY])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and len(err) == 1 and "no space left on the device" in err[0], err

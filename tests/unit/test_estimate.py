@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 import torch
-from torch.utils.data import TensorDataset
 
 from workbench.analysis import (
     estimates_dataset,
@@ -27,9 +26,8 @@ from workbench.template.network import TemplateNetwork
 
 
 @pytest.fixture(scope="module")
-def data():
-    g = torch.Generator().manual_seed(0)
-    return TensorDataset(torch.randn(12, 3, 4, 32, 32, generator=g), torch.randint(0, 3, (12,), generator=g))
+def data(clips12):
+    return clips12
 
 
 def _net():

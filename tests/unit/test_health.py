@@ -52,7 +52,7 @@ def test_training_writes_health_and_warns(tmp_path):
 
 
 def test_trust_line_carries_the_template_problems(tmp_path):
-    from workbench.studies.rank import trust_line, trust_short
+    from workbench.studies.trust_record import trust_line, trust_short
 
     (tmp_path / "health.json").write_text(json.dumps({"template": template_problems([0.9] * 4, [0.2] * 5, 4)}))
     assert "TEMPLATE PROBLEMS: skipped-layers, near-chance, stalled" in trust_short(tmp_path)
@@ -62,7 +62,7 @@ def test_trust_line_carries_the_template_problems(tmp_path):
 
 
 def test_trust_line_names_the_run_as_the_user_types_it(tmp_path, monkeypatch):
-    from workbench.studies.rank import trust_line
+    from workbench.studies.trust_record import trust_line
 
     (tmp_path / "runs" / "demo").mkdir(parents=True)
     monkeypatch.chdir(tmp_path)

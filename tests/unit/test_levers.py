@@ -6,7 +6,6 @@ import math
 import numpy as np
 import pytest
 import torch
-from torch.utils.data import TensorDataset
 
 from workbench.engine.estimate import EstimateConfig, estimate_strategies, finetune_strategy
 from workbench.engine.loop import TrainConfig, tau_at, train
@@ -16,9 +15,8 @@ from workbench.template.network import TemplateNetwork, concrete_drop, concrete_
 
 
 @pytest.fixture(scope="module")
-def data():
-    g = torch.Generator().manual_seed(0)
-    return TensorDataset(torch.randn(16, 3, 4, 32, 32, generator=g), torch.randint(0, 3, (16,), generator=g))
+def data(clips16):
+    return clips16
 
 
 def _net():

@@ -6,7 +6,8 @@ import sys
 import pytest
 
 TORCH_FREE = ["workbench.strategy", "workbench.analysis", "workbench.plots", "workbench.runs", "workbench.study",
-              "workbench.studies.rank", "workbench.studies.trust", "workbench.engine.config",
+              "workbench.studies.rank", "workbench.studies.trust", "workbench.studies.trust_record",
+              "workbench.studies.agreement", "workbench.studies.levers", "workbench.engine.config",
               "workbench.cli"]
 
 
@@ -19,7 +20,7 @@ def test_module_imports_no_torch(module):
 
 
 def test_trust_line_and_strategy_list_need_no_torch(tmp_path):
-    code = ("import sys\nfrom workbench.studies.rank import trust_line\nfrom workbench.cli import main\n"
+    code = ("import sys\nfrom workbench.studies.trust_record import trust_line\nfrom workbench.cli import main\n"
             f"trust_line({str(tmp_path)!r})\nmain(['strategy', '--list', '--backbone', 'c3d'])\n"
             "main(['strategy', 'opt', '--backbone', 'densenet121'])\n"
             "print('TORCH', 'torch' in sys.modules, file=sys.stderr)")

@@ -4,7 +4,7 @@ import json
 
 import pytest
 import torch
-from torch.utils.data import TensorDataset
+from conftest import random_clips
 
 from workbench.analysis import estimates_dataset
 from workbench.engine.checkpoint import load_checkpoint
@@ -19,8 +19,7 @@ def designer():
     net = TemplateNetwork(num_classes=3, growth=4, bn_size=2)
     with torch.no_grad():
         net.gate_logits.copy_(torch.randn_like(net.gate_logits) * 2)
-    g = torch.Generator().manual_seed(0)
-    data = TensorDataset(torch.randn(12, 3, 4, 32, 32, generator=g), torch.randint(0, 3, (12,), generator=g))
+    data = random_clips(12)
     sampled = net.sample(6, torch.Generator().manual_seed(0))
     est = estimates_dataset([{"strategy": s, "top1": 0.1 * i} for i, s in enumerate(sampled)], sources=["sampled"] * 6)
     return StrategyDesigner(net, data, estimates=est, batch_size=6)

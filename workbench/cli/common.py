@@ -104,21 +104,49 @@ def add_train_args(q: argparse.ArgumentParser, epochs: int, warmup: int | None, 
     g.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
+#: every training flag (its argparse dest) and the :class:`~workbench.engine.config.TrainConfig`
+#: field it sets: one table, so that a flag and its field cannot drift apart (tests/unit/test_cli.py)
+TRAIN_FIELDS = {
+    "epochs": "epochs", "warmup": "warmup_epochs", "batch_size": "batch_size", "optimizer": "optimizer", "lr": "lr",
+    "weight_decay": "weight_decay", "schedule": "schedule", "milestones": "milestones", "seed": "seed",
+    "workers": "num_workers", "device": "device", "amp": "amp", "no_progress": "progress", "gate_lr": "gate_lr",
+    "tau_start": "tau_start", "sandwich": "sandwich",
+}
+#: TrainConfig fields no command sets (their defaults serve every command)
+TRAIN_FIELDS_NOT_ON_CLI = ("momentum", "gamma", "n_train", "grad_clip")
+#: the template's flags and the :class:`~workbench.template.network.TemplateConfig` fields they set
+TEMPLATE_FIELDS = {
+    "backbone": "backbone", "unit_set": "unit_set", "growth": "growth", "bn_size": "bn_size",
+    "base_width": "base_width", "temporal_reduction": "temporal_reduction", "scaffold": "scaffold", "tau": "tau",
+    "p_init": "p_init", "k": "length_scale", "regularizer": "regularizer", "prior": "prior",
+}
+#: TemplateConfig fields no flag sets (the class count comes from the dataset)
+TEMPLATE_FIELDS_NOT_ON_CLI = ("num_classes", "stem_width", "dropout")
+
+
 def train_config_from_args(args, gate_lr: float | None = None):
+    """The :class:`~workbench.engine.config.TrainConfig` the parsed flags describe (:data:`TRAIN_FIELDS`);
+    flags a command does not have keep the field's default."""
     from workbench.engine.config import TrainConfig
 
-    kw = dict(
-        epochs=args.epochs, warmup_epochs=getattr(args, "warmup", 0), batch_size=args.batch_size,
-        optimizer=args.optimizer, lr=args.lr, weight_decay=args.weight_decay, schedule=args.schedule,
-        milestones=tuple(args.milestones), seed=args.seed, num_workers=args.workers, device=args.device,
-        amp=args.amp, progress=not args.no_progress,
-    )
+    kw = {}
+    for dest, name in TRAIN_FIELDS.items():
+        value = getattr(args, dest, None)
+        if value is None:
+            continue
+        if dest == "no_progress":
+            value = not value
+        elif dest == "milestones":
+            value = tuple(value)
+        kw[name] = value
     if gate_lr is not None:
         kw["gate_lr"] = gate_lr
-    for name in ("tau_start", "sandwich"):
-        if getattr(args, name, None) is not None:
-            kw[name] = getattr(args, name)
     return TrainConfig(**kw)
+
+
+def template_fields_from_args(args) -> dict:
+    """The :class:`~workbench.template.network.TemplateConfig` fields the parsed flags set (:data:`TEMPLATE_FIELDS`)."""
+    return {name: getattr(args, dest) for dest, name in TEMPLATE_FIELDS.items() if getattr(args, dest, None) is not None}
 
 
 

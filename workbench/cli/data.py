@@ -5,18 +5,7 @@ from __future__ import annotations
 import json
 
 from workbench.cli.common import positive_int
-
-FORMAT_CHOICES = (
-    "ucf101",
-    "hmdb51",
-    "something-v1",
-    "something-v2",
-    "kinetics",
-    "kinetics-400",
-    "kinetics-600",
-    "kinetics-700",
-    "folder",
-)
+from workbench.data.index import FORMAT_NAMES as FORMAT_CHOICES
 
 
 def cmd_export(args) -> int:

@@ -77,9 +77,9 @@ def cmd_study_rank(args) -> int:
 
 
 def cmd_study_levers(args) -> int:
-    from workbench.analysis import save_netcdf
+    from workbench.analysis import save_study
     from workbench.plots import lever_forest, save_figure
-    from workbench.studies.rank import lever_report, lever_table
+    from workbench.studies.levers import lever_report, lever_table
 
     studies = {}
     for item in args.study:
@@ -90,9 +90,8 @@ def cmd_study_levers(args) -> int:
     table = lever_table(studies, baseline=args.baseline)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    save_netcdf(table, out / "levers.nc")
     text = lever_report(table)
-    (out / "levers.md").write_text(text)
+    save_study(table, text, out, "levers")
     save_figure(lever_forest(table, width="double", top=20), out / "levers", formats=("png", "pdf", "svg"))
     print(text)
     return 0

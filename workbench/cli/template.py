@@ -10,6 +10,7 @@ from workbench.cli.common import (
     add_train_args,
     data_kw_from_args,
     positive_int,
+    template_fields_from_args,
     train_config_from_args,
 )
 
@@ -17,16 +18,10 @@ from workbench.cli.common import (
 def cmd_template_train(args) -> int:
     from workbench.studies.pipeline import train_template
 
-    sn = {
-        "backbone": args.backbone, "unit_set": args.unit_set, "growth": args.growth, "bn_size": args.bn_size,
-        "base_width": args.base_width,
-        "tau": args.tau, "p_init": args.p_init, "regularizer": args.regularizer, "length_scale": args.k,
-        "prior": args.prior, "temporal_reduction": args.temporal_reduction, "scaffold": args.scaffold,
-    }
-    sn = {k: v for k, v in sn.items() if v is not None}
     model, history = train_template(
-        args.out, dataset=args.dataset, root=args.root, data_kw=data_kw_from_args(args), template=sn,
-        train_config=train_config_from_args(args, args.gate_lr), resume=args.resume, overwrite=args.overwrite,
+        args.out, dataset=args.dataset, root=args.root, data_kw=data_kw_from_args(args),
+        template=template_fields_from_args(args), train_config=train_config_from_args(args),
+        resume=args.resume, overwrite=args.overwrite,
     )
     print(f"trained {len(history)} epochs; val top-1 {history.val_acc[-1]:.3f}; "
           f"expected temporal layers {model.expected_temporal_layers():.2f}")
@@ -63,7 +58,7 @@ def cmd_template_sample(args) -> int:
         print(f"{float(r.top1):>7.3f}{float(r.gmacs):>9.4f}{float(r.log_prob):>9.2f}  {str(r.source.values):<14} {label}")
     front = pareto_front(ds)
     print(f"{int(front.sum())} strategies on the accuracy-vs-GMACs Pareto front")
-    from workbench.studies.rank import trust_line
+    from workbench.studies.trust_record import trust_line
 
     print(trust_line(args.run))
     if args.out:

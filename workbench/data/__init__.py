@@ -7,16 +7,7 @@ Clips come out as uint8 ``T H W 3`` frames before transforms and as float ``C T 
 from __future__ import annotations
 
 SYNTHETIC_DATASETS = ("synthetic-appearance", "synthetic-motion", "synthetic-mixed")
-REAL_DATASETS = (
-    "ucf101",
-    "hmdb51",
-    "something-v1",
-    "something-v2",
-    "kinetics-400",
-    "kinetics-600",
-    "kinetics-700",
-    "folder",
-)
+from .index import REAL_DATASETS  # noqa: E402
 
 __all__ = ["SYNTHETIC_DATASETS", "REAL_DATASETS", "list_datasets", "build_dataset", "check_data_args"]
 

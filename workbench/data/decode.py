@@ -193,6 +193,25 @@ def _to_rgb(frame, short_side: int | None, interpolation: str = "AREA") -> np.nd
     return _reformatter().reformat(frame, format="rgb24", threads=1).to_ndarray()
 
 
+def _stack_clips(clips: list[np.ndarray], count: int, load: Callable[[int], np.ndarray], where) -> list[np.ndarray]:
+    """Each clip of frame indices as a uint8 ``T H W 3`` array: indices clamped to the ``count``
+    frames there are, every frame loaded once by ``load(i)`` however many clips use it."""
+    cache: dict[int, np.ndarray] = {}
+    out = []
+    for c in clips:
+        arrs = []
+        for i in c.tolist():
+            i = min(max(i, 0), count - 1)
+            if i not in cache:
+                cache[i] = load(i)
+            arrs.append(cache[i])
+        shapes = {a.shape for a in arrs}
+        if len(shapes) > 1:
+            raise DecodeError(where, f"frames of different sizes {sorted(shapes)}")
+        out.append(np.stack(arrs))
+    return out
+
+
 def read_video_clips(
     path,
     pick: IndexPicker,
@@ -232,17 +251,7 @@ def read_video_clips(
             raise DecodeError(path, "no decodable frames")
         if need is None or len(frames) <= need:
             clips = [np.asarray(c, dtype=np.int64) for c in pick(len(frames))]
-        cache: dict[int, np.ndarray] = {}
-        out = []
-        for c in clips:
-            arrs = []
-            for i in c.tolist():
-                i = min(max(i, 0), len(frames) - 1)
-                if i not in cache:
-                    cache[i] = _to_rgb(frames[i], short_side)
-                arrs.append(cache[i])
-            out.append(np.stack(arrs))
-        return out
+        return _stack_clips(clips, len(frames), lambda i: _to_rgb(frames[i], short_side), path)
     except DecodeError:
         raise
     except _errors() as e:
@@ -328,25 +337,14 @@ def read_frame_clips(
             raise DecodeError(folder, "no such frame folder")
         raise DecodeError(folder, "frame folder holds no numbered .jpg/.png frames")
     clips = [np.asarray(c, dtype=np.int64) for c in pick(len(frames))]
-    cache: dict[int, np.ndarray] = {}
-    out = []
-    for c in clips:
-        arrs = []
-        for i in c.tolist():
-            i = min(max(i, 0), len(frames) - 1)
-            if i not in cache:
-                try:
-                    cache[i] = _load_image(frames[i], short_side)
-                except (OSError, ValueError, SyntaxError) as e:
-                    raise DecodeError(
-                        frames[i], f"unreadable frame ({type(e).__name__}: {e})"
-                    ) from e
-            arrs.append(cache[i])
-        shapes = {a.shape for a in arrs}
-        if len(shapes) > 1:
-            raise DecodeError(folder, f"frames of different sizes {sorted(shapes)}")
-        out.append(np.stack(arrs))
-    return out
+
+    def load(i: int) -> np.ndarray:
+        try:
+            return _load_image(frames[i], short_side)
+        except (OSError, ValueError, SyntaxError) as e:
+            raise DecodeError(frames[i], f"unreadable frame ({type(e).__name__}: {e})") from e
+
+    return _stack_clips(clips, len(frames), load, folder)
 
 
 def read_clips(

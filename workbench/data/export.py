@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .index import canonical_format
+from .index import FORMATS, canonical_format
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -38,7 +38,8 @@ __all__ = [
     "select_clips",
 ]
 
-EXPORT_FORMATS = ("ucf101", "hmdb51", "something-v1", "something-v2", "kinetics", "folder")
+#: every format can be written (and read back: ``workbench data check``)
+EXPORT_FORMATS = FORMATS
 
 _FPS = {
     "ucf101": 25,

@@ -21,6 +21,9 @@ from .decode import VIDEO_EXTENSIONS
 
 __all__ = [
     "FORMATS",
+    "FORMAT_NAMES",
+    "KINETICS_VERSIONS",
+    "REAL_DATASETS",
     "LAYOUTS",
     "TITLES",
     "SPLIT_ALIASES",
@@ -40,6 +43,12 @@ __all__ = [
 ]
 
 FORMATS = ("ucf101", "hmdb51", "something-v1", "something-v2", "kinetics", "folder")
+#: the Kinetics releases, each a dataset name of the ``kinetics`` format
+KINETICS_VERSIONS = ("kinetics-400", "kinetics-600", "kinetics-700")
+#: every name a format may be given by on the command line (``kinetics`` and its releases)
+FORMAT_NAMES = tuple(n for f in FORMATS for n in ((f, *KINETICS_VERSIONS) if f == "kinetics" else (f,)))
+#: the real datasets by name (the Kinetics releases in place of the format)
+REAL_DATASETS = tuple(n for f in FORMATS for n in (KINETICS_VERSIONS if f == "kinetics" else (f,)))
 
 LAYOUTS = {
     "ucf101": """\

@@ -38,6 +38,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_bytes
 from safetensors.torch import save as save_bytes
 
+from workbench.runs import atomic_write_bytes, fsync_dir, write_temp
 from workbench.strategy import Strategy
 
 __all__ = ["save_checkpoint", "load_checkpoint", "load_latest", "read_metadata", "checkpoint_exists",
@@ -66,46 +67,6 @@ def _fault(step: str) -> None:
         print(f"WORKBENCH_FAULT_PAUSED {os.getpid()} {step}", file=sys.stderr, flush=True)
         time.sleep(3600)
     os.kill(os.getpid(), signal.SIGKILL)
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory handles
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
-
-
-def _write_temp(path: Path, data: bytes) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return tmp
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename, so a
-    crash leaves either the old file or the new one, never half of one."""
-    path = Path(path)
-    tmp = _write_temp(path, data)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
 
 
 def _paths(path: str | os.PathLike) -> tuple[Path, Path]:
@@ -186,7 +147,7 @@ def save_checkpoint(
     if blob[8 + n2:] != data:  # pragma: no cover - safetensors' layout guarantee, checked once per save
         raise CheckpointError("safetensors laid the tensors out differently with metadata; cannot save")
     del plain
-    tmp = _write_temp(wpath, blob)
+    tmp = write_temp(wpath, blob)
     try:
         _fault("temp-written")
         if keep_previous and wpath.is_file():
@@ -204,7 +165,7 @@ def save_checkpoint(
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    _fsync_dir(wpath.parent)
+    fsync_dir(wpath.parent)
     _fault("replaced")
     mpath.unlink(missing_ok=True)  # the first format's metadata, now stale
     return wpath

@@ -50,7 +50,7 @@ def gblend_study(out, *, dataset: str = "synthetic-mixed", modalities: Sequence[
 
     from workbench.engine.config import TrainConfig
 
-    from ..analysis import save_netcdf
+    from ..analysis import save_study
     from .gblend import offline_weights
 
     out = Path(out)
@@ -94,9 +94,7 @@ def gblend_study(out, *, dataset: str = "synthetic-mixed", modalities: Sequence[
                "train_config": json.dumps(cfg.to_dict()), "window": json.dumps(list(window)),
                "super_epoch": super_epoch, "weights": json.dumps(weights)},
     )
-    out.mkdir(parents=True, exist_ok=True)
-    save_netcdf(ds, out / "gblend.nc")
-    (out / "gblend.md").write_text(gblend_table(ds))
+    save_study(ds, gblend_table(ds), out, "gblend")
     return ds
 
 
@@ -174,7 +172,7 @@ def stream_ablation(out, *, dataset: str = "synthetic-mixed", data_kw: Mapping |
 
     from workbench.engine.config import TrainConfig
 
-    from ..analysis import save_netcdf
+    from ..analysis import save_study
 
     out = Path(out)
     cfg = train_config or TrainConfig(epochs=10, batch_size=16, lr=3e-3)
@@ -198,9 +196,7 @@ def stream_ablation(out, *, dataset: str = "synthetic-mixed", data_kw: Mapping |
         attrs={"dataset": dataset, "data_kw": json.dumps(dict(data_kw or {})),
                "model_kw": json.dumps(dict(model_kw or {})), "train_config": json.dumps(cfg.to_dict())},
     )
-    out.mkdir(parents=True, exist_ok=True)
-    save_netcdf(ds, out / "ablation.nc")
-    (out / "ablation.md").write_text(ablation_table(ds))
+    save_study(ds, ablation_table(ds), out, "ablation")
     return ds
 
 

@@ -41,7 +41,7 @@ def literature_comparison(out, template_run, *, models: Sequence[str] = LITERATU
     import torch
     import xarray as xr
 
-    from workbench.analysis import save_netcdf, strategies_from
+    from workbench.analysis import save_study, strategies_from
     from workbench.engine.config import TrainConfig
     from workbench.engine.cost import count_cost
     from workbench.models import TINY, build_model, model_info
@@ -132,9 +132,7 @@ def literature_comparison(out, template_run, *, models: Sequence[str] = LITERATU
         attrs={"dataset": spec["dataset"], "template_run": str(template_run), "tiny": int(tiny),
                "train_config": json.dumps(cfg.to_dict()), "folders": json.dumps(folders)},
     )
-    out.mkdir(parents=True, exist_ok=True)
-    save_netcdf(ds, out / "comparison.nc")
-    (out / "comparison.md").write_text(comparison_table(ds))
+    save_study(ds, comparison_table(ds), out, "comparison")
     return ds
 
 

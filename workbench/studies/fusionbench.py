@@ -36,8 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from workbench.engine.checkpoint import atomic_write_bytes
-from workbench.runs import cache_key, environment
+from workbench.runs import atomic_write_bytes, cache_key, environment
 from workbench.strategy import Strategy
 
 __all__ = ["SETTINGS", "DEVELOPMENT", "HELD_OUT", "BenchConfig", "bench_strategies", "build", "collect",

@@ -10,17 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
+from workbench.studies.agreement import kendall_tau, spearman_rho
+
 __all__ = ["truth_quality", "score_estimates", "matching_setting", "score_run", "score_report", "readme",
            "fidelity"]
 
 
 # ---- truth quality and scoring -------------------------------------------------------------------------
-def _kendall(a, b) -> float:
-    from scipy.stats import kendalltau
-
-    return float(kendalltau(a, b).statistic)
-
-
 def truth_quality(table, setting: str) -> dict:
     """Between-seed agreement of one setting: mean Kendall tau between seeds, the Spearman-Brown
     reliability of the seed mean, and the noise ceiling of any predictor's tau against it."""
@@ -44,7 +40,7 @@ def truth_quality(table, setting: str) -> dict:
     if n < 3 or k < 2:
         return {"strategies": int(n), "seeds": int(k), "tau_between_seeds": None, "reliability": None,
                 "noise_ceiling_tau": None, "seed_sd": None, **partial}
-    taus = [_kendall(acc[:, i], acc[:, j]) for i in range(k) for j in range(i + 1, k)]
+    taus = [kendall_tau(acc[:, i], acc[:, j]) for i in range(k) for j in range(i + 1, k)]
     r1 = float(np.mean(taus))
     if not math.isfinite(r1):  # a seed whose accuracies are all equal: no ranking to agree on
         rel = ceiling_tau = float("nan")
@@ -65,8 +61,6 @@ def score_estimates(table, setting: str, estimates: dict[str, float], *, top_k: 
     """Score a predictor (``{strategy code: estimate}``) against one setting's seed-mean truth:
     Kendall tau, Spearman rho, top-k precision and regret, with bootstrap intervals over
     strategies, and the truth's noise ceiling."""
-    from scipy.stats import spearmanr
-
     acc = table["test_top1"].sel(setting=setting)
     codes = [c for c in acc.strategy.values.tolist() if c in estimates]
     if len(codes) < 3:
@@ -90,7 +84,7 @@ def score_estimates(table, setting: str, estimates: dict[str, float], *, top_k: 
         top_p = set(np.argsort(-p, kind="stable")[:k])
         top_t = set(np.argsort(-t, kind="stable")[:k])
         regret = (t.max() - t[int(np.argmax(p))]) / seed_sd if seed_sd > 0 else float("nan")
-        return np.array([_kendall(p, t), float(spearmanr(p, t).statistic), len(top_p & top_t) / k, regret])
+        return np.array([kendall_tau(p, t), spearman_rho(p, t), len(top_p & top_t) / k, regret])
 
     point = metrics(np.arange(len(codes)))
     rng = np.random.default_rng(seed)
@@ -245,7 +239,7 @@ def fidelity(full, short, setting: str) -> dict:
                 "full_mean_top1": None}
     ma, mb = np.nanmean(fa[ok], 1), np.nanmean(fb[ok], 1)
     q = truth_quality(full.sel(strategy=[c for c, o in zip(codes, ok) if o]), setting)
-    return {"setting": setting, "strategies": int(ok.sum()), "tau_short_vs_full": round(_kendall(mb, ma), 4),
+    return {"setting": setting, "strategies": int(ok.sum()), "tau_short_vs_full": round(kendall_tau(mb, ma), 4),
             "full_tau_between_seeds": q["tau_between_seeds"], "full_noise_ceiling_tau": q["noise_ceiling_tau"],
             "short_epochs": json.loads(short.attrs["config"])["epochs"],
             "full_epochs": json.loads(full.attrs["config"])["epochs"],

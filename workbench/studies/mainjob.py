@@ -13,12 +13,11 @@ scoring 211 strategies, 12 s figures). ``smoke=True`` shrinks everything (CI).
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from workbench.runs import Run
+from workbench.runs import Run, write_json, write_text
 
 __all__ = ["MainJobSettings", "MAIN_JOB", "SMOKE", "run_main_job", "write_figures", "main_job_report"]
 
@@ -74,7 +73,7 @@ def write_figures(run, estimates, out, *, formats=("pdf", "svg", "png")) -> dict
         unit_bars,
         unit_heatmap,
     )
-    from workbench.studies.rank import trust_short
+    from workbench.studies.trust_record import trust_short
     from workbench.template.network import load_template
 
     model, _ = load_template(run)
@@ -101,7 +100,7 @@ def main_job_report(run, estimates, *, settings: MainJobSettings, seconds: dict,
     import numpy as np
 
     from workbench.analysis import marginals, pareto_front, unique_strategies
-    from workbench.studies.rank import trust_line
+    from workbench.studies.trust_record import trust_line
     from workbench.template.network import load_template
 
     model, meta = load_template(run)
@@ -185,7 +184,7 @@ def run_main_job(out="runs/demo", *, settings: MainJobSettings = MAIN_JOB, progr
     t3 = time.perf_counter()
     seconds = {"training": t1 - t0, "estimates": t2 - t1, "figures": t3 - t2}
     report = main_job_report(run, est, settings=settings, seconds=seconds, figures=figures)
-    (out / "report.md").write_text(report)
-    (out / "settings.json").write_text(json.dumps(asdict(settings), indent=2) + "\n")
+    write_text(out / "report.md", report)
+    write_json(out / "settings.json", asdict(settings))
     return {"run": run, "estimates": out / "estimates.nc", "figures": figures, "report": out / "report.md",
             "seconds": seconds}

@@ -48,6 +48,12 @@ def _num_classes(ds) -> int:
     return len(classes)
 
 
+def _check_classes(have: int, k: int, dataset: str) -> None:
+    """The template's class count must be the dataset's."""
+    if have != k:
+        raise ValueError(f"the template has {have} classes, dataset {dataset!r} has {k}")
+
+
 def read_run(run: str | Path) -> dict:
     """``run.json`` of a run folder (:meth:`workbench.runs.Run.spec`)."""
     return Run(run).spec()
@@ -89,8 +95,7 @@ def train_template(
         cfg = template
     else:
         cfg = TemplateConfig(**{"num_classes": k, **(template or {})})
-    if cfg.num_classes != k:
-        raise ValueError(f"the template has {cfg.num_classes} classes, dataset {dataset!r} has {k}")
+    _check_classes(cfg.num_classes, k, dataset)
     spec = {
         "kind": "supernet",
         "dataset": dataset, "root": root, "data_kw": data_kw,
@@ -277,8 +282,7 @@ def train_strategy(
     torch.manual_seed(train_config.seed)
     if inherit_from is not None:
         template, _ = load_template(inherit_from)
-        if template.num_classes != k:
-            raise ValueError(f"template has {template.num_classes} classes, dataset {dataset!r} has {k}")
+        _check_classes(template.num_classes, k, dataset)
         strategy = template.on_scaffold(strategy)
         model = template.extract(strategy)
         model_kwargs = template.config.model_kwargs()

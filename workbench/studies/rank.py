@@ -23,7 +23,6 @@ Everything lands in an xarray Dataset (``study.nc``), a markdown report and a fi
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -35,9 +34,20 @@ from workbench.runs import Run, cache_key
 from workbench.strategy import Strategy
 
 __all__ = ["StudyConfig", "select_strategies", "standalone_results", "rank_metrics", "run_rank_study",
-           "read_trust", "read_health", "trust_line", "trust_short", "lever_table", "lever_report", "TRUST_FILE"]
+           "read_trust", "read_health", "trust_line", "trust_short", "lever_table", "lever_report", "TRUST_FILE",
+           "display_path", "top_k_precision"]
 
-TRUST_FILE = "trust.json"  # in a template run folder: the latest study's headline figures
+from workbench.studies.agreement import kendall_tau, rank_average, rank_metrics, top_k_precision  # noqa: E402
+from workbench.studies.levers import lever_report, lever_table  # noqa: E402
+from workbench.studies.trust_record import (  # noqa: E402
+    TRUST_FILE,
+    display_path,
+    read_health,
+    read_trust,
+    trust_line,
+    trust_short,
+    write_trust,
+)
 
 
 @dataclass(frozen=True)
@@ -166,56 +176,6 @@ def standalone_results(strategies: Sequence[Strategy], template_run, cache: str 
     return out
 
 
-# ---- 3/4. metrics --------------------------------------------------------------------------------
-def _tau(x, y) -> float:
-    from scipy.stats import kendalltau
-
-    t = kendalltau(x, y).statistic
-    return float("nan") if t is None else float(t)
-
-
-def _rho(x, y) -> float:
-    from scipy.stats import spearmanr
-
-    return float(spearmanr(x, y).statistic)
-
-
-def top_k_precision(pred, truth, k: int) -> float:
-    """Share of the truly best ``k`` that the predictor also puts in its best ``k``."""
-    pred, truth = np.asarray(pred, float), np.asarray(truth, float)
-    k = max(1, min(k, len(pred)))
-    a = set(np.argsort(-pred, kind="stable")[:k].tolist())
-    b = set(np.argsort(-truth, kind="stable")[:k].tolist())
-    return len(a & b) / k
-
-
-def rank_metrics(pred, truth, *, bootstrap: int = 2000, top_fraction: float = 0.25, seed: int = 0) -> dict:
-    """Kendall tau and Spearman rho with percentile bootstrap 95% intervals (strategies resampled
-    with replacement), and top-k precision."""
-    pred, truth = np.asarray(pred, float), np.asarray(truth, float)
-    if len(pred) != len(truth) or len(pred) < 3:
-        raise ValueError(f"need two equally long score vectors of at least 3 strategies, got {len(pred)}, {len(truth)}")
-    rng = np.random.default_rng(seed)
-    taus, rhos = [], []
-    for _ in range(bootstrap):
-        idx = rng.integers(0, len(pred), len(pred))
-        if np.ptp(pred[idx]) == 0 or np.ptp(truth[idx]) == 0:
-            continue
-        taus.append(_tau(pred[idx], truth[idx]))
-        rhos.append(_rho(pred[idx], truth[idx]))
-    k = math.ceil(top_fraction * len(pred))
-    lo_hi = lambda v: (float(np.nanpercentile(v, 2.5)), float(np.nanpercentile(v, 97.5))) if v else (np.nan, np.nan)  # noqa: E731
-    return {
-        "tau": _tau(pred, truth), "tau_ci": lo_hi(taus),
-        "rho": _rho(pred, truth), "rho_ci": lo_hi(rhos),
-        "top_k": k, "top_k_precision": top_k_precision(pred, truth, k),
-    }
-
-
-def _rank_average(*cols) -> np.ndarray:
-    from scipy.stats import rankdata
-
-    return np.mean([rankdata(c) for c in cols], axis=0)
 
 
 # ---- the study -----------------------------------------------------------------------------------
@@ -228,7 +188,7 @@ def run_rank_study(template_run, out, *, config: StudyConfig = StudyConfig(), st
     import torch
     import xarray as xr
 
-    from workbench.analysis import save_netcdf
+    from workbench.analysis import save_study
     from workbench.engine import distributed as dist_
     from workbench.engine.estimate import EstimateConfig, estimate_strategies
     from workbench.studies.pipeline import open_splits, read_run
@@ -304,7 +264,7 @@ def run_rank_study(template_run, out, *, config: StudyConfig = StudyConfig(), st
         costs[name] = (time.perf_counter() - t0) / len(strategies)
     predictors["log_prob"] = np.array([template.log_prob(s) for s in strategies])
     costs["log_prob"] = 0.0
-    predictors[f"rank_avg({best_shared}, log_prob)"] = _rank_average(predictors[best_shared], predictors["log_prob"])
+    predictors[f"rank_avg({best_shared}, log_prob)"] = rank_average(predictors[best_shared], predictors["log_prob"])
     costs[f"rank_avg({best_shared}, log_prob)"] = costs[best_shared]
 
     # 4. metrics
@@ -314,7 +274,7 @@ def run_rank_study(template_run, out, *, config: StudyConfig = StudyConfig(), st
                                seed=config.seed) for n in names}
     seed_tau = float("nan")
     if acc.shape[1] >= 2:
-        seed_tau = float(np.nanmean([_tau(acc[:, i], acc[:, j]) for i in range(acc.shape[1])
+        seed_tau = float(np.nanmean([kendall_tau(acc[:, i], acc[:, j]) for i in range(acc.shape[1])
                                      for j in range(i + 1, acc.shape[1])]))
 
     layers = est["layer"].values
@@ -351,8 +311,7 @@ def run_rank_study(template_run, out, *, config: StudyConfig = StudyConfig(), st
         },
     )
     if dist_.is_main():
-        save_netcdf(ds, out / "study.nc")
-        (out / "report.md").write_text(study_report(ds))
+        save_study(ds, study_report(ds), out, "study", report_name="report")
         from workbench.plots import estimate_vs_standalone, save_figure
 
         fig = estimate_vs_standalone(ds, config.trust_predictor if config.trust_predictor in names else best_shared)
@@ -362,7 +321,7 @@ def run_rank_study(template_run, out, *, config: StudyConfig = StudyConfig(), st
             headline = best_shared  # a study without the default predictor: its best shared one
         if headline not in names:
             raise ValueError(f"trust_predictor {headline!r} is not among this study's predictors: {names}")
-        _write_trust(template_run, ds, headline, out)
+        write_trust(template_run, ds, headline, out)
     return ds
 
 
@@ -386,146 +345,6 @@ def _template_seconds(run) -> float:
     return float(sum(json.loads(path.read_text())["seconds"])) if path.is_file() else float("nan")
 
 
-# ---- comparing levers ----------------------------------------------------------------------------
-def lever_table(studies, *, baseline: str | None = None):
-    """One row per (study, predictor) of several rank studies run on the *same* strategies (one
-    per template lever, e.g. ``{"baseline": dir, "sandwich 0.25": dir}``): tau and rho with
-    intervals, top-k precision, and the extra cost: seconds per scored strategy, and the
-    template training time beyond ``baseline``'s (default: the first study)."""
-    import xarray as xr
-
-    from workbench.analysis import load_netcdf
-
-    if not studies:
-        raise ValueError("lever_table needs at least one study folder")
-    loaded = {}
-    for label, folder in studies.items():
-        path = Path(folder) / "study.nc"
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} not found: expected the --out folder of `workbench study rank`")
-        loaded[label] = load_netcdf(path)
-    baseline = baseline or next(iter(loaded))
-    ref = loaded[baseline]
-    for label, ds in loaded.items():
-        if list(ds["code"].values) != list(ref["code"].values):
-            raise ValueError(f"study {label!r} judged other strategies than {baseline!r}: levers must be compared on "
-                             "the same strategies (run the others with --fixed BASELINE/strategies.json)")
-    base_seconds = ref.attrs["template_seconds"]
-    cols: dict[str, list] = {k: [] for k in ("lever", "predictor", "tau", "tau_lo", "tau_hi", "rho", "rho_lo",
-                                            "rho_hi", "top_k_precision", "seconds_per_strategy",
-                                            "extra_template_seconds")}
-    for label, ds in loaded.items():
-        for i, pred in enumerate(ds["predictor"].values):
-            cols["lever"].append(label)
-            cols["predictor"].append(str(pred))
-            for k in ("tau", "tau_lo", "tau_hi", "rho", "rho_lo", "rho_hi", "top_k_precision", "seconds_per_strategy"):
-                cols[k].append(float(ds[k].values[i]))
-            extra = ds.attrs["template_seconds"] - base_seconds
-            if str(pred).startswith("few-shot"):
-                extra += ds.attrs.get("few_shot_seconds", 0.0)
-            cols["extra_template_seconds"].append(float(extra))
-    n = len(cols["lever"])
-    return xr.Dataset(
-        {k: ("row", np.asarray(v, dtype=object if k in ("lever", "predictor") else float)) for k, v in cols.items()},
-        coords={"row": np.arange(n)},
-        attrs={"baseline": baseline, "strategies": int(ref.sizes["strategy"]), "seeds": int(ref.sizes["seed"]),
-               "seed_tau": float(ref.attrs.get("seed_tau", np.nan)), "dataset": ref.attrs["dataset"],
-               "studies": json.dumps({k: str(v) for k, v in studies.items()})},
-    )
-
-
-def lever_report(table) -> str:
-    """The lever table as markdown, best tau first."""
-    order = np.argsort(-table["tau"].values, kind="stable")
-    lines = [
-        f"Levers on `{table.attrs['dataset']}`, {table.attrs['strategies']} strategies x {table.attrs['seeds']} "
-        f"stand-alone seed(s); baseline template `{table.attrs['baseline']}`. Stand-alone seed noise: Kendall tau "
-        f"between seeds {table.attrs['seed_tau']:.2f}.",
-        "",
-        "| template lever | predictor | Kendall tau [95% CI] | Spearman rho [95% CI] | top-k precision "
-        "| seconds / strategy | extra template seconds |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for i in order:
-        t = {k: table[k].values[i] for k in table.data_vars}
-        lines.append(f"| {t['lever']} | {t['predictor']} | {t['tau']:.2f} [{t['tau_lo']:.2f}, {t['tau_hi']:.2f}] | "
-                     f"{t['rho']:.2f} [{t['rho_lo']:.2f}, {t['rho_hi']:.2f}] | {t['top_k_precision']:.2f} | "
-                     f"{t['seconds_per_strategy']:.2f} | {t['extra_template_seconds']:+.0f} |")
-    return "\n".join(lines) + "\n"
-
-
-def _write_trust(template_run, ds, predictor: str, out: Path) -> None:
-    from workbench.engine.checkpoint import atomic_write_bytes
-
-    i = list(ds["predictor"].values).index(predictor)
-    trust = {"predictor": predictor, "tau": float(ds["tau"].values[i]),
-             "tau_ci": [float(ds["tau_lo"].values[i]), float(ds["tau_hi"].values[i])],
-             "rho": float(ds["rho"].values[i]), "strategies": int(ds.sizes["strategy"]),
-             "seeds": int(ds.sizes["seed"]), "study": str(out)}
-    atomic_write_bytes(Path(template_run) / TRUST_FILE, (json.dumps(trust, indent=2) + "\n").encode())
-
-
-def read_trust(run) -> dict | None:
-    """The trust figure of a template run (its latest rank study), or None: unvalidated."""
-    path = Path(run) / TRUST_FILE
-    if not path.is_file():
-        return None
-    return json.loads(path.read_text())
-
-
-def read_health(run) -> list[dict]:
-    """The template's problems found after training (``RUN/health.json``; [] when none or unchecked)."""
-    path = Path(run) / "health.json"
-    if not path.is_file():
-        return []
-    try:
-        return list(json.loads(path.read_text()).get("template", []))
-    except (json.JSONDecodeError, AttributeError):
-        return [{"problem": "unreadable-health", "text": f"{path} is not valid JSON", "remedy": "retrain the template"}]
-
-
-def _health_suffix(run, short: bool = False) -> str:
-    probs = read_health(run)
-    if not probs:
-        return ""
-    names = ", ".join(p["problem"] for p in probs)
-    return f"; TEMPLATE PROBLEMS: {names}" if short else \
-        f"; the template has problems ({names}): " + " / ".join(p["text"] for p in probs)
-
-
-def display_path(path) -> str:
-    """``path`` as the user would type it from where they work: relative to the current folder
-    when it lies below it, else as given (never an absolute path that wraps mid-word in titles)."""
-    import os
-
-    p = Path(path)
-    try:
-        return os.path.relpath(p.resolve(), Path.cwd()) if p.resolve().is_relative_to(Path.cwd()) else str(p)
-    except (OSError, ValueError):
-        return str(p)
-
-
-def trust_line(run) -> str:
-    """One line for tables: the run's tau with its interval, or an 'unvalidated' mark, and the
-    template's problems when it has any (:mod:`workbench.template.health`)."""
-    t = read_trust(run)
-    if t is None:
-        return (f"estimates UNVALIDATED: no rank study for this run (run `workbench study rank --run-dir "
-                f"{display_path(run)}` "
-                "to measure how well they rank strategies against stand-alone training)") + _health_suffix(run)
-    lo, hi = t["tau_ci"]
-    return (f"estimates validated: Kendall tau {t['tau']:.2f} [95% CI {lo:.2f}, {hi:.2f}] against stand-alone "
-            f"training over {t['strategies']} strategies ({t['predictor']})") + _health_suffix(run)
-
-
-def trust_short(run) -> str:
-    """A figure-title version of :func:`trust_line`."""
-    t = read_trust(run)
-    if t is None:
-        return "estimates UNVALIDATED (no rank study)" + _health_suffix(run, short=True)
-    lo, hi = t["tau_ci"]
-    return (f"rank agreement with stand-alone: Kendall tau {t['tau']:.2f} [{lo:.2f}, {hi:.2f}], "
-            f"{t['strategies']} strategies") + _health_suffix(run, short=True)
 
 
 def study_report(ds) -> str:

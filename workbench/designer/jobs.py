@@ -1,0 +1,166 @@
+"""What the designer does with a design: export it (strategy JSON, inherited weights in safetensors,
+a small Python loader; never over an earlier design) and train it stand-alone in a background
+thread, the finished training recorded beside its estimate in the run's ``records.json``."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+from workbench.strategy import Strategy
+
+__all__ = ["StreamsProgress", "export_design", "free_name", "record_training", "start_training"]
+
+
+def export_design(designer, folder, name: str = "design") -> dict[str, Path]:
+    """Write the current strategy as ``NAME.json``, the network with the template's weights as
+    a checkpoint (``NAME.safetensors`` + ``NAME.json`` metadata, no pickle) and ``NAME.py``,
+    a loader that rebuilds it as a plain ``torch.nn.Module``. An existing design of that name
+    is never written over: the next free ``NAME-2``, ``NAME-3``, ... is used."""
+    from workbench.engine.checkpoint import save_checkpoint
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    name = free_name(folder, name)  # never written over: design, design-2, design-3, ...
+    s = designer._strategy.replace(name=name)
+    model = designer.template.extract(s, inherit_weights=True)
+    save_checkpoint(folder / f"{name}-weights", model, model_kwargs=designer.template.config.model_kwargs(),
+                    metadata={"strategy": s.to_dict(), "from_template": str(designer.run) if designer.run else None,
+                              "estimate": designer.estimate(s)})
+    (folder / f"{name}.json").write_text(json.dumps(s.to_dict(), indent=1) + "\n")
+    (folder / f"{name}.py").write_text(
+        f'"""{s.code}: a fusion strategy exported by the strategy designer.\n\n'
+        "build() returns the network as a torch.nn.Module with the template's weights (safetensors).\n"
+        '"""\n\nfrom pathlib import Path\n\nfrom workbench.engine.checkpoint import load_checkpoint\n\n\n'
+        "def build():\n"
+        f'    model, meta, _ = load_checkpoint(Path(__file__).with_name("{name}-weights"))\n'
+        "    return model\n"
+    )
+    paths = {"strategy": folder / f"{name}.json", "weights": folder / f"{name}-weights.safetensors",
+             "module": folder / f"{name}.py"}
+    if designer.stream_fusion != "none":
+        _, t, _, w = designer._clip_shape()
+        spec = {"fusion": designer.stream_fusion, "modalities": ["rgb", "flow"], "backbone": s.to_dict(),
+                "backbone_kw": designer.template.config.model_kwargs(), "num_classes": designer.template.num_classes,
+                "frames": t, "size": w}
+        (folder / f"{name}-streams.json").write_text(json.dumps(spec, indent=1) + "\n")
+        with open(folder / f"{name}.py", "a") as fh:
+            fh.write(
+                "\n\ndef build_two_stream():\n"
+                f'    """The {designer.stream_fusion} two-stream (RGB + flow) network of this design, untrained."""\n'
+                "    import json\n\n    from workbench.streams import build_streams_model\n\n"
+                f'    spec = json.loads(Path(__file__).with_name("{name}-streams.json").read_text())\n'
+                '    return build_streams_model(spec["fusion"], spec["modalities"], spec["num_classes"], '
+                'frames=spec["frames"],\n                               size=spec["size"], backbone=spec["backbone"], '
+                'backbone_kw=spec["backbone_kw"])\n')
+        paths["streams"] = folder / f"{name}-streams.json"
+    return paths
+
+
+def start_training(designer, out, *, epochs: int = 20, batch_size: int = 16, lr: float = 6e-3, seed: int = 0,
+          inherit: bool = False, on_epoch=None, wait: bool = False) -> threading.Thread:
+    """Train the current strategy stand-alone on the run's dataset in a background thread
+    (``wait=True``: join it). ``on_epoch(history)`` runs after each epoch; the result lands
+    in :attr:`last_training` (or its exception)."""
+    from workbench.engine.config import TrainConfig
+    from workbench.studies.pipeline import read_run, train_strategy
+
+    if designer.run is None:
+        raise ValueError("training needs the template's run folder (StrategyDesigner.from_run)")
+    if designer.training is not None and designer.training.is_alive():
+        raise RuntimeError("a training is already running; wait for it to finish")
+    spec = read_run(designer.run)
+    s = designer._strategy
+    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, progress=False)
+    # the template is scored here, in the caller's thread: the training thread never touches it
+    estimate = (designer.estimate(s), designer.interval(s))
+
+    fusion = designer.stream_fusion
+
+    def job():
+        try:
+            if fusion != "none":
+                from workbench.streams import run_streams
+
+                epochs_seen: list[int] = []
+
+                def streams_epoch(h, m):
+                    epochs_seen.append(h["epoch"][-1])
+                    if on_epoch:
+                        on_epoch(StreamsProgress(h))
+
+                r = run_streams(out, dataset=spec["dataset"], fusion=fusion, modalities=("rgb", "flow"),
+                                train_config=cfg, data_kw=spec["data_kw"],
+                                model_kw={"backbone": s.to_dict(), "backbone_kw": designer.template.config.model_kwargs()},
+                                on_epoch=streams_epoch)
+                designer.last_training = {"strategy": s, "history": r["history"], "test": r["result"]["test"]["fused"],
+                                      "out": str(out), "stream_fusion": fusion}
+                try:
+                    val = r["history"]["val_acc"]["fused"][-1]
+                except (KeyError, IndexError, TypeError):
+                    val = None
+                try:
+                    record_training(designer, s, estimate, val, designer.last_training["test"], cfg, out, inherit, fusion)
+                    designer.last_training["recorded"] = True
+                except Exception as e:
+                    designer.last_training["record_error"] = e
+                return
+            _, history, test = train_strategy(
+                s, out, dataset=spec["dataset"], root=spec.get("root"), data_kw=spec["data_kw"],
+                model_kw=designer.template.config.model_kwargs(), train_config=cfg,
+                inherit_from=designer.run if inherit else None,
+                on_epoch=(lambda h, m: on_epoch(h)) if on_epoch else None)
+            designer.last_training = {"strategy": s, "history": history, "test": test, "out": str(out)}
+        except Exception as e:  # reported in the widget and kept for the caller
+            designer.last_training = {"strategy": s, "error": e}
+            return
+        try:  # a training that finished stays finished, whatever happens to its record
+            record_training(designer, s, estimate, history.val_acc[-1], test, cfg, out, inherit, fusion)
+            designer.last_training["recorded"] = True
+        except Exception as e:
+            designer.last_training["record_error"] = e
+
+    designer.last_training = None
+    designer._training_strategy = s
+    designer.training = threading.Thread(target=job, daemon=True, name="designer-training")
+    designer.training.start()
+    if wait:
+        designer.training.join()
+    return designer.training
+
+
+def record_training(designer, s: Strategy, estimate: tuple[float, tuple[float, float]], val_top1, test: dict, cfg, out,
+            inherit: bool, fusion: str) -> None:
+    """The finished training beside its estimate, in the run's records (``RUN/records.json``)."""
+    from workbench.runs import add_record
+
+    add_record(designer.run, {
+        "strategy": s.to_dict(), "code": s.code, "estimate": estimate[0], "estimate_interval": list(estimate[1]),
+        "recalibrate_batches": designer.recalibrate_batches, "standalone_test_top1": test["top1"],
+        "standalone_val_top1": val_top1, "test_clips": test.get("n"), "train_config": cfg.to_dict(),
+        "inherited_weights": inherit, "stream_fusion": fusion, "out": str(out), "source": "designer",
+    })
+
+
+class StreamsProgress:
+    """A stream-fusion history seen through the two fields the designer's progress bar reads."""
+
+    def __init__(self, history: dict) -> None:
+        self.val_acc = history["val_acc"]["fused"][1:]
+
+    def __len__(self) -> int:
+        return len(self.val_acc)
+
+
+def free_name(folder: Path, name: str) -> str:
+    """``name``, or ``name-2``, ``name-3``, ... : the first with none of a design's files in ``folder``."""
+    def taken(n: str) -> bool:
+        return any((folder / f"{n}{suffix}").exists() for suffix in (".json", ".py", "-weights.safetensors"))
+
+    if not taken(name):
+        return name
+    i = 2
+    while taken(f"{name}-{i}"):
+        i += 1
+    return f"{name}-{i}"

@@ -1,0 +1,162 @@
+"""The designer's ipywidgets: one dropdown per layer, presets, "fill from the marginals", "best
+sampled", live parameters, GMACs and the estimate with its interval and the run's trust figure, a
+layer-by-layer diff, export and stand-alone training with a progress bar; and the static HTML view
+that a notebook exported without a kernel shows."""
+
+from __future__ import annotations
+
+import html
+import threading
+from pathlib import Path
+
+__all__ = ["build_widget", "displayed", "static_view", "sync_widgets"]
+
+
+def build_widget(designer):
+    """The designer as an ipywidgets box (display it in a notebook)."""
+    import ipywidgets as W
+
+    units = list(designer.template.units)
+    layers = [W.Dropdown(options=units, value=u, description=f"layer {i}", layout=W.Layout(width="190px"))
+              for i, u in enumerate(designer._strategy.units)]
+    preset = W.Dropdown(options=["(preset)"] + list(designer.presets), value="(preset)", description="preset")
+    fill = W.Button(description="fill from the marginals", layout=W.Layout(width="auto"))
+    best = W.Button(description="best sampled", disabled=designer.estimates is None, layout=W.Layout(width="auto"))
+    from workbench.streams.models import FUSIONS
+
+    fusion = W.Dropdown(options=["none", *FUSIONS], value=designer.stream_fusion, description="streams",
+                        tooltip="none: the RGB network; else an RGB + optical-flow two-stream network of the design")
+    info = W.HTML()
+    refs = ["(none)"] + list(designer.presets) + [s.label for s in designer.sampled()[:20]]
+    diff_to = W.Dropdown(options=refs, value="(none)", description="diff against")
+    diff_out = W.HTML()
+    folder = W.Text(value="designs", description="folder")
+    export = W.Button(description="export")
+    epochs = W.BoundedIntText(value=20, min=1, max=1000, description="epochs")
+    train = W.Button(description="train stand-alone")
+    bar = W.IntProgress(value=0, min=0, max=1, description="training")
+    status = W.HTML()
+    designer._widgets = {"layers": layers, "info": info, "diff_to": diff_to, "diff": diff_out, "preset": preset,
+                     "bar": bar, "status": status, "fusion": fusion}
+    by_label = {**designer.presets, **{s.label: s for s in designer.sampled()[:20]}}
+
+    def refresh(*_):
+        s = designer.summary()
+        info.value = (f"<b>{html.escape(s['code'])}</b><br>params <b class='wb-params'>{s['params']:,}</b> | "
+                      f"GMACs <b class='wb-gmacs'>{s['gmacs']:.4g}</b> | estimated top-1 "
+                      f"<b class='wb-estimate'>{s['estimate']:.3f}</b> "
+                      f"<span title='evaluation noise only (95% Wilson interval over the validation clips); "
+                      f"the trust figure below says how far shared weights are from stand-alone training'>"
+                      f"[{s['estimate_interval'][0]:.3f}, {s['estimate_interval'][1]:.3f}]</span>"
+                      f" | log P {s['log_prob']:.1f}<br>"
+                      + (f"two-stream ({html.escape(designer.stream_fusion)}, RGB + flow): params "
+                         f"<b class='wb-streams-params'>{s['two_stream_params']:,}</b> | GMACs "
+                         f"<b class='wb-streams-gmacs'>{s['two_stream_gmacs']:.4g}</b> "
+                         "<small>(the estimate is the RGB network's)</small><br>"
+                         if designer.stream_fusion != "none" else "")
+                      + f"<small>{html.escape(designer.trust)}</small>")
+        ref = diff_to.value
+        if ref == "(none)":
+            diff_out.value = ""
+            return
+        d = designer.diff(by_label[ref])
+        rows = "".join(
+            f"<tr style='{'background:#fde0c5' if r['changed'] else ''}'><td>{r['layer']}</td>"
+            f"<td>{r['current']}</td><td>{r['reference']}</td></tr>" for r in d["layers"])
+        diff_out.value = (f"<table><tr><th>layer</th><th>current</th><th>{html.escape(ref)}</th></tr>{rows}</table>"
+                          f"changed layers: {d['changed'] or 'none'}; params {d['d_params']:+,}, "
+                          f"GMACs {d['d_gmacs']:+.4g}, estimate {d['d_estimate']:+.3f}")
+
+    def on_layer(change, i):
+        if change["new"] != designer._strategy.units[i]:
+            designer._strategy = designer._strategy.replace(i, change["new"], name=None)  # a new design
+            if preset.value != "(preset)":
+                preset.value = "(preset)"  # the dropdown no longer names what is shown
+            refresh()
+
+    for i, dd in enumerate(layers):
+        dd.observe(lambda c, i=i: on_layer(c, i), names="value")
+    preset.observe(lambda c: c["new"] != "(preset)" and designer.apply_preset(c["new"]), names="value")
+    fill.on_click(lambda _: designer.fill_from_marginals())
+    best.on_click(lambda _: designer.best_sampled())
+    diff_to.observe(refresh, names="value")
+    fusion.observe(lambda c: designer.set_stream_fusion(c["new"]), names="value")
+
+    def do_export(_):
+        paths = designer.export(folder.value)
+        status.value = "exported: " + ", ".join(html.escape(str(p)) for p in paths.values())
+
+    def do_train(_):
+        if designer.training is not None and designer.training.is_alive():
+            running = (designer.last_training or {}).get("strategy") or designer._training_strategy
+            status.value = (f"refused: {html.escape(running.code if running else 'a design')} is still training; "
+                            "wait for it to finish")
+            return
+        n = epochs.value
+        bar.max, bar.value = n, 0
+        out = Path(folder.value) / f"train-{designer._strategy.key}"
+        status.value = f"training {html.escape(designer._strategy.code)} for {n} epochs -> {html.escape(str(out))}"
+
+        def progress(h):
+            bar.value = len(h)
+            status.value = f"epoch {len(h)}/{n}: val top-1 {h.val_acc[-1]:.3f}"
+
+
+        def watch():
+            designer.training.join()
+            r = designer.last_training or {}
+            code = html.escape(r["strategy"].code) if r.get("strategy") is not None else "?"
+            where = (f"recorded in {html.escape(str(designer.run))}/records.json" if r.get("recorded") else
+                     f"NOT recorded: {html.escape(str(r.get('record_error')))}")
+            status.value = (f"error training {code}: {html.escape(str(r['error']))}" if "error" in r else
+                            f"done: {code}: test top-1 {r['test']['top1']:.3f} (estimate was "
+                            f"{designer.estimate(r['strategy']):.3f}); {where}")
+
+        designer.train(out, epochs=n, on_epoch=progress)
+        threading.Thread(target=watch, daemon=True).start()
+
+    export.on_click(do_export)
+    train.on_click(do_train)
+    refresh()
+    grid = W.GridBox(layers, layout=W.Layout(grid_template_columns="repeat(4, 200px)"))
+    box = W.VBox([W.HBox([preset, fill, best, fusion]), grid, info, diff_to, diff_out,
+                  W.HBox([folder, export]), W.HBox([epochs, train, bar]), status])
+    designer._refresh = refresh
+    return box
+
+
+def static_view(designer):
+    """The current design as an HTML table (what a static export of the notebook shows)."""
+    from IPython.display import HTML
+
+    s = designer.summary()
+    rows = "".join(f"<tr><td>{i}</td><td>{u}</td></tr>" for i, u in enumerate(designer._strategy.units))
+    return HTML(f"<p><b>{html.escape(s['code'])}</b>: params {s['params']:,}, GMACs {s['gmacs']:.4g}, "
+                f"estimated top-1 {s['estimate']:.3f}<br>"
+                + (f"two-stream ({html.escape(designer.stream_fusion)}, RGB + flow): params {s['two_stream_params']:,}, "
+                   f"GMACs {s['two_stream_gmacs']:.4g}<br>" if designer.stream_fusion != "none" else "")
+                + f"<small>{html.escape(designer.trust)}</small></p>"
+                f"<table><tr><th>layer</th><th>unit</th></tr>{rows}</table>")
+
+
+def sync_widgets(designer) -> None:
+    if designer._widgets is None:
+        return
+    for dd, u in zip(designer._widgets["layers"], designer._strategy.units):
+        if dd.value != u:
+            dd.value = u
+    preset = designer._widgets["preset"]
+    shown = designer._strategy.name if designer._strategy.name in designer.presets else "(preset)"
+    if preset.value != shown:  # the dropdown names the design only while it is that preset
+        preset.value = shown
+    designer._refresh()
+
+
+def displayed(designer) -> dict:
+    """What the widget shows now (params, GMACs, estimate as displayed text)."""
+    import re
+
+    if designer._widgets is None:
+        raise ValueError("no widget yet: call widget() first")
+    text = designer._widgets["info"].value
+    return {k: re.search(f"class='wb-{k}'>([^<]+)<", text).group(1) for k in ("params", "gmacs", "estimate")}

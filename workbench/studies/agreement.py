@@ -1,0 +1,64 @@
+"""How well one ranking of strategies agrees with another: Kendall tau and Spearman rho with
+bootstrap intervals over strategies, top-k precision, and the rank average of several predictors.
+No torch."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["kendall_tau", "rank_average", "rank_metrics", "spearman_rho", "top_k_precision"]
+
+
+def kendall_tau(x, y) -> float:
+    """Kendall tau-b of two rankings (NaN when undefined)."""
+    from scipy.stats import kendalltau
+
+    t = kendalltau(x, y).statistic
+    return float("nan") if t is None else float(t)
+
+
+def spearman_rho(x, y) -> float:
+    """Spearman rank correlation of two rankings."""
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(x, y).statistic)
+
+
+def top_k_precision(pred, truth, k: int) -> float:
+    """Share of the truly best ``k`` that the predictor also puts in its best ``k``."""
+    pred, truth = np.asarray(pred, float), np.asarray(truth, float)
+    k = max(1, min(k, len(pred)))
+    a = set(np.argsort(-pred, kind="stable")[:k].tolist())
+    b = set(np.argsort(-truth, kind="stable")[:k].tolist())
+    return len(a & b) / k
+
+
+def rank_metrics(pred, truth, *, bootstrap: int = 2000, top_fraction: float = 0.25, seed: int = 0) -> dict:
+    """Kendall tau and Spearman rho with percentile bootstrap 95% intervals (strategies resampled
+    with replacement), and top-k precision."""
+    pred, truth = np.asarray(pred, float), np.asarray(truth, float)
+    if len(pred) != len(truth) or len(pred) < 3:
+        raise ValueError(f"need two equally long score vectors of at least 3 strategies, got {len(pred)}, {len(truth)}")
+    rng = np.random.default_rng(seed)
+    taus, rhos = [], []
+    for _ in range(bootstrap):
+        idx = rng.integers(0, len(pred), len(pred))
+        if np.ptp(pred[idx]) == 0 or np.ptp(truth[idx]) == 0:
+            continue
+        taus.append(kendall_tau(pred[idx], truth[idx]))
+        rhos.append(spearman_rho(pred[idx], truth[idx]))
+    k = math.ceil(top_fraction * len(pred))
+    lo_hi = lambda v: (float(np.nanpercentile(v, 2.5)), float(np.nanpercentile(v, 97.5))) if v else (np.nan, np.nan)  # noqa: E731
+    return {
+        "tau": kendall_tau(pred, truth), "tau_ci": lo_hi(taus),
+        "rho": spearman_rho(pred, truth), "rho_ci": lo_hi(rhos),
+        "top_k": k, "top_k_precision": top_k_precision(pred, truth, k),
+    }
+
+
+def rank_average(*cols) -> np.ndarray:
+    from scipy.stats import rankdata
+
+    return np.mean([rankdata(c) for c in cols], axis=0)

@@ -1,0 +1,87 @@
+"""The trust record of a template run: the headline of its latest rank study (``trust.json``), its
+health warnings (``health.json``) and the one-line summary that figures, widgets and reports show.
+No torch: notebooks and figure titles read it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+__all__ = ["TRUST_FILE", "display_path", "health_suffix", "read_health", "read_trust", "trust_line", "trust_short",
+           "write_trust"]
+
+TRUST_FILE = "trust.json"  # in a template run folder: the latest study's headline figures
+
+
+def write_trust(template_run, ds, predictor: str, out: Path) -> None:
+    from workbench.runs import atomic_write_bytes
+
+    i = list(ds["predictor"].values).index(predictor)
+    trust = {"predictor": predictor, "tau": float(ds["tau"].values[i]),
+             "tau_ci": [float(ds["tau_lo"].values[i]), float(ds["tau_hi"].values[i])],
+             "rho": float(ds["rho"].values[i]), "strategies": int(ds.sizes["strategy"]),
+             "seeds": int(ds.sizes["seed"]), "study": str(out)}
+    atomic_write_bytes(Path(template_run) / TRUST_FILE, (json.dumps(trust, indent=2) + "\n").encode())
+
+
+def read_trust(run) -> dict | None:
+    """The trust figure of a template run (its latest rank study), or None: unvalidated."""
+    path = Path(run) / TRUST_FILE
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text())
+
+
+def read_health(run) -> list[dict]:
+    """The template's problems found after training (``RUN/health.json``; [] when none or unchecked)."""
+    path = Path(run) / "health.json"
+    if not path.is_file():
+        return []
+    try:
+        return list(json.loads(path.read_text()).get("template", []))
+    except (json.JSONDecodeError, AttributeError):
+        return [{"problem": "unreadable-health", "text": f"{path} is not valid JSON", "remedy": "retrain the template"}]
+
+
+def health_suffix(run, short: bool = False) -> str:
+    probs = read_health(run)
+    if not probs:
+        return ""
+    names = ", ".join(p["problem"] for p in probs)
+    return f"; TEMPLATE PROBLEMS: {names}" if short else \
+        f"; the template has problems ({names}): " + " / ".join(p["text"] for p in probs)
+
+
+def display_path(path) -> str:
+    """``path`` as the user would type it from where they work: relative to the current folder
+    when it lies below it, else as given (never an absolute path that wraps mid-word in titles)."""
+    import os
+
+    p = Path(path)
+    try:
+        return os.path.relpath(p.resolve(), Path.cwd()) if p.resolve().is_relative_to(Path.cwd()) else str(p)
+    except (OSError, ValueError):
+        return str(p)
+
+
+def trust_line(run) -> str:
+    """One line for tables: the run's tau with its interval, or an 'unvalidated' mark, and the
+    template's problems when it has any (:mod:`workbench.template.health`)."""
+    t = read_trust(run)
+    if t is None:
+        return (f"estimates UNVALIDATED: no rank study for this run (run `workbench study rank --run-dir "
+                f"{display_path(run)}` "
+                "to measure how well they rank strategies against stand-alone training)") + health_suffix(run)
+    lo, hi = t["tau_ci"]
+    return (f"estimates validated: Kendall tau {t['tau']:.2f} [95% CI {lo:.2f}, {hi:.2f}] against stand-alone "
+            f"training over {t['strategies']} strategies ({t['predictor']})") + health_suffix(run)
+
+
+def trust_short(run) -> str:
+    """A figure-title version of :func:`trust_line`."""
+    t = read_trust(run)
+    if t is None:
+        return "estimates UNVALIDATED (no rank study)" + health_suffix(run, short=True)
+    lo, hi = t["tau_ci"]
+    return (f"rank agreement with stand-alone: Kendall tau {t['tau']:.2f} [{lo:.2f}, {hi:.2f}], "
+            f"{t['strategies']} strategies") + health_suffix(run, short=True)
