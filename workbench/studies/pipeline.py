@@ -99,12 +99,12 @@ def train_template(
     spec = {
         "kind": "supernet",
         "dataset": dataset, "root": root, "data_kw": data_kw,
-        "template_config": cfg.to_dict(), "train_config": train_config.to_dict(),
+        "supernet_config": cfg.to_dict(), "train_config": train_config.to_dict(),
         "classes": list(splits["train"].classes),
         "versions": {"workbench": __version__, "torch": torch.__version__, "python": platform.python_version()},
         "environment": environment(train_config.device),
     }
-    with run.start(spec, resume=resume, overwrite=overwrite, same=("kind", "dataset", "data_kw", "template_config"),
+    with run.start(spec, resume=resume, overwrite=overwrite, same=("kind", "dataset", "data_kw", "supernet_config"),
                    main=dist_.is_main()) as resumed:
         return _train_template(out, cfg, splits, train_config, resumed, on_epoch)
 
@@ -122,7 +122,7 @@ def _train_template(out: Path, cfg: TemplateConfig, splits: dict, train_config: 
 
     history = train(
         model, splits["train"], splits.get("val"), train_config, out_dir=out, resume=resume,
-        extra_meta={"template_config": cfg.to_dict()}, on_epoch=after_epoch,
+        extra_meta={"supernet_config": cfg.to_dict()}, on_epoch=after_epoch,
     )
     if dist_.is_main():
         save_netcdf(_marginals_dataset(model), out / "marginals.nc")

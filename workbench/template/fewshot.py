@@ -97,7 +97,7 @@ def train_few_shot(template_run, out, *, layer: int | None = None, units=None, e
                                                            "unit": u}})
         with Run(folder).lock() if dist_.is_main() else contextlib.nullcontext():
             train(model, splits["train"], splits.get("val"), cfg, out_dir=folder,
-                  resume=Run(folder).has_checkpoint(), extra_meta={"template_config": template.config.to_dict()})
+                  resume=Run(folder).has_checkpoint(), extra_meta={"supernet_config": template.config.to_dict()})
         handle.remove()
         seconds[u] = time.perf_counter() - t0
     manifest = {"template_run": str(template_run), "layer": layer, "parts": parts, "epochs": epochs,

@@ -468,14 +468,14 @@ def load_template(run: str | Path, *, map_location: str = "cpu") -> tuple[Templa
         raise CheckpointError(f"{run} does not exist: expected a template run folder (template train --out)")
     ckpt = path / "last" if path.is_dir() else path
     state, meta, _ = load_latest(ckpt, map_location=map_location)
-    cfg = meta.get("metadata", {}).get("template_config")
+    cfg = meta.get("metadata", {}).get("supernet_config")
     if cfg is None:
-        raise CheckpointError(f"{path} is not a template run: its checkpoint has no template_config "
+        raise CheckpointError(f"{path} is not a template run: its checkpoint has no supernet_config "
                               "(expected the --out folder of `workbench template train`)")
     try:
         model = TemplateNetwork(TemplateConfig.from_dict(cfg))
     except (TypeError, ValueError, KeyError) as e:
-        raise CheckpointError(f"{ckpt}: its template_config does not describe a template: {e}") from None
+        raise CheckpointError(f"{ckpt}: its supernet_config does not describe a template: {e}") from None
     load_state_checked(model, state, ckpt)
     return model, meta
 
