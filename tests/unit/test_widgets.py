@@ -30,7 +30,7 @@ def test_controls_change_cost_and_estimate(designer):
     assert box.children
     designer.fill_from_marginals()
     assert designer.strategy.units == designer.template.most_probable().units
-    layers = designer._widgets["layers"]
+    layers = designer.controls["layers"]
     layers[0].value = "S"
     before = designer.displayed()
     assert designer.strategy.units[0] == "S"
@@ -50,7 +50,7 @@ def test_controls_change_cost_and_estimate(designer):
     designer.template.set_strategy(None)
     assert s["estimate"] == pytest.approx(ref)
     # presets and best sampled move every dropdown
-    designer._widgets["preset"].value = "st"
+    designer.controls["preset"].value = "st"
     assert [d.value for d in layers] == ["ST"] * 8
     designer.best_sampled()
     assert designer.strategy.units == designer.sampled()[0].units == designer.template.sample(
@@ -66,8 +66,8 @@ def test_diff_against_a_preset(designer):
     assert d["layers"][2] == {"layer": 2, "current": "S", "reference": "ST", "changed": True}
     assert d["d_params"] == designer.cost()[0] - designer.cost(designer.presets["st"])[0] < 0
     designer.widget()
-    designer._widgets["diff_to"].value = "st"
-    assert "changed layers: [2]" in designer._widgets["diff"].value
+    designer.controls["diff_to"].value = "st"
+    assert "changed layers: [2]" in designer.controls["diff"].value
     with pytest.raises(ValueError, match="unknown preset"):
         designer.diff("nope")
     with pytest.raises(ValueError, match="not in the template"):
@@ -93,12 +93,12 @@ def test_stream_fusion_choice(designer, tmp_path):
     designer.widget()
     designer.set_stream_fusion("none")
     assert "two_stream_params" not in designer.summary()
-    designer._widgets["fusion"].value = "pyramid"  # through the control
+    designer.controls["fusion"].value = "pyramid"  # through the control
     assert designer.stream_fusion == "pyramid"
     s = designer.summary()
     params, gmacs = designer.cost()
     assert s["two_stream_params"] > 2 * params * 0.9 and s["two_stream_gmacs"] > gmacs
-    assert "wb-streams-params" in designer._widgets["info"].value
+    assert "wb-streams-params" in designer.controls["info"].value
     late = designer.set_stream_fusion("late") and designer.summary()
     assert late["two_stream_params"] != s["two_stream_params"]
     # the two-stream network runs on RGB + flow clips of the design's shape

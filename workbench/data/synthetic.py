@@ -1,5 +1,9 @@
 """The embedded synthetic spatiotemporal benchmark: procedurally generated clips whose truth is known.
 
+(One module of about 900 lines by choice: the generator is one pipeline, background, object, path,
+rendering, distractors, noise and shake, whose steps share each clip's random stream and
+parameters; apart, every step would need the others' internals.)
+
 Three kinds, each a ``torch.utils.data.Dataset`` of ``(clip, label)``:
 
 ``synthetic-appearance``

@@ -57,9 +57,9 @@ class StrategyDesigner:
         self._strategy = template.most_probable()
         self.stream_fusion = "none"  # or one of workbench.streams.models.FUSIONS
         self._stream_costs: dict[tuple[str, str], tuple[int, float]] = {}
-        self._widgets = None
+        self.controls = None
         self.training: threading.Thread | None = None
-        self._training_strategy: Strategy | None = None
+        self.training_strategy: Strategy | None = None
         self.last_training: dict | None = None
 
     @classmethod
@@ -95,9 +95,12 @@ class StrategyDesigner:
     def strategy(self) -> Strategy:
         return self._strategy
 
-    def set_strategy(self, strategy: Strategy) -> Strategy:
+    def set_strategy(self, strategy: Strategy, *, sync: bool = True) -> Strategy:
+        """Make ``strategy`` the current design (checked against the template); ``sync=False``
+        when the widget itself made the change and only its figures need redrawing."""
         self._strategy = self.template.check_strategy(strategy)
-        self._sync_widgets()
+        if sync:
+            self._sync_widgets()
         return self._strategy
 
     def set_unit(self, layer: int, unit: str) -> Strategy:
@@ -179,13 +182,13 @@ class StrategyDesigner:
         if fusion not in ("none", *FUSIONS):
             raise ValueError(f"unknown stream fusion {fusion!r}; expected 'none' or one of: {', '.join(FUSIONS)}")
         self.stream_fusion = fusion
-        if self._widgets is not None:
-            if self._widgets["fusion"].value != fusion:
-                self._widgets["fusion"].value = fusion
-            self._refresh()
+        if self.controls is not None:
+            if self.controls["fusion"].value != fusion:
+                self.controls["fusion"].value = fusion
+            self.redraw()
         return fusion
 
-    def _clip_shape(self) -> tuple[int, int, int, int]:
+    def clip_shape(self) -> tuple[int, int, int, int]:
         return tuple(int(v) for v in self.eval_set[0][0].shape)
 
     def two_stream_model(self, strategy: Strategy | None = None, fusion: str | None = None):
@@ -196,7 +199,7 @@ class StrategyDesigner:
         if fusion == "none":
             raise ValueError("no stream fusion chosen: set_stream_fusion('late' | 'stcb' | 'pyramid') first")
         s = strategy or self._strategy
-        _, t, _, w = self._clip_shape()
+        _, t, _, w = self.clip_shape()
         return build_streams_model(fusion, ("rgb", "flow"), self.template.num_classes, frames=t, size=w,
                                    backbone=s.to_dict(), backbone_kw=self.template.config.model_kwargs())
 
@@ -207,7 +210,7 @@ class StrategyDesigner:
         s = strategy or self._strategy
         key = (s.key, self.stream_fusion)
         if key not in self._stream_costs:
-            c, t, h, w = self._clip_shape()
+            c, t, h, w = self.clip_shape()
             params, macs = count_stream_cost(self.two_stream_model(s), {"rgb": (c, t, h, w), "flow": (2, t, h, w)})
             self._stream_costs[key] = (params, macs / 1e9)
         return self._stream_costs[key]

@@ -23,7 +23,7 @@ def export_design(designer, folder, name: str = "design") -> dict[str, Path]:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     name = free_name(folder, name)  # never written over: design, design-2, design-3, ...
-    s = designer._strategy.replace(name=name)
+    s = designer.strategy.replace(name=name)
     model = designer.template.extract(s, inherit_weights=True)
     save_checkpoint(folder / f"{name}-weights", model, model_kwargs=designer.template.config.model_kwargs(),
                     metadata={"strategy": s.to_dict(), "from_template": str(designer.run) if designer.run else None,
@@ -40,7 +40,7 @@ def export_design(designer, folder, name: str = "design") -> dict[str, Path]:
     paths = {"strategy": folder / f"{name}.json", "weights": folder / f"{name}-weights.safetensors",
              "module": folder / f"{name}.py"}
     if designer.stream_fusion != "none":
-        _, t, _, w = designer._clip_shape()
+        _, t, _, w = designer.clip_shape()
         spec = {"fusion": designer.stream_fusion, "modalities": ["rgb", "flow"], "backbone": s.to_dict(),
                 "backbone_kw": designer.template.config.model_kwargs(), "num_classes": designer.template.num_classes,
                 "frames": t, "size": w}
@@ -71,7 +71,7 @@ def start_training(designer, out, *, epochs: int = 20, batch_size: int = 16, lr:
     if designer.training is not None and designer.training.is_alive():
         raise RuntimeError("a training is already running; wait for it to finish")
     spec = read_run(designer.run)
-    s = designer._strategy
+    s = designer.strategy
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, progress=False)
     # the template is scored here, in the caller's thread: the training thread never touches it
     estimate = (designer.estimate(s), designer.interval(s))
@@ -122,7 +122,7 @@ def start_training(designer, out, *, epochs: int = 20, batch_size: int = 16, lr:
             designer.last_training["record_error"] = e
 
     designer.last_training = None
-    designer._training_strategy = s
+    designer.training_strategy = s
     designer.training = threading.Thread(target=job, daemon=True, name="designer-training")
     designer.training.start()
     if wait:

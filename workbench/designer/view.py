@@ -18,7 +18,7 @@ def build_widget(designer):
 
     units = list(designer.template.units)
     layers = [W.Dropdown(options=units, value=u, description=f"layer {i}", layout=W.Layout(width="190px"))
-              for i, u in enumerate(designer._strategy.units)]
+              for i, u in enumerate(designer.strategy.units)]
     preset = W.Dropdown(options=["(preset)"] + list(designer.presets), value="(preset)", description="preset")
     fill = W.Button(description="fill from the marginals", layout=W.Layout(width="auto"))
     best = W.Button(description="best sampled", disabled=designer.estimates is None, layout=W.Layout(width="auto"))
@@ -36,7 +36,7 @@ def build_widget(designer):
     train = W.Button(description="train stand-alone")
     bar = W.IntProgress(value=0, min=0, max=1, description="training")
     status = W.HTML()
-    designer._widgets = {"layers": layers, "info": info, "diff_to": diff_to, "diff": diff_out, "preset": preset,
+    designer.controls = {"layers": layers, "info": info, "diff_to": diff_to, "diff": diff_out, "preset": preset,
                      "bar": bar, "status": status, "fusion": fusion}
     by_label = {**designer.presets, **{s.label: s for s in designer.sampled()[:20]}}
 
@@ -68,8 +68,8 @@ def build_widget(designer):
                           f"GMACs {d['d_gmacs']:+.4g}, estimate {d['d_estimate']:+.3f}")
 
     def on_layer(change, i):
-        if change["new"] != designer._strategy.units[i]:
-            designer._strategy = designer._strategy.replace(i, change["new"], name=None)  # a new design
+        if change["new"] != designer.strategy.units[i]:
+            designer.set_strategy(designer.strategy.replace(i, change["new"], name=None), sync=False)  # a new design
             if preset.value != "(preset)":
                 preset.value = "(preset)"  # the dropdown no longer names what is shown
             refresh()
@@ -88,14 +88,14 @@ def build_widget(designer):
 
     def do_train(_):
         if designer.training is not None and designer.training.is_alive():
-            running = (designer.last_training or {}).get("strategy") or designer._training_strategy
+            running = (designer.last_training or {}).get("strategy") or designer.training_strategy
             status.value = (f"refused: {html.escape(running.code if running else 'a design')} is still training; "
                             "wait for it to finish")
             return
         n = epochs.value
         bar.max, bar.value = n, 0
-        out = Path(folder.value) / f"train-{designer._strategy.key}"
-        status.value = f"training {html.escape(designer._strategy.code)} for {n} epochs -> {html.escape(str(out))}"
+        out = Path(folder.value) / f"train-{designer.strategy.key}"
+        status.value = f"training {html.escape(designer.strategy.code)} for {n} epochs -> {html.escape(str(out))}"
 
         def progress(h):
             bar.value = len(h)
@@ -121,7 +121,7 @@ def build_widget(designer):
     grid = W.GridBox(layers, layout=W.Layout(grid_template_columns="repeat(4, 200px)"))
     box = W.VBox([W.HBox([preset, fill, best, fusion]), grid, info, diff_to, diff_out,
                   W.HBox([folder, export]), W.HBox([epochs, train, bar]), status])
-    designer._refresh = refresh
+    designer.redraw = refresh
     return box
 
 
@@ -130,7 +130,7 @@ def static_view(designer):
     from IPython.display import HTML
 
     s = designer.summary()
-    rows = "".join(f"<tr><td>{i}</td><td>{u}</td></tr>" for i, u in enumerate(designer._strategy.units))
+    rows = "".join(f"<tr><td>{i}</td><td>{u}</td></tr>" for i, u in enumerate(designer.strategy.units))
     return HTML(f"<p><b>{html.escape(s['code'])}</b>: params {s['params']:,}, GMACs {s['gmacs']:.4g}, "
                 f"estimated top-1 {s['estimate']:.3f}<br>"
                 + (f"two-stream ({html.escape(designer.stream_fusion)}, RGB + flow): params {s['two_stream_params']:,}, "
@@ -140,23 +140,23 @@ def static_view(designer):
 
 
 def sync_widgets(designer) -> None:
-    if designer._widgets is None:
+    if designer.controls is None:
         return
-    for dd, u in zip(designer._widgets["layers"], designer._strategy.units):
+    for dd, u in zip(designer.controls["layers"], designer.strategy.units):
         if dd.value != u:
             dd.value = u
-    preset = designer._widgets["preset"]
-    shown = designer._strategy.name if designer._strategy.name in designer.presets else "(preset)"
+    preset = designer.controls["preset"]
+    shown = designer.strategy.name if designer.strategy.name in designer.presets else "(preset)"
     if preset.value != shown:  # the dropdown names the design only while it is that preset
         preset.value = shown
-    designer._refresh()
+    designer.redraw()
 
 
 def displayed(designer) -> dict:
     """What the widget shows now (params, GMACs, estimate as displayed text)."""
     import re
 
-    if designer._widgets is None:
+    if designer.controls is None:
         raise ValueError("no widget yet: call widget() first")
-    text = designer._widgets["info"].value
+    text = designer.controls["info"].value
     return {k: re.search(f"class='wb-{k}'>([^<]+)<", text).group(1) for k in ("params", "gmacs", "estimate")}
