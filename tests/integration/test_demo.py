@@ -136,3 +136,40 @@ def test_a_finished_training_stays_finished_when_its_record_cannot_be_written(tm
     with __import__("pytest").raises(RuntimeError, match="already running"):
         d.train(tmp_path / "t2", epochs=1)
     gate.set()
+
+
+def test_designer_queues_cancels_and_draws_curves_through_its_widgets(tmp_path):
+    """Through the widget's own buttons: a second design queues behind the running one, cancel
+    stops the running one (nothing recorded, its folder resumable), the queued one then trains,
+    is recorded, and the curves image shows its epochs."""
+    from workbench.runs import Run, read_records
+    from workbench.studies.mainjob import run_main_job
+    from workbench.widgets import StrategyDesigner
+
+    r = run_main_job(tmp_path / "demo", settings=SMOKE, progress=False)
+    d = StrategyDesigner.from_run(r["run"], estimates=r["estimates"])
+    d.widget()
+    c = d.controls
+    c["folder"].value = str(tmp_path / "designs")
+    d.apply_preset("st")
+    first = d.strategy
+    c["epochs"].value = 50  # long enough to be cancelled while it runs
+    c["train"].click()
+    assert d.training_strategy == first and "training" in c["status"].value
+    d.apply_preset("opt")
+    second = d.strategy
+    c["epochs"].value = 1
+    c["train"].click()
+    assert len(d.queue) == 1 and "queued" in c["status"].value and second.code in c["queue"].value
+    c["cancel"].click()
+    d.wait(timeout=600)
+    assert [(f["strategy"].code, f["status"]) for f in d.finished] == [(first.code, "cancelled"),
+                                                                          (second.code, "done")], d.finished
+    assert "stopped in epoch" in d.finished[0]["cancelled"]
+    assert [x["code"] for x in read_records(r["run"])] == [second.code]  # a cancelled training is not recorded
+    assert "done:" in c["status"].value and c["queue"].value == ""
+    assert bytes(c["curves"].value).startswith(b"\x89PNG")
+    stopped = Run(tmp_path / "designs" / f"train-{first.key}")
+    assert not stopped.is_finished()  # resumable, never marked finished
+    c["cancel"].click()
+    assert c["status"].value == "nothing is training"

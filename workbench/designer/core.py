@@ -58,9 +58,13 @@ class StrategyDesigner:
         self.stream_fusion = "none"  # or one of workbench.streams.models.FUSIONS
         self._stream_costs: dict[tuple[str, str], tuple[int, float]] = {}
         self.controls = None
-        self.training: threading.Thread | None = None
+        self.training: threading.Thread | None = None  # the running training's thread
         self.training_strategy: Strategy | None = None
         self.last_training: dict | None = None
+        self.finished: list[dict] = []  # every ended training: strategy, status (done, cancelled, error), ...
+        self.queue: list[dict] = []  # trainings waiting for the running one to end
+        self.stop_event = threading.Event()
+        self.jobs_lock = threading.RLock()
 
     @classmethod
     def from_run(cls, run, *, split: str | None = None, estimates=None, **kw) -> StrategyDesigner:
@@ -243,16 +247,30 @@ class StrategyDesigner:
         return export_design(self, folder, name)
 
     def train(self, out, *, epochs: int = 20, batch_size: int = 16, lr: float = 6e-3, seed: int = 0,
-              inherit: bool = False, on_epoch=None, wait: bool = False) -> threading.Thread:
+              inherit: bool = False, on_epoch=None, wait: bool = False, queue: bool = False,
+              hooks: tuple | None = None):
         """Train the current strategy stand-alone on the run's dataset in a background thread
-        (``wait=True``: join it). ``on_epoch(history)`` runs after each epoch; the result lands
-        in :attr:`last_training` (or its exception), and a finished training in the run's records."""
+        (``wait=True``: join it, and any queued after it). ``on_epoch(history)`` runs after each
+        epoch; the result lands in :attr:`last_training` and :attr:`finished`, a finished training
+        in the run's records. While one runs, another is refused, or queued with ``queue=True``.
+        Returns the thread (None when queued)."""
         from .jobs import start_training
 
         return start_training(self, out, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, inherit=inherit,
-                              on_epoch=on_epoch, wait=wait)
+                              on_epoch=on_epoch, wait=wait, queue=queue, hooks=hooks)
 
+    def cancel(self, *, clear_queue: bool = False) -> bool:
+        """Stop the running training before its next step (its folder resumes from the last
+        finished epoch); ``clear_queue`` drops the queued ones too. Whether one was running."""
+        from .jobs import cancel_training
 
+        return cancel_training(self, clear_queue=clear_queue)
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until the running training and the queued ones have ended."""
+        from .jobs import wait_for_trainings
+
+        wait_for_trainings(self, timeout)
 
     def records(self) -> list[dict]:
         """Every stand-alone training of a strategy of this run, beside its estimate."""

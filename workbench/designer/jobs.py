@@ -10,7 +10,8 @@ from pathlib import Path
 
 from workbench.strategy import Strategy
 
-__all__ = ["StreamsProgress", "export_design", "free_name", "record_training", "start_training"]
+__all__ = ["StreamsProgress", "busy", "cancel_training", "export_design", "free_name", "record_training",
+           "start_training", "wait_for_trainings"]
 
 
 def export_design(designer, folder, name: str = "design") -> dict[str, Path]:
@@ -59,75 +60,139 @@ def export_design(designer, folder, name: str = "design") -> dict[str, Path]:
 
 
 def start_training(designer, out, *, epochs: int = 20, batch_size: int = 16, lr: float = 6e-3, seed: int = 0,
-          inherit: bool = False, on_epoch=None, wait: bool = False) -> threading.Thread:
+                   inherit: bool = False, on_epoch=None, wait: bool = False, queue: bool = False,
+                   hooks: tuple | None = None):
     """Train the current strategy stand-alone on the run's dataset in a background thread
-    (``wait=True``: join it). ``on_epoch(history)`` runs after each epoch; the result lands
-    in :attr:`last_training` (or its exception)."""
+    (``wait=True``: join it). ``on_epoch(history)`` runs after each epoch; the result lands in
+    ``designer.last_training`` and ``designer.finished`` (status ``done``, ``cancelled`` or
+    ``error``), a finished training in the run's records. While one runs, another is refused,
+    or with ``queue=True`` queued: it starts when the running one ends. Returns the thread, or
+    None when queued. ``hooks``: ``(begin(), end(result))`` called in the training thread as the
+    job starts and after it ended (the widget's status line)."""
     from workbench.engine.config import TrainConfig
-    from workbench.studies.pipeline import read_run, train_strategy
 
     if designer.run is None:
         raise ValueError("training needs the template's run folder (StrategyDesigner.from_run)")
-    if designer.training is not None and designer.training.is_alive():
-        raise RuntimeError("a training is already running; wait for it to finish")
-    spec = read_run(designer.run)
     s = designer.strategy
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, progress=False)
     # the template is scored here, in the caller's thread: the training thread never touches it
-    estimate = (designer.estimate(s), designer.interval(s))
+    job = {"strategy": s, "estimate": (designer.estimate(s), designer.interval(s)), "config": cfg, "out": out,
+           "inherit": inherit, "fusion": designer.stream_fusion, "on_epoch": on_epoch, "hooks": hooks}
+    with designer.jobs_lock:
+        if busy(designer):
+            if not queue:
+                running = designer.training_strategy
+                raise RuntimeError(f"a training is already running ({running.code if running else 'a design'}); "
+                                   "queue this one (queue=True), cancel that one, or wait for it to finish")
+            designer.queue.append(job)
+            return None
+        thread = _launch(designer, job)
+    if wait:
+        wait_for_trainings(designer)
+    return thread
 
-    fusion = designer.stream_fusion
 
-    def job():
-        try:
+def busy(designer) -> bool:
+    """Whether a training of the designer runs now."""
+    return designer.training is not None and designer.training.is_alive()
+
+
+def cancel_training(designer, *, clear_queue: bool = False) -> bool:
+    """Stop the running training before its next step (its run folder keeps the last finished
+    epoch and resumes from it); ``clear_queue``: drop the queued ones too. Returns whether one
+    was running."""
+    with designer.jobs_lock:
+        if clear_queue:
+            designer.queue.clear()
+        if not busy(designer):
+            return False
+        designer.stop_event.set()
+        return True
+
+
+def wait_for_trainings(designer, timeout: float | None = None) -> None:
+    """Block until the running training and every queued one have ended."""
+    import time
+
+    end = None if timeout is None else time.monotonic() + timeout
+    while True:
+        with designer.jobs_lock:
+            thread = designer.training
+            pending = busy(designer) or bool(designer.queue)
+        if not pending:
+            return
+        left = None if end is None else max(0.0, end - time.monotonic())
+        if left == 0.0:
+            raise TimeoutError("trainings still running")
+        thread.join(left if left is None else min(left, 1.0))
+
+
+def _launch(designer, job: dict) -> threading.Thread:
+    """Start ``job`` in a training thread (the caller holds ``jobs_lock``)."""
+    designer.last_training = None
+    designer.training_strategy = job["strategy"]
+    designer.stop_event = threading.Event()
+    stop = designer.stop_event
+    designer.training = threading.Thread(target=_run_job, args=(designer, job, stop), daemon=True,
+                                         name="designer-training")
+    designer.training.start()
+    return designer.training
+
+
+def _run_job(designer, job: dict, stop: threading.Event) -> None:
+    from workbench.engine.loop import Cancelled, stoppable
+    from workbench.studies.pipeline import read_run, train_strategy
+
+    s, cfg, out, inherit, fusion, on_epoch = (job[k] for k in ("strategy", "config", "out", "inherit", "fusion",
+                                                               "on_epoch"))
+    result: dict = {"strategy": s, "out": str(out), "estimate": job["estimate"]}
+    begin, end = job.get("hooks") or (None, None)
+    try:
+        if begin is not None:
+            begin()
+        spec = read_run(designer.run)
+        with stoppable(stop):
             if fusion != "none":
                 from workbench.streams import run_streams
-
-                epochs_seen: list[int] = []
-
-                def streams_epoch(h, m):
-                    epochs_seen.append(h["epoch"][-1])
-                    if on_epoch:
-                        on_epoch(StreamsProgress(h))
 
                 r = run_streams(out, dataset=spec["dataset"], fusion=fusion, modalities=("rgb", "flow"),
                                 train_config=cfg, data_kw=spec["data_kw"],
                                 model_kw={"backbone": s.to_dict(), "backbone_kw": designer.template.config.model_kwargs()},
-                                on_epoch=streams_epoch)
-                designer.last_training = {"strategy": s, "history": r["history"], "test": r["result"]["test"]["fused"],
-                                      "out": str(out), "stream_fusion": fusion}
+                                on_epoch=(lambda h, m: on_epoch(StreamsProgress(h))) if on_epoch else None)
+                result.update(history=r["history"], test=r["result"]["test"]["fused"], stream_fusion=fusion)
                 try:
                     val = r["history"]["val_acc"]["fused"][-1]
                 except (KeyError, IndexError, TypeError):
                     val = None
-                try:
-                    record_training(designer, s, estimate, val, designer.last_training["test"], cfg, out, inherit, fusion)
-                    designer.last_training["recorded"] = True
-                except Exception as e:
-                    designer.last_training["record_error"] = e
-                return
-            _, history, test = train_strategy(
-                s, out, dataset=spec["dataset"], root=spec.get("root"), data_kw=spec["data_kw"],
-                model_kw=designer.template.config.model_kwargs(), train_config=cfg,
-                inherit_from=designer.run if inherit else None,
-                on_epoch=(lambda h, m: on_epoch(h)) if on_epoch else None)
-            designer.last_training = {"strategy": s, "history": history, "test": test, "out": str(out)}
-        except Exception as e:  # reported in the widget and kept for the caller
-            designer.last_training = {"strategy": s, "error": e}
-            return
+            else:
+                _, history, test = train_strategy(
+                    s, out, dataset=spec["dataset"], root=spec.get("root"), data_kw=spec["data_kw"],
+                    model_kw=designer.template.config.model_kwargs(), train_config=cfg,
+                    inherit_from=designer.run if inherit else None,
+                    on_epoch=(lambda h, m: on_epoch(h)) if on_epoch else None)
+                result.update(history=history, test=test)
+                val = history.val_acc[-1]
+        result["status"] = "done"
         try:  # a training that finished stays finished, whatever happens to its record
-            record_training(designer, s, estimate, history.val_acc[-1], test, cfg, out, inherit, fusion)
-            designer.last_training["recorded"] = True
+            record_training(designer, s, job["estimate"], val, result["test"], cfg, out, inherit, fusion)
+            result["recorded"] = True
         except Exception as e:
-            designer.last_training["record_error"] = e
-
-    designer.last_training = None
-    designer.training_strategy = s
-    designer.training = threading.Thread(target=job, daemon=True, name="designer-training")
-    designer.training.start()
-    if wait:
-        designer.training.join()
-    return designer.training
+            result["record_error"] = e
+    except Cancelled as e:
+        result.update(status="cancelled", cancelled=str(e))
+    except Exception as e:  # reported in the widget and kept for the caller
+        result.update(status="error", error=e)
+    finally:
+        with designer.jobs_lock:
+            designer.last_training = result
+            designer.finished.append(result)
+            if end is not None:
+                try:
+                    end(result)
+                except Exception as e:  # a display problem must not stop the queue
+                    result["end_error"] = e
+            if designer.queue:  # the next queued design starts as this thread ends
+                _launch(designer, designer.queue.pop(0))
 
 
 def record_training(designer, s: Strategy, estimate: tuple[float, tuple[float, float]], val_top1, test: dict, cfg, out,
@@ -144,13 +209,20 @@ def record_training(designer, s: Strategy, estimate: tuple[float, tuple[float, f
 
 
 class StreamsProgress:
-    """A stream-fusion history seen through the two fields the designer's progress bar reads."""
+    """A stream-fusion history as the designer's progress bar and curves read a stand-alone one:
+    the fused head's numbers after each epoch (its epoch 0, before training, left out)."""
 
     def __init__(self, history: dict) -> None:
-        self.val_acc = history["val_acc"]["fused"][1:]
+        head = "fused" if "fused" in history["val_acc"] else next(iter(history["val_acc"]))
+        self.val_acc = history["val_acc"][head][1:]
+        self._curves = {"epoch": list(history["epoch"][1:]), "val_acc": self.val_acc,
+                        **{k: history[k][head][1:] for k in ("train_loss", "val_loss", "train_acc")}}
 
     def __len__(self) -> int:
         return len(self.val_acc)
+
+    def to_dict(self) -> dict:
+        return dict(self._curves)
 
 
 def free_name(folder: Path, name: str) -> str:

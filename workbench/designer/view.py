@@ -6,10 +6,9 @@ that a notebook exported without a kernel shows."""
 from __future__ import annotations
 
 import html
-import threading
 from pathlib import Path
 
-__all__ = ["build_widget", "displayed", "static_view", "sync_widgets"]
+__all__ = ["build_widget", "displayed", "static_view", "sync_widgets", "training_curves_png"]
 
 
 def build_widget(designer):
@@ -33,11 +32,16 @@ def build_widget(designer):
     folder = W.Text(value="designs", description="folder")
     export = W.Button(description="export")
     epochs = W.BoundedIntText(value=20, min=1, max=1000, description="epochs")
-    train = W.Button(description="train stand-alone")
+    train = W.Button(description="train stand-alone", tooltip="while one trains, the next click queues the design")
+    cancel = W.Button(description="cancel", tooltip="stop the running training (its folder resumes from the last "
+                                                     "finished epoch); queued designs go on")
     bar = W.IntProgress(value=0, min=0, max=1, description="training")
     status = W.HTML()
+    queued = W.HTML()
+    curves = W.Image(format="png", layout=W.Layout(max_width="720px"))
     designer.controls = {"layers": layers, "info": info, "diff_to": diff_to, "diff": diff_out, "preset": preset,
-                     "bar": bar, "status": status, "fusion": fusion}
+                         "bar": bar, "status": status, "fusion": fusion, "train": train, "cancel": cancel,
+                         "epochs": epochs, "folder": folder, "queue": queued, "curves": curves}
     by_label = {**designer.presets, **{s.label: s for s in designer.sampled()[:20]}}
 
     def refresh(*_):
@@ -86,43 +90,78 @@ def build_widget(designer):
         paths = designer.export(folder.value)
         status.value = "exported: " + ", ".join(html.escape(str(p)) for p in paths.values())
 
+    def show_queue() -> None:
+        waiting = [j["strategy"].code for j in designer.queue]
+        queued.value = ("queued: " + ", ".join(html.escape(c) for c in waiting)) if waiting else ""
+
     def do_train(_):
-        if designer.training is not None and designer.training.is_alive():
-            running = (designer.last_training or {}).get("strategy") or designer.training_strategy
-            status.value = (f"refused: {html.escape(running.code if running else 'a design')} is still training; "
-                            "wait for it to finish")
-            return
         n = epochs.value
-        bar.max, bar.value = n, 0
-        out = Path(folder.value) / f"train-{designer.strategy.key}"
-        status.value = f"training {html.escape(designer.strategy.code)} for {n} epochs -> {html.escape(str(out))}"
+        s = designer.strategy
+        out = Path(folder.value) / f"train-{s.key}"
+        code = html.escape(s.code)
+
+        def begin() -> None:  # in the training thread, as the job starts
+            bar.max, bar.value = n, 0
+            bar.description = f"job {len(designer.finished) + 1}/{len(designer.finished) + 1 + len(designer.queue)}"
+            status.value = f"training {code} for {n} epochs -> {html.escape(str(out))}"
+            show_queue()
 
         def progress(h):
             bar.value = len(h)
-            status.value = f"epoch {len(h)}/{n}: val top-1 {h.val_acc[-1]:.3f}"
+            status.value = f"{code}: epoch {len(h)}/{n}, val top-1 {h.val_acc[-1]:.3f}"
+            curves.value = training_curves_png(h)
 
-
-        def watch():
-            designer.training.join()
-            r = designer.last_training or {}
-            code = html.escape(r["strategy"].code) if r.get("strategy") is not None else "?"
+        def end(r: dict) -> None:
             where = (f"recorded in {html.escape(str(designer.run))}/records.json" if r.get("recorded") else
                      f"NOT recorded: {html.escape(str(r.get('record_error')))}")
-            status.value = (f"error training {code}: {html.escape(str(r['error']))}" if "error" in r else
-                            f"done: {code}: test top-1 {r['test']['top1']:.3f} (estimate was "
-                            f"{designer.estimate(r['strategy']):.3f}); {where}")
+            if r["status"] == "cancelled":
+                status.value = f"cancelled: {code}; {html.escape(r['cancelled'])}"
+            elif r["status"] == "error":
+                status.value = f"error training {code}: {html.escape(str(r['error']))}"
+            else:
+                status.value = (f"done: {code}: test top-1 {r['test']['top1']:.3f} (estimate was "
+                                f"{r['estimate'][0]:.3f}); {where}")
+            show_queue()
 
-        designer.train(out, epochs=n, on_epoch=progress)
-        threading.Thread(target=watch, daemon=True).start()
+        thread = designer.train(out, epochs=n, on_epoch=progress, queue=True, hooks=(begin, end))
+        if thread is None:
+            show_queue()
+            status.value = (f"queued: {code} starts when {html.escape(designer.training_strategy.code)} ends "
+                            f"({len(designer.queue)} waiting)")
+
+    def do_cancel(_):
+        running = designer.training_strategy
+        if designer.cancel():
+            status.value = f"cancelling {html.escape(running.code)}: it stops before its next step"
+        else:
+            status.value = "nothing is training"
 
     export.on_click(do_export)
     train.on_click(do_train)
+    cancel.on_click(do_cancel)
     refresh()
     grid = W.GridBox(layers, layout=W.Layout(grid_template_columns="repeat(4, 200px)"))
     box = W.VBox([W.HBox([preset, fill, best, fusion]), grid, info, diff_to, diff_out,
-                  W.HBox([folder, export]), W.HBox([epochs, train, bar]), status])
+                  W.HBox([folder, export]), W.HBox([epochs, train, cancel, bar]), status, queued, curves])
     designer.redraw = refresh
     return box
+
+
+def training_curves_png(history) -> bytes:
+    """A stand-alone training's loss and top-1 curves so far, as PNG bytes."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    from workbench.plots.live import training_curves
+
+    fig = training_curves(history, width="double")
+    try:
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=80)
+        return buf.getvalue()
+    finally:
+        plt.close(fig)
 
 
 def static_view(designer):

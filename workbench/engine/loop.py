@@ -18,9 +18,12 @@ in :mod:`workbench.streams.train`), and what the checkpoint carries besides the 
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
+import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -51,11 +54,30 @@ from workbench.engine.step import (
 )
 
 __all__ = [
-    "History", "Hooks", "Loop", "TemplateHooks", "TrainConfig", "TrainStep", "amp_dtype", "evaluate",
+    "Cancelled", "History", "Hooks", "Loop", "TemplateHooks", "TrainConfig", "TrainStep", "amp_dtype", "evaluate",
     "load_optimizer_tensors", "lr_at", "make_optimizers", "make_train_loader", "measure_step_seconds",
     "optimizer_tensors", "place_for_training", "skipped_videos", "tau_at", "to_device", "train",
-    "uniform_strategy",
+    "uniform_strategy", "stoppable",
 ]
+
+
+class Cancelled(RuntimeError):
+    """A training stopped on request (:func:`stoppable`). The checkpoint of its last finished
+    epoch stays: the run resumes from it."""
+
+
+_STOP: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar("workbench_stop", default=None)
+
+
+@contextlib.contextmanager
+def stoppable(event: threading.Event) -> Iterator[threading.Event]:
+    """Every training loop run inside this block (in this thread) stops before its next step once
+    ``event`` is set, raising :class:`Cancelled`: how a notebook cancels a background training."""
+    token = _STOP.set(event)
+    try:
+        yield event
+    finally:
+        _STOP.reset(token)
 
 
 def skipped_videos(dataset) -> list[str]:
@@ -326,7 +348,13 @@ class Loop:
         show = config.progress and self.main
         bar = tqdm(loader, desc=f"{self.label}: epoch {epoch + 1}/{config.epochs} [{phase}]", leave=False,
                    disable=not show)
+        stop = _STOP.get()
         for i, batch in enumerate(bar):
+            if stop is not None and stop.is_set():
+                bar.close()
+                raise Cancelled(f"{self.label}: stopped in epoch {epoch + 1}/{config.epochs} on request; "
+                                + (f"its checkpoint holds {epoch} finished epoch(s) and resumes from there"
+                                   if self.run_dir is not None else "nothing was saved (no run folder)"))
             x, y = to_device(batch[0], self.device), batch[1].to(self.device, non_blocking=True)
             weight = 1.0
             if self.distributed:  # DDP averages over processes: weigh each by its share of the batch

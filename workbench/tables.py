@@ -1,0 +1,655 @@
+"""Tables to browse results, in the spirit of TensorBoard's and Optuna's views:
+
+* :class:`RunTable` - every run folder under a folder, one row each (kind, dataset, strategy,
+  epochs, best and last validation top-1, test top-1, health, trust), with filters, a side-by-side
+  comparison of any number of runs and their curves on one axes, and an ipywidgets view;
+* :class:`StrategyTable` - the distinct strategies of an estimates Dataset, sortable and filterable,
+  linked both ways to the interactive scatter, with export and "send to the designer";
+* :func:`best_so_far` / :func:`best_so_far_plot` - the best estimate after 1, 2, ..., n samples,
+  and :func:`layer_importance_bars` - how much each layer's choice moves the estimate, one bar per
+  layer (the range of :func:`workbench.analysis.layer_importance`, whose effects per unit
+  :func:`workbench.plots.space.layer_importance_plot` draws).
+
+No torch import, and nothing needs a display: the widgets are built only when asked for.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["RunTable", "StrategyTable", "best_so_far", "best_so_far_plot", "layer_importance_bars", "curve"]
+
+ANY = "(any)"
+RUN_COLUMNS = ["path", "kind", "dataset", "code", "epochs", "planned", "finished", "best_val_top1", "last_val_top1",
+               "test_top1", "seconds", "warnings", "trust", "problem"]
+NOISE = "top1 95% (evaluation noise)"
+
+
+def _colours(n: int) -> list[str]:
+    from .plots.paper import _EXTRA, UNIT_COLOURS
+
+    base = [c for u, c in UNIT_COLOURS.items() if u != "skip"] + _EXTRA
+    return [base[i % len(base)] for i in range(n)]
+
+
+def _number(v) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def curve(history: dict, metric: str = "val_acc") -> tuple[np.ndarray, np.ndarray]:
+    """``(epochs, values)`` of ``metric`` in a run's history dict; per-head histories (stream
+    fusion) give the ``"fused"`` head (else the first). Empty arrays when the metric is absent."""
+    values = history.get(metric) if isinstance(history, dict) else None
+    if isinstance(values, dict):
+        values = values.get("fused", next(iter(values.values()), None))
+    if not isinstance(values, list) or not values:
+        return np.zeros(0), np.zeros(0)
+    epochs = history.get("epoch")
+    epochs = epochs if isinstance(epochs, list) and len(epochs) == len(values) else list(range(1, len(values) + 1))
+    return np.asarray(epochs, float), np.asarray([_number(v) for v in values], float)
+
+
+def _test_top1(result: dict) -> float:
+    test = result.get("test")
+    if isinstance(test, dict) and isinstance(test.get("fused"), dict):
+        test = test["fused"]
+    if isinstance(test, dict) and "top1" in test:
+        return _number(test["top1"])
+    return _number(result.get("test_top1"))
+
+
+def _code(spec: dict) -> str:
+    kind = spec.get("kind")
+    if isinstance(spec.get("strategy"), dict):
+        from .strategy import Strategy
+
+        try:
+            return Strategy.from_dict(spec["strategy"]).code
+        except ValueError:
+            return str(spec["strategy"].get("backbone", ""))
+    if kind == "supernet":
+        return str((spec.get("supernet_config") or {}).get("backbone", ""))
+    if kind == "streams":
+        mods = "+".join(spec.get("modalities") or [])
+        return f"{spec.get('fusion', '')} ({mods})" if mods else str(spec.get("fusion", ""))
+    return str(spec.get("strategy") or spec.get("backbone") or "")
+
+
+def _run_row(root: Path, folder: Path) -> dict:
+    """One row of :class:`RunTable` (never raises: problems go to the ``problem`` column)."""
+    from .runs import KIND_NAMES, Run, RunError
+    from .studies.trust_record import read_health, trust_short
+
+    rel = folder.relative_to(root).as_posix()
+    row = dict.fromkeys(RUN_COLUMNS, math.nan)
+    row.update(path=rel, kind="unreadable", dataset="", code="", finished=False, trust="", problem="")
+    run = Run(folder)
+    try:
+        spec = run.spec()
+        if not isinstance(spec, dict):
+            raise RunError(f"{folder / 'run.json'} holds a {type(spec).__name__}, not a JSON object")
+    except (RunError, OSError, UnicodeDecodeError) as e:
+        row["problem"] = str(e)
+        return row
+    problems = []
+    kind = spec.get("kind")
+    row.update(kind=KIND_NAMES.get(kind, kind) if kind else "unknown", dataset=str(spec.get("dataset") or ""),
+               code=_code(spec), finished=run.is_finished(),
+               planned=_number((spec.get("train_config") or {}).get("epochs")))
+    history: dict = {}
+    if run.file("history.json").is_file():
+        try:
+            history = run.history()
+        except (RunError, OSError, UnicodeDecodeError) as e:
+            problems.append(str(e))
+    if isinstance(history, dict):
+        epochs, val = curve(history, "val_acc")
+        per_head = isinstance(history.get("val_acc"), dict)  # stream fusion: epoch 0 is before training
+        row["epochs"] = int((epochs > 0).sum()) if per_head else len(history.get("epoch") or [])
+        trained = val[epochs > 0] if per_head else val
+        if trained.size and np.isfinite(trained).any():
+            row["best_val_top1"], row["last_val_top1"] = float(np.nanmax(trained)), float(trained[-1])
+        secs = history.get("seconds")
+        if isinstance(secs, list) and secs:
+            row["seconds"] = float(np.nansum([_number(s) for s in secs]))
+    if row["finished"]:
+        try:
+            result = run.result()
+            row["test_top1"] = _test_top1(result) if isinstance(result, dict) else math.nan
+        except (RunError, OSError, UnicodeDecodeError) as e:
+            problems.append(str(e))
+    try:
+        row["warnings"] = len(read_health(folder))
+        if kind == "supernet":
+            row["trust"] = trust_short(folder)
+    except (ValueError, OSError, KeyError, TypeError) as e:
+        problems.append(f"trust.json: {e}")
+    row["problem"] = "; ".join(problems)
+    return row
+
+
+class _Filtered:
+    """Shared by the tables: a frame, the current filter and sort, an HTML rendering."""
+
+    _frame: pd.DataFrame
+    max_html_rows = 100
+
+    def frame(self) -> pd.DataFrame:
+        """The whole table (a copy)."""
+        return self._frame.copy()
+
+    def html(self, view: pd.DataFrame | None = None) -> str:
+        """The table (``view``: the current view by default) as an HTML table."""
+        view = self.view() if view is None else view
+        n = len(view)
+        head = view.head(self.max_html_rows)
+        note = f"<small>{len(head)} of {n} rows shown</small>" if n > len(head) else f"<small>{n} rows</small>"
+        return note + head.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.4g}", escape=True)
+
+
+class RunTable(_Filtered):
+    """Every run folder under ``root`` (``recursive``: at any depth, else ``root`` and its direct
+    sub-folders; hidden and ``cache`` folders are skipped), one row each."""
+
+    def __init__(self, root, *, recursive: bool = True):
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise ValueError(f"RunTable: {self.root} is not a folder; expected a folder holding run folders (run.json)")
+        self.recursive = recursive
+        self.controls: dict = {}
+        self.figure = None
+        self._filters: dict = {}
+        self.refresh()
+
+    def refresh(self) -> pd.DataFrame:
+        """Read the folders again (runs still training move on)."""
+        rows = [_run_row(self.root, f) for f in self._folders()]
+        self._frame = pd.DataFrame(rows, columns=RUN_COLUMNS)
+        return self.frame()
+
+    def _folders(self) -> list[Path]:
+        found = []
+        for here, dirs, files in os.walk(self.root):
+            here = Path(here)
+            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "cache")
+            if not self.recursive and here != self.root:
+                dirs[:] = []
+            if "run.json" in files:
+                found.append(here)
+        return found
+
+    def filter(self, kind=None, dataset=None, finished=None, text=None) -> pd.DataFrame:
+        """The rows of that kind (display name), dataset, finished state and whose path or code
+        contains ``text`` (any case); None: no condition. The widget shows the last filter."""
+        self._filters = {"kind": kind, "dataset": dataset, "finished": finished, "text": text}
+        return self.view()
+
+    def view(self) -> pd.DataFrame:
+        """The table under the current filter."""
+        df, f = self._frame, self._filters
+        keep = np.ones(len(df), bool)
+        for col in ("kind", "dataset"):
+            if f.get(col) is not None:
+                keep &= (df[col] == f[col]).to_numpy()
+        if f.get("finished") is not None:
+            keep &= (df["finished"] == bool(f["finished"])).to_numpy()
+        if f.get("text"):
+            t = str(f["text"]).lower()
+            keep &= (df["path"].str.lower().str.contains(t, regex=False)
+                     | df["code"].str.lower().str.contains(t, regex=False)).to_numpy()
+        return df[keep].reset_index(drop=True)
+
+    def _resolve(self, paths) -> list[str]:
+        if isinstance(paths, (str, os.PathLike)):
+            paths = [paths]
+        known = list(self._frame["path"])
+        out = []
+        for p in paths:
+            rel = Path(p)
+            if rel.is_absolute():
+                try:
+                    rel = rel.relative_to(self.root)
+                except ValueError:
+                    pass
+            key = rel.as_posix()
+            if key not in known:
+                raise ValueError(f"no run {str(p)!r} under {self.root}; runs: {', '.join(known[:8])}"
+                                 + (" ..." if len(known) > 8 else ""))
+            out.append(key)
+        if not out:
+            raise ValueError("compare needs at least one run path (the table's path column)")
+        return out
+
+    def compare(self, paths) -> pd.DataFrame:
+        """The final numbers of the runs ``paths`` (as in the path column) side by side, one row
+        each in the order given, with their last validation loss."""
+        keys = self._resolve(paths)
+        df = self._frame.set_index("path").loc[keys].reset_index()
+        losses = []
+        for k in keys:
+            try:
+                _, loss = curve(json.loads((self.root / k / "history.json").read_text()), "val_loss")
+            except (OSError, ValueError):
+                loss = np.zeros(0)
+            losses.append(float(loss[-1]) if loss.size else math.nan)
+        df.insert(df.columns.get_loc("test_top1") + 1, "last_val_loss", losses)
+        return df
+
+    def compare_figure(self, paths, metric: str = "val_acc", *, ax=None, width: str = "single"):
+        """Every run's ``metric`` (a history key: val_acc, val_loss, train_acc, ...) over epochs on
+        one axes (stream fusion: the fused head), the legend above the data. Returns the figure."""
+        from .plots.layout import legend_above
+        from .plots.paper import figure_axes, paper_style
+
+        keys = self._resolve(paths)
+        curves = {}
+        for k in keys:
+            try:
+                curves[k] = curve(json.loads((self.root / k / "history.json").read_text()), metric)
+            except (OSError, ValueError):
+                curves[k] = (np.zeros(0), np.zeros(0))
+        if not any(c[0].size for c in curves.values()):
+            raise ValueError(f"none of the runs {', '.join(keys)} has {metric!r} in its history.json; "
+                             "expected a history key such as val_acc, val_loss, train_acc, train_loss")
+        with paper_style():
+            fig, ax = figure_axes(ax, width, 0.7)
+            for (k, (x, y)), colour in zip(curves.items(), _colours(len(curves))):
+                if x.size:
+                    ax.plot(x, y, marker="o", markersize=2.5, color=colour, label=k)
+            ax.set_xlabel("epoch")
+            ax.set_ylabel(metric.replace("_acc", " top-1").replace("_", " "))
+            legend_above(ax, fontsize=6)
+        return fig
+
+    def selected(self) -> list[str]:
+        """The runs selected in the widget (paths), [] before it is built."""
+        sel = self.controls.get("runs")
+        return list(sel.value) if sel is not None else []
+
+    def widget(self):
+        """Filters (kind, dataset, finished, text), the runs to pick, the table, and a compare
+        button that draws the picked runs' curves below (metric dropdown beside it)."""
+        import ipywidgets as W
+
+        df = self._frame
+        kind = W.Dropdown(options=[ANY, *sorted(set(df["kind"]))], value=ANY, description="kind")
+        dataset = W.Dropdown(options=[ANY, *sorted(d for d in set(df["dataset"]) if d)], value=ANY, description="dataset")
+        states = {"any": None, "finished": True, "not finished": False}
+        finished = W.Dropdown(options=list(states), value="any", description="finished")
+        text = W.Text(value="", description="search", placeholder="path or strategy")
+        runs = W.SelectMultiple(options=[], rows=8, description="runs", layout=W.Layout(width="95%"))
+        metric = W.Dropdown(options=["val_acc", "val_loss", "train_acc", "train_loss"], value="val_acc",
+                            description="metric")
+        button = W.Button(description="compare")
+        table, status, out = W.HTML(), W.HTML(), W.Output()
+        self.controls = {"kind": kind, "dataset": dataset, "finished": finished, "text": text, "runs": runs,
+                         "metric": metric, "compare": button, "table": table, "status": status, "output": out}
+
+        def update(*_):
+            view = self.filter(kind=None if kind.value == ANY else kind.value,
+                               dataset=None if dataset.value == ANY else dataset.value,
+                               finished=states[finished.value], text=text.value or None)
+            keep = [p for p in runs.value if p in set(view["path"])]
+            runs.options = [(f"{p}  [{k}] {c}", p) for p, k, c in zip(view["path"], view["kind"], view["code"])]
+            runs.value = tuple(keep)
+            table.value = self.html(view)
+
+        def compare(*_):
+            import matplotlib.pyplot as plt
+            from IPython.display import display
+
+            picked = self.selected()
+            try:
+                self.figure = self.compare_figure(picked, metric.value)
+            except ValueError as e:
+                status.value = f"<span style='color:#b00'>{html.escape(str(e))}</span>"
+                return
+            status.value = f"{len(picked)} runs compared"
+            out.clear_output()
+            with out:
+                display(self.figure)
+            plt.close(self.figure)
+
+        for w in (kind, dataset, finished, text):
+            w.observe(update, names="value")
+        button.on_click(compare)
+        update()
+        return W.VBox([W.HBox([kind, dataset, finished, text]), runs, W.HBox([metric, button]), status, table, out])
+
+
+class StrategyTable(_Filtered):
+    """The distinct strategies of an estimates Dataset (:func:`workbench.analysis.estimates_dataset`),
+    one row each (duplicate draws merged, ``drawn`` counts them), indexed by their first row in the
+    Dataset. ``designer``: a :class:`~workbench.designer.StrategyDesigner` to send strategies to."""
+
+    NEEDED = ("top1", "gmacs", "code", "key", "source", "units", "strategy_json")
+
+    def __init__(self, estimates, *, designer=None):
+        import xarray as xr
+
+        if not isinstance(estimates, xr.Dataset):
+            raise ValueError(f"StrategyTable needs an estimates Dataset (workbench.analysis.estimates_dataset), "
+                             f"got {type(estimates).__name__}")
+        missing = [v for v in self.NEEDED if v not in estimates]
+        if missing:
+            raise ValueError(f"the estimates Dataset lacks {', '.join(missing)}; expected one made by "
+                             "workbench.analysis.estimates_dataset (`workbench template sample`)")
+        self.est, self.designer = estimates, designer
+        self.controls: dict = {}
+        self.scatter_figure = None
+        self._filters: dict = {}
+        self._sort = ("top1", False)
+        self._selected: list[int] = []
+        self._syncing = False
+        self._frame, self._rep = self._build()
+
+    def _build(self) -> tuple[pd.DataFrame, np.ndarray]:
+        from .analysis import pareto_front, unique_strategies
+        from .plots.layout import macs_unit
+
+        ds = self.est
+        src = [str(s) for s in ds["source"].values]
+        rows = []
+        for source in dict.fromkeys(src):  # each source in order of appearance
+            rows += unique_strategies(ds, source)
+        rows.sort()
+        idx = np.array([i for i, _ in rows], int)
+        keys = [f"{k}|{s}" for k, s in zip(ds["key"].values, src)]
+        first = {keys[i]: int(i) for i in idx}
+        rep = np.array([first[k] for k in keys], int)  # Dataset row -> the table row of its strategy
+        sub = ds.isel(strategy=idx)
+        factor, self.macs = macs_unit(ds["gmacs"].values)
+        df = pd.DataFrame({"row": idx, "code": [str(c) for c in sub["code"].values],
+                           "source": [src[i] for i in idx], "name": [str(n) for n in sub["name"].values],
+                           "top1": sub["top1"].values.astype(float)}, index=idx)
+        if "top1_low" in sub and "top1_high" in sub:
+            df[NOISE] = [f"[{lo:.3f}, {hi:.3f}]" for lo, hi in zip(sub["top1_low"].values, sub["top1_high"].values)]
+        else:
+            df[NOISE] = ""
+        df[self.macs] = sub["gmacs"].values.astype(float) * factor
+        for col in ("params", "log_prob"):
+            df[col] = sub[col].values if col in sub else math.nan
+        df["drawn"] = [n for _, n in rows]
+        df["pareto"] = pareto_front(sub)
+        df.index.name = None
+        return df, rep
+
+    def _column(self, by: str) -> str:
+        if by.lower() in ("gmacs", "macs", "mmacs", "kmacs"):
+            return self.macs
+        if by == "interval":
+            return NOISE
+        if by not in self._frame.columns:
+            raise ValueError(f"cannot sort by {by!r}; columns: {', '.join(self._frame.columns)}")
+        return by
+
+    def sort(self, by: str = "top1", ascending: bool = False) -> pd.DataFrame:
+        """The current view sorted by column ``by`` (``"gmacs"`` names the multiply-add column
+        whatever its unit); the widget keeps the order."""
+        self._sort = (self._column(by), bool(ascending))
+        return self.view()
+
+    def filter(self, source=None, min_top1=None, max_gmacs=None, unit_at=None) -> pd.DataFrame:
+        """The strategies of that ``source`` ("sampled", "preset"), with top-1 of at least
+        ``min_top1``, at most ``max_gmacs`` GMACs, and the unit ``unit_at[layer]`` at each layer
+        given; None: no condition. The widget shows the last filter."""
+        unit_at = dict(unit_at or {})
+        L = self.est.sizes["layer"]
+        allowed = self._units()
+        for layer, unit in unit_at.items():
+            if not isinstance(layer, (int, np.integer)) or not 0 <= layer < L:
+                raise ValueError(f"unit_at: layer {layer!r} does not exist; expected a layer number 0..{L - 1}")
+            if unit not in allowed:
+                raise ValueError(f"unit_at: unit {unit!r} is not a unit of this backbone; units: {', '.join(allowed)}")
+        self._filters = {"source": source, "min_top1": min_top1, "max_gmacs": max_gmacs, "unit_at": unit_at}
+        return self.view()
+
+    def _units(self) -> list[str]:
+        from .strategy import Strategy
+
+        return list(Strategy.from_json(str(self.est["strategy_json"].values[0])).layout.units)
+
+    def view(self) -> pd.DataFrame:
+        """The table under the current filter and sort."""
+        df, f = self._frame, self._filters
+        keep = np.ones(len(df), bool)
+        if f.get("source") is not None:
+            keep &= (df["source"] == f["source"]).to_numpy()
+        if f.get("min_top1") is not None:
+            keep &= (df["top1"] >= float(f["min_top1"])).to_numpy()
+        if f.get("max_gmacs") is not None:
+            keep &= self.est["gmacs"].values[df.index] <= float(f["max_gmacs"])
+        units = np.asarray(self.est["units"].values)[df.index]
+        for layer, unit in (f.get("unit_at") or {}).items():
+            keep &= units[:, int(layer)] == unit
+        by, asc = self._sort
+        return df[keep].sort_values(by, ascending=asc, kind="stable")
+
+    # ---- selection, linked to the scatter ------------------------------------------------------------
+    def selected(self) -> list[int]:
+        """The selected strategies (their row in the estimates Dataset)."""
+        return list(self._selected)
+
+    def select(self, indices) -> list[int]:
+        """Select the strategies of Dataset rows ``indices`` (a duplicate draw selects its table
+        row); the widget's list and the scatter's highlighted points follow."""
+        n = self.est.sizes["strategy"]
+        out = []
+        for i in indices:
+            if not isinstance(i, (int, np.integer)) or not 0 <= i < n:
+                raise ValueError(f"select: {i!r} is not a strategy row; expected row numbers 0..{n - 1}")
+            r = int(self._rep[int(i)])
+            if r not in out:
+                out.append(r)
+        self._selected = out
+        self._sync()
+        return self.selected()
+
+    def on_scatter_selection(self, trace, points, selector=None) -> None:
+        """The scatter's ``on_selection`` callback: the points picked on ``trace`` replace that
+        trace's part of the selection (its ``customdata`` are Dataset rows)."""
+        data = np.asarray(trace.customdata if trace.customdata is not None else [], int).ravel()
+        mine = {int(self._rep[i]) for i in data}
+        picked = [int(data[j]) for j in points.point_inds]
+        self.select([i for i in self._selected if i not in mine] + picked)
+
+    def scatter(self):
+        """The interactive scatter (:func:`workbench.plots.interactive.interactive_scatter`),
+        linked to the table: selecting points selects rows and selected rows are highlighted.
+        A plotly ``FigureWidget`` (a plain ``Figure``, same links, where anywidget is missing)."""
+        import plotly.graph_objects as go
+
+        from .plots.interactive import interactive_scatter
+
+        fig = interactive_scatter(self.est)
+        try:
+            fig = go.FigureWidget(fig)
+        except ImportError:
+            pass
+        fig.update_layout(dragmode="select")
+        for trace in fig.data:
+            if trace.customdata is not None:
+                trace.on_selection(self.on_scatter_selection)
+        self.scatter_figure = fig
+        self._sync()
+        return fig
+
+    def _sync(self) -> None:
+        """Show the selection in the widget and on the scatter."""
+        if self._syncing:
+            return
+        self._syncing = True
+        try:
+            sel = set(self._selected)
+            rows = self.controls.get("rows")
+            if rows is not None:
+                rows.value = tuple(i for i in self._selected if i in {v for _, v in rows.options})
+            fig = self.scatter_figure
+            if fig is not None:
+                for trace in fig.data:
+                    if trace.customdata is None:
+                        continue
+                    data = np.asarray(trace.customdata, int).ravel()
+                    trace.selectedpoints = ([j for j, i in enumerate(data) if self._rep[i] in sel]
+                                            if sel else None)
+        finally:
+            self._syncing = False
+
+    def export(self, path) -> dict:
+        """The selected strategies as ``PATH.csv`` and ``PATH.json``
+        (:func:`workbench.notebook.export_selection`)."""
+        from .notebook import export_selection
+
+        return export_selection(self.est, self.selected(), path)
+
+    def send_to_designer(self):
+        """Make the first selected strategy the designer's current design; returns it."""
+        from .analysis import strategies_from
+
+        if self.designer is None:
+            raise ValueError("no designer to send to: build the table as StrategyTable(estimates, "
+                             "designer=StrategyDesigner(...))")
+        if not self._selected:
+            raise ValueError("nothing selected: select a strategy (table rows or scatter points) first")
+        strategy = strategies_from(self.est.isel(strategy=[self._selected[0]]))[0]
+        self.designer.set_strategy(strategy)
+        return strategy
+
+    def widget(self):
+        """Sort and filter controls, the rows to pick (and the table), export and "send to
+        designer" buttons, a status line."""
+        import ipywidgets as W
+
+        cols = [c for c in self._frame.columns if c not in ("row", NOISE)]
+        sort = W.Dropdown(options=cols, value=self._sort[0], description="sort by")
+        ascending = W.Checkbox(value=self._sort[1], description="ascending")
+        source = W.Dropdown(options=[ANY, *sorted(set(self._frame["source"]))], value=ANY, description="source")
+        min_top1 = W.Text(value="", description="min top-1", placeholder="any")
+        max_gmacs = W.Text(value="", description="max GMACs", placeholder="any")
+        layer = W.Dropdown(options=[ANY, *range(self.est.sizes["layer"])], value=ANY, description="layer")
+        unit = W.Dropdown(options=self._units(), description="has unit")
+        rows = W.SelectMultiple(options=[], rows=10, description="strategies", layout=W.Layout(width="95%"))
+        path = W.Text(value="selection", description="export to")
+        export, send = W.Button(description="export"), W.Button(description="send to designer",
+                                                                 disabled=self.designer is None)
+        table, status = W.HTML(), W.HTML()
+        self.controls = {"sort": sort, "ascending": ascending, "source": source, "min_top1": min_top1,
+                         "max_gmacs": max_gmacs, "layer": layer, "unit": unit, "rows": rows, "path": path,
+                         "export": export, "send": send, "table": table, "status": status}
+
+        def say(text, error=False):
+            status.value = f"<span style='color:{'#b00' if error else '#333'}'>{html.escape(text)}</span>"
+
+        def update(*_):
+            try:
+                lo = float(min_top1.value) if min_top1.value.strip() else None
+                hi = float(max_gmacs.value) if max_gmacs.value.strip() else None
+            except ValueError:
+                return say("min top-1 and max GMACs take numbers (empty: no limit)", True)
+            self.filter(source=None if source.value == ANY else source.value, min_top1=lo, max_gmacs=hi,
+                        unit_at=None if layer.value == ANY else {layer.value: unit.value})
+            view = self.sort(sort.value, ascending.value)
+            self._syncing = True
+            try:
+                rows.options = [(f"{c}  top-1 {a:.3f}  {m:.4g} {self.macs}" + (f"  x{n}" if n > 1 else ""), int(i))
+                                for i, c, a, m, n in zip(view.index, view["code"], view["top1"], view[self.macs],
+                                                         view["drawn"])]
+            finally:
+                self._syncing = False
+            self._sync()
+            table.value = self.html(view)
+            say(f"{len(view)} of {len(self._frame)} strategies, {len(self._selected)} selected")
+
+        def picked(change):
+            if not self._syncing:
+                shown = {v for _, v in rows.options}
+                self.select([i for i in self._selected if i not in shown] + list(change["new"]))
+                say(f"{len(self._selected)} selected")
+
+        def do_export(*_):
+            try:
+                files = self.export(path.value)
+                say("wrote " + ", ".join(str(p) for p in files.values()))
+            except (ValueError, OSError) as e:
+                say(str(e), True)
+
+        def do_send(*_):
+            try:
+                say(f"sent {self.send_to_designer().code} to the designer")
+            except ValueError as e:
+                say(str(e), True)
+
+        for w in (sort, ascending, source, min_top1, max_gmacs, layer, unit):
+            w.observe(update, names="value")
+        rows.observe(picked, names="value")
+        export.on_click(do_export)
+        send.on_click(do_send)
+        update()
+        return W.VBox([W.HBox([sort, ascending, source]), W.HBox([min_top1, max_gmacs, layer, unit]), rows,
+                       W.HBox([path, export, send]), status, table])
+
+
+# ---- Optuna-style views of the sampling ---------------------------------------------------------------
+def best_so_far(estimates) -> pd.DataFrame:
+    """The best estimated top-1 after 1, 2, ..., n sampled strategies, in sampling order (every
+    draw counts, duplicates too): columns ``n``, ``row`` (the Dataset row), ``top1``, ``best``."""
+    if "top1" not in estimates or "source" not in estimates:
+        raise ValueError("best_so_far needs an estimates Dataset with top1 and source "
+                         "(workbench.analysis.estimates_dataset)")
+    idx = np.flatnonzero(np.asarray([str(s) for s in estimates["source"].values]) == "sampled")
+    if not idx.size:
+        raise ValueError("the estimates hold no sampled strategies (source 'sampled'); sample some first "
+                         "(`workbench template sample`)")
+    top1 = estimates["top1"].values.astype(float)[idx]
+    return pd.DataFrame({"n": np.arange(1, idx.size + 1), "row": idx, "top1": top1,
+                         "best": np.fmax.accumulate(top1)})
+
+
+def best_so_far_plot(estimates, *, ax=None, width: str = "single"):
+    """Each sampled strategy's estimate (points) and the best so far (steps) against the number
+    of strategies sampled, the legend above the axes. Returns the figure."""
+    from .plots.layout import fit_ticks, legend_above
+    from .plots.paper import UNIT_COLOURS, figure_axes, paper_style
+
+    df = best_so_far(estimates)
+    with paper_style():
+        fig, ax = figure_axes(ax, width, 0.65)
+        ax.scatter(df["n"], df["top1"], s=6, color="#999999", label="sampled strategy", zorder=1)
+        ax.step(df["n"], df["best"], where="post", color=UNIT_COLOURS["S"], label="best so far", zorder=2)
+        ax.set_xlabel("strategies sampled")
+        ax.set_ylabel("estimated top-1")
+        legend_above(ax)
+        fit_ticks(ax, "x")
+    return fig
+
+
+def layer_importance_bars(estimates, *, ax=None, width: str = "single", min_count: int = 3):
+    """One bar per layer: how far the mean estimate moves with that layer's unit (the range of the
+    effects of :func:`workbench.analysis.layer_importance`), most important layer on top; layers
+    without two units seen ``min_count`` times get no bar. Returns the figure."""
+    from .analysis import layer_importance
+    from .plots.paper import UNIT_COLOURS, figure_axes, paper_style
+
+    imp = layer_importance(estimates, min_count=min_count)["importance"]
+    values = np.asarray(imp.values, float)
+    if not np.isfinite(values).any():
+        raise ValueError(f"no layer has two units chosen by at least {min_count} strategies: sample more strategies "
+                         "or lower min_count")
+    order = np.argsort(np.nan_to_num(values, nan=-1.0), kind="stable")
+    labels = [f"layer {int(imp['layer'].values[i])}" for i in order]
+    with paper_style():
+        fig, ax = figure_axes(ax, width, 0.25 + 0.07 * len(order))
+        ax.barh(range(len(order)), np.nan_to_num(values[order]), color=UNIT_COLOURS["S"], height=0.7)
+        ax.set_yticks(range(len(order)), labels)
+        ax.set_xlabel("importance (range of mean estimate over units)")
+    return fig
