@@ -1,17 +1,10 @@
-"""Tables to browse results, in the spirit of TensorBoard's and Optuna's views:
-
-* :class:`RunTable` - every run folder under a folder, one row each (kind, dataset, strategy,
-  epochs, best and last validation top-1, test top-1, health, trust), with filters, a side-by-side
-  comparison of any number of runs and their curves on one axes, and an ipywidgets view;
-* :class:`StrategyTable` - the distinct strategies of an estimates Dataset, sortable and filterable,
-  linked both ways to the interactive scatter, with export and "send to the designer";
-* :func:`best_so_far` / :func:`best_so_far_plot` - the best estimate after 1, 2, ..., n samples,
-  and :func:`layer_importance_bars` - how much each layer's choice moves the estimate, one bar per
-  layer (the range of :func:`workbench.analysis.layer_importance`, whose effects per unit
-  :func:`workbench.plots.space.layer_importance_plot` draws).
-
-No torch import, and nothing needs a display: the widgets are built only when asked for.
-"""
+"""Tables to browse results, as in TensorBoard's and Optuna's views. :class:`RunTable`: every run
+folder under a folder, one row each, with filters, a side-by-side comparison of any number of runs
+and their curves on one axes. :class:`StrategyTable`: the distinct strategies of an estimates
+Dataset, sortable, filterable, linked both ways to the interactive scatter, with export and "send
+to the designer". :func:`best_so_far` (and its plot) and :func:`layer_importance_bars`: the best
+estimate after n samples, and how much each layer's choice matters (the per-unit effects are
+:func:`workbench.plots.space.layer_importance_plot`). No torch; widgets are built only when asked."""
 
 from __future__ import annotations
 
@@ -32,13 +25,6 @@ RUN_COLUMNS = ["path", "kind", "dataset", "code", "epochs", "planned", "finished
 NOISE = "top1 95% (evaluation noise)"
 
 
-def _colours(n: int) -> list[str]:
-    from .plots.paper import _EXTRA, UNIT_COLOURS
-
-    base = [c for u, c in UNIT_COLOURS.items() if u != "skip"] + _EXTRA
-    return [base[i % len(base)] for i in range(n)]
-
-
 def _number(v) -> float:
     try:
         return float(v)
@@ -55,28 +41,23 @@ def curve(history: dict, metric: str = "val_acc") -> tuple[np.ndarray, np.ndarra
     if not isinstance(values, list) or not values:
         return np.zeros(0), np.zeros(0)
     epochs = history.get("epoch")
-    epochs = epochs if isinstance(epochs, list) and len(epochs) == len(values) else list(range(1, len(values) + 1))
+    if not (isinstance(epochs, list) and len(epochs) == len(values)):
+        epochs = list(range(1, len(values) + 1))
     return np.asarray(epochs, float), np.asarray([_number(v) for v in values], float)
 
 
 def _test_top1(result: dict) -> float:
-    test = result.get("test")
-    if isinstance(test, dict) and isinstance(test.get("fused"), dict):
-        test = test["fused"]
-    if isinstance(test, dict) and "top1" in test:
-        return _number(test["top1"])
-    return _number(result.get("test_top1"))
+    test = result.get("test") or {}
+    test = test.get("fused", test)  # stream fusion: per head
+    return _number(test.get("top1", result.get("test_top1")))
 
 
 def _code(spec: dict) -> str:
+    from .strategy import Strategy
+
     kind = spec.get("kind")
     if isinstance(spec.get("strategy"), dict):
-        from .strategy import Strategy
-
-        try:
-            return Strategy.from_dict(spec["strategy"]).code
-        except ValueError:
-            return str(spec["strategy"].get("backbone", ""))
+        return Strategy.from_dict(spec["strategy"]).code
     if kind == "supernet":
         return str((spec.get("supernet_config") or {}).get("backbone", ""))
     if kind == "streams":
@@ -90,9 +71,8 @@ def _run_row(root: Path, folder: Path) -> dict:
     from .runs import KIND_NAMES, Run, RunError
     from .studies.trust_record import read_health, trust_short
 
-    rel = folder.relative_to(root).as_posix()
     row = dict.fromkeys(RUN_COLUMNS, math.nan)
-    row.update(path=rel, kind="unreadable", dataset="", code="", finished=False, trust="", problem="")
+    row.update(path=folder.relative_to(root).as_posix(), kind="unreadable", dataset="", code="", finished=False, trust="", problem="")
     run = Run(folder)
     try:
         spec = run.spec()
@@ -101,41 +81,45 @@ def _run_row(root: Path, folder: Path) -> dict:
     except (RunError, OSError, UnicodeDecodeError) as e:
         row["problem"] = str(e)
         return row
-    problems = []
-    kind = spec.get("kind")
+    kind, problems = spec.get("kind"), []
     row.update(kind=KIND_NAMES.get(kind, kind) if kind else "unknown", dataset=str(spec.get("dataset") or ""),
-               code=_code(spec), finished=run.is_finished(),
-               planned=_number((spec.get("train_config") or {}).get("epochs")))
-    history: dict = {}
-    if run.file("history.json").is_file():
+               finished=run.is_finished())
+    steps = (("run.json", lambda: row.update(code=_code(spec), planned=_number((spec.get("train_config") or {}).get("epochs")))),
+             ("history.json", lambda: _history_numbers(run, row)),
+             ("result.json", lambda: row.update(test_top1=_test_top1(run.result())) if row["finished"] else None),
+             ("health.json", lambda: row.update(warnings=len(read_health(folder)))),
+             ("trust.json", lambda: row.update(trust=trust_short(folder)) if kind == "supernet" else None))
+    for name, step in steps:  # each file on its own: a damaged one costs its columns only
         try:
-            history = run.history()
-        except (RunError, OSError, UnicodeDecodeError) as e:
+            step()
+        except RunError as e:
             problems.append(str(e))
-    if isinstance(history, dict):
-        epochs, val = curve(history, "val_acc")
-        per_head = isinstance(history.get("val_acc"), dict)  # stream fusion: epoch 0 is before training
-        row["epochs"] = int((epochs > 0).sum()) if per_head else len(history.get("epoch") or [])
-        trained = val[epochs > 0] if per_head else val
-        if trained.size and np.isfinite(trained).any():
-            row["best_val_top1"], row["last_val_top1"] = float(np.nanmax(trained)), float(trained[-1])
-        secs = history.get("seconds")
-        if isinstance(secs, list) and secs:
-            row["seconds"] = float(np.nansum([_number(s) for s in secs]))
-    if row["finished"]:
-        try:
-            result = run.result()
-            row["test_top1"] = _test_top1(result) if isinstance(result, dict) else math.nan
-        except (RunError, OSError, UnicodeDecodeError) as e:
-            problems.append(str(e))
-    try:
-        row["warnings"] = len(read_health(folder))
-        if kind == "supernet":
-            row["trust"] = trust_short(folder)
-    except (ValueError, OSError, KeyError, TypeError) as e:
-        problems.append(f"trust.json: {e}")
+        except (OSError, ValueError, TypeError, KeyError, AttributeError, IndexError) as e:
+            problems.append(f"{name}: unexpected content ({type(e).__name__}: {e})")
     row["problem"] = "; ".join(problems)
     return row
+
+
+def _history_numbers(run, row: dict) -> None:
+    if not run.file("history.json").is_file():
+        return
+    history = run.history()
+    epochs, val = curve(history, "val_acc")
+    per_head = isinstance(history.get("val_acc"), dict)  # stream fusion: epoch 0 is before training
+    row["epochs"] = int((epochs > 0).sum()) if per_head else len(history.get("epoch") or [])
+    trained = val[epochs > 0] if per_head else val
+    if trained.size and np.isfinite(trained).any():
+        row["best_val_top1"], row["last_val_top1"] = float(np.nanmax(trained)), float(trained[-1])
+    if history.get("seconds"):
+        row["seconds"] = float(np.nansum([_number(s) for s in history["seconds"]]))
+
+
+def _read_history(folder: Path) -> dict:
+    try:
+        h = json.loads((folder / "history.json").read_text())
+        return h if isinstance(h, dict) else {}
+    except (OSError, ValueError):
+        return {}
 
 
 class _Filtered:
@@ -173,20 +157,15 @@ class RunTable(_Filtered):
 
     def refresh(self) -> pd.DataFrame:
         """Read the folders again (runs still training move on)."""
-        rows = [_run_row(self.root, f) for f in self._folders()]
-        self._frame = pd.DataFrame(rows, columns=RUN_COLUMNS)
-        return self.frame()
-
-    def _folders(self) -> list[Path]:
-        found = []
+        rows = []
         for here, dirs, files in os.walk(self.root):
-            here = Path(here)
             dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "cache")
-            if not self.recursive and here != self.root:
+            if not self.recursive and Path(here) != self.root:
                 dirs[:] = []
             if "run.json" in files:
-                found.append(here)
-        return found
+                rows.append(_run_row(self.root, Path(here)))
+        self._frame = pd.DataFrame(rows, columns=RUN_COLUMNS)
+        return self.frame()
 
     def filter(self, kind=None, dataset=None, finished=None, text=None) -> pd.DataFrame:
         """The rows of that kind (display name), dataset, finished state and whose path or code
@@ -210,18 +189,10 @@ class RunTable(_Filtered):
         return df[keep].reset_index(drop=True)
 
     def _resolve(self, paths) -> list[str]:
-        if isinstance(paths, (str, os.PathLike)):
-            paths = [paths]
-        known = list(self._frame["path"])
-        out = []
-        for p in paths:
+        known, out = list(self._frame["path"]), []
+        for p in [paths] if isinstance(paths, (str, os.PathLike)) else paths:
             rel = Path(p)
-            if rel.is_absolute():
-                try:
-                    rel = rel.relative_to(self.root)
-                except ValueError:
-                    pass
-            key = rel.as_posix()
+            key = (rel.relative_to(self.root) if rel.is_relative_to(self.root) else rel).as_posix()
             if key not in known:
                 raise ValueError(f"no run {str(p)!r} under {self.root}; runs: {', '.join(known[:8])}"
                                  + (" ..." if len(known) > 8 else ""))
@@ -235,37 +206,27 @@ class RunTable(_Filtered):
         each in the order given, with their last validation loss."""
         keys = self._resolve(paths)
         df = self._frame.set_index("path").loc[keys].reset_index()
-        losses = []
-        for k in keys:
-            try:
-                _, loss = curve(json.loads((self.root / k / "history.json").read_text()), "val_loss")
-            except (OSError, ValueError):
-                loss = np.zeros(0)
-            losses.append(float(loss[-1]) if loss.size else math.nan)
-        df.insert(df.columns.get_loc("test_top1") + 1, "last_val_loss", losses)
+        losses = [curve(_read_history(self.root / k), "val_loss")[1] for k in keys]
+        df.insert(df.columns.get_loc("test_top1") + 1, "last_val_loss", [v[-1] if v.size else math.nan for v in losses])
         return df
 
     def compare_figure(self, paths, metric: str = "val_acc", *, ax=None, width: str = "single"):
         """Every run's ``metric`` (a history key: val_acc, val_loss, train_acc, ...) over epochs on
         one axes (stream fusion: the fused head), the legend above the data. Returns the figure."""
         from .plots.layout import legend_above
-        from .plots.paper import figure_axes, paper_style
+        from .plots.paper import _EXTRA, UNIT_COLOURS, figure_axes, paper_style
 
         keys = self._resolve(paths)
-        curves = {}
-        for k in keys:
-            try:
-                curves[k] = curve(json.loads((self.root / k / "history.json").read_text()), metric)
-            except (OSError, ValueError):
-                curves[k] = (np.zeros(0), np.zeros(0))
+        curves = {k: curve(_read_history(self.root / k), metric) for k in keys}
+        colours = [c for u, c in UNIT_COLOURS.items() if u != "skip"] + _EXTRA
         if not any(c[0].size for c in curves.values()):
             raise ValueError(f"none of the runs {', '.join(keys)} has {metric!r} in its history.json; "
                              "expected a history key such as val_acc, val_loss, train_acc, train_loss")
         with paper_style():
             fig, ax = figure_axes(ax, width, 0.7)
-            for (k, (x, y)), colour in zip(curves.items(), _colours(len(curves))):
+            for i, (k, (x, y)) in enumerate(curves.items()):
                 if x.size:
-                    ax.plot(x, y, marker="o", markersize=2.5, color=colour, label=k)
+                    ax.plot(x, y, marker="o", markersize=2.5, color=colours[i % len(colours)], label=k)
             ax.set_xlabel("epoch")
             ax.set_ylabel(metric.replace("_acc", " top-1").replace("_", " "))
             legend_above(ax, fontsize=6)

@@ -86,3 +86,11 @@ def test_notebook_executes(path, tmp_path, monkeypatch):
     assert kinds & VISIBLE, kinds
     missing = figure_cells_without_figure(nb)
     assert not missing, "\n\n".join(missing)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_notebook_documents_the_smoke_switch(path):
+    """A reader of any notebook, not only the first, learns how to run it at toy size."""
+    nb = nbformat.read(path, as_version=4)
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert "WORKBENCH_SMOKE=1" in text, f"{path.name}: no markdown cell names the smoke switch"

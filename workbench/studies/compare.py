@@ -77,9 +77,15 @@ def literature_comparison(out, template_run, *, models: Sequence[str] = LITERATU
     print(plan["text"], flush=True)
     if dry_run:
         return plan
+    from tqdm.auto import tqdm
+
     acc = np.zeros((len(rows), len(seeds)))
     params, gmacs = [], []
     folders = []
+    # one overall bar (with its ETA) over every training, cached ones included; each training's own
+    # bars name its model
+    overall = tqdm(total=(len(rows) + len(streams or ())) * len(seeds), desc="comparison: trainings",
+                   unit="training", disable=not progress)
     for i, (label, _, strategy, kw) in enumerate(rows):
         with torch.device("meta"):
             model = build_model(strategy, channels_last=False, num_classes=template.num_classes, **kw)
@@ -94,6 +100,7 @@ def literature_comparison(out, template_run, *, models: Sequence[str] = LITERATU
                 train_config=replace(cfg, seed=seed, progress=progress), resume=resume))
             acc[i, j] = res["test"]["top1"]
             row_folders.append(str(folder))
+            overall.update()
         folders.append(row_folders)
     if streams:
         from workbench.engine.cost import count_stream_cost
@@ -116,10 +123,12 @@ def literature_comparison(out, template_run, *, models: Sequence[str] = LITERATU
                     data_kw=spec["data_kw"], resume=resume))
                 row[0, j] = res["test"]["fused"]["top1"]
                 row_folders.append(str(folder))
+                overall.update()
             acc_rows.append(row)
             folders.append(row_folders)
             rows.append((f"two-stream {fusion}", "two-stream", None, mkw))
         acc = np.concatenate(acc_rows)
+    overall.close()
     ds = xr.Dataset(
         {
             "test_top1": (("model", "seed"), acc), "mean_top1": ("model", acc.mean(1)),

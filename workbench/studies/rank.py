@@ -155,7 +155,10 @@ def standalone_results(strategies: Sequence[Strategy], template_run, cache: str 
     jobs = [(s, seed) for s in strategies for seed in config.seeds]
     r, world = dist_.task_rank()
     mine = [j for i, j in enumerate(jobs) if i % world == r]
-    for s, seed in mine:
+    from tqdm.auto import tqdm
+
+    # one overall bar (with its ETA) over this process's trainings; each training's own bars name it
+    for s, seed in tqdm(mine, desc="stand-alone trainings", unit="training", disable=not progress):
         folder = cache / f"{s.key}-{data_key}-s{seed}"
         tc = TrainConfig(epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
                          optimizer=config.optimizer, seed=seed, progress=progress)
