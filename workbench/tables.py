@@ -8,10 +8,12 @@ estimate after n samples, and how much each layer's choice matters (the per-unit
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import math
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -71,8 +73,8 @@ def _run_row(root: Path, folder: Path) -> dict:
     from .runs import KIND_NAMES, Run, RunError
     from .studies.trust_record import read_health, trust_short
 
-    row = dict.fromkeys(RUN_COLUMNS, math.nan)
-    row.update(path=folder.relative_to(root).as_posix(), kind="unreadable", dataset="", code="", finished=False, trust="", problem="")
+    row = {**dict.fromkeys(RUN_COLUMNS, math.nan), "path": folder.relative_to(root).as_posix(), "kind": "unreadable",
+           "dataset": "", "code": "", "finished": False, "trust": "", "problem": ""}
     run = Run(folder)
     try:
         spec = run.spec()
@@ -84,7 +86,8 @@ def _run_row(root: Path, folder: Path) -> dict:
     kind, problems = spec.get("kind"), []
     row.update(kind=KIND_NAMES.get(kind, kind) if kind else "unknown", dataset=str(spec.get("dataset") or ""),
                finished=run.is_finished())
-    steps = (("run.json", lambda: row.update(code=_code(spec), planned=_number((spec.get("train_config") or {}).get("epochs")))),
+    planned = (spec.get("train_config") or {}).get("epochs")
+    steps = (("run.json", lambda: row.update(code=_code(spec), planned=_number(planned))),
              ("history.json", lambda: _history_numbers(run, row)),
              ("result.json", lambda: row.update(test_top1=_test_top1(run.result())) if row["finished"] else None),
              ("health.json", lambda: row.update(warnings=len(read_health(folder)))),
@@ -96,6 +99,8 @@ def _run_row(root: Path, folder: Path) -> dict:
             problems.append(str(e))
         except (OSError, ValueError, TypeError, KeyError, AttributeError, IndexError) as e:
             problems.append(f"{name}: unexpected content ({type(e).__name__}: {e})")
+    # template runs write no result.json: all planned epochs done is finished too
+    row["finished"] = bool(row["finished"] or row["epochs"] >= row["planned"])
     row["problem"] = "; ".join(problems)
     return row
 
@@ -164,7 +169,7 @@ class RunTable(_Filtered):
                 dirs[:] = []
             if "run.json" in files:
                 rows.append(_run_row(self.root, Path(here)))
-        self._frame = pd.DataFrame(rows, columns=RUN_COLUMNS)
+        self._frame = pd.DataFrame(rows, columns=RUN_COLUMNS).astype({k: "Int64" for k in ("epochs", "planned", "warnings")})
         return self.frame()
 
     def filter(self, kind=None, dataset=None, finished=None, text=None) -> pd.DataFrame:
@@ -242,50 +247,46 @@ class RunTable(_Filtered):
         button that draws the picked runs' curves below (metric dropdown beside it)."""
         import ipywidgets as W
 
-        df = self._frame
-        kind = W.Dropdown(options=[ANY, *sorted(set(df["kind"]))], value=ANY, description="kind")
-        dataset = W.Dropdown(options=[ANY, *sorted(d for d in set(df["dataset"]) if d)], value=ANY, description="dataset")
-        states = {"any": None, "finished": True, "not finished": False}
-        finished = W.Dropdown(options=list(states), value="any", description="finished")
-        text = W.Text(value="", description="search", placeholder="path or strategy")
-        runs = W.SelectMultiple(options=[], rows=8, description="runs", layout=W.Layout(width="95%"))
-        metric = W.Dropdown(options=["val_acc", "val_loss", "train_acc", "train_loss"], value="val_acc",
-                            description="metric")
-        button = W.Button(description="compare")
-        table, status, out = W.HTML(), W.HTML(), W.Output()
-        self.controls = {"kind": kind, "dataset": dataset, "finished": finished, "text": text, "runs": runs,
-                         "metric": metric, "compare": button, "table": table, "status": status, "output": out}
+        df, states = self._frame, {"any": None, "finished": True, "not finished": False}
+        c = self.controls = {
+            "kind": W.Dropdown(options=[ANY, *sorted(set(df["kind"]))], description="kind"),
+            "dataset": W.Dropdown(options=[ANY, *sorted(d for d in set(df["dataset"]) if d)], description="dataset"),
+            "finished": W.Dropdown(options=list(states), description="finished"),
+            "text": W.Text(description="search", placeholder="path or strategy"),
+            "runs": W.SelectMultiple(options=[], rows=8, description="runs", layout=W.Layout(width="95%")),
+            "metric": W.Dropdown(options=["val_acc", "val_loss", "train_acc", "train_loss"], description="metric"),
+            "compare": W.Button(description="compare"), "table": W.HTML(), "status": W.HTML(), "output": W.Output()}
 
         def update(*_):
-            view = self.filter(kind=None if kind.value == ANY else kind.value,
-                               dataset=None if dataset.value == ANY else dataset.value,
-                               finished=states[finished.value], text=text.value or None)
-            keep = [p for p in runs.value if p in set(view["path"])]
-            runs.options = [(f"{p}  [{k}] {c}", p) for p, k, c in zip(view["path"], view["kind"], view["code"])]
-            runs.value = tuple(keep)
-            table.value = self.html(view)
+            view = self.filter(kind=None if c["kind"].value == ANY else c["kind"].value,
+                               dataset=None if c["dataset"].value == ANY else c["dataset"].value,
+                               finished=states[c["finished"].value], text=c["text"].value or None)
+            keep = tuple(p for p in c["runs"].value if p in set(view["path"]))
+            c["runs"].options = [(f"{p}  [{k}] {code}", p) for p, k, code in zip(view["path"], view["kind"], view["code"])]
+            c["runs"].value = keep
+            c["table"].value = self.html(view)
 
         def compare(*_):
             import matplotlib.pyplot as plt
             from IPython.display import display
 
-            picked = self.selected()
             try:
-                self.figure = self.compare_figure(picked, metric.value)
+                self.figure = self.compare_figure(self.selected(), c["metric"].value)
             except ValueError as e:
-                status.value = f"<span style='color:#b00'>{html.escape(str(e))}</span>"
+                c["status"].value = f"<span style='color:#b00'>{html.escape(str(e))}</span>"
                 return
-            status.value = f"{len(picked)} runs compared"
-            out.clear_output()
-            with out:
+            c["status"].value = f"{len(self.selected())} runs compared"
+            c["output"].clear_output()
+            with c["output"]:
                 display(self.figure)
             plt.close(self.figure)
 
-        for w in (kind, dataset, finished, text):
-            w.observe(update, names="value")
-        button.on_click(compare)
+        for name in ("kind", "dataset", "finished", "text"):
+            c[name].observe(update, names="value")
+        c["compare"].on_click(compare)
         update()
-        return W.VBox([W.HBox([kind, dataset, finished, text]), runs, W.HBox([metric, button]), status, table, out])
+        return W.VBox([W.HBox([c["kind"], c["dataset"], c["finished"], c["text"]]), c["runs"],
+                       W.HBox([c["metric"], c["compare"]]), c["status"], c["table"], c["output"]])
 
 
 class StrategyTable(_Filtered):
@@ -345,19 +346,13 @@ class StrategyTable(_Filtered):
         df.index.name = None
         return df, rep
 
-    def _column(self, by: str) -> str:
-        if by.lower() in ("gmacs", "macs", "mmacs", "kmacs"):
-            return self.macs
-        if by == "interval":
-            return NOISE
-        if by not in self._frame.columns:
-            raise ValueError(f"cannot sort by {by!r}; columns: {', '.join(self._frame.columns)}")
-        return by
-
     def sort(self, by: str = "top1", ascending: bool = False) -> pd.DataFrame:
         """The current view sorted by column ``by`` (``"gmacs"`` names the multiply-add column
         whatever its unit); the widget keeps the order."""
-        self._sort = (self._column(by), bool(ascending))
+        by = self.macs if str(by).lower() in ("gmacs", "mmacs", "kmacs") else by
+        if by not in self._frame.columns:
+            raise ValueError(f"cannot sort by {by!r}; columns: {', '.join(self._frame.columns)}")
+        self._sort = (by, bool(ascending))
         return self.view()
 
     def filter(self, source=None, min_top1=None, max_gmacs=None, unit_at=None) -> pd.DataFrame:
@@ -433,10 +428,8 @@ class StrategyTable(_Filtered):
         from .plots.interactive import interactive_scatter
 
         fig = interactive_scatter(self.est)
-        try:
+        with contextlib.suppress(ImportError):  # FigureWidget needs anywidget
             fig = go.FigureWidget(fig)
-        except ImportError:
-            pass
         fig.update_layout(dragmode="select")
         for trace in fig.data:
             if trace.customdata is not None:
@@ -449,20 +442,15 @@ class StrategyTable(_Filtered):
         """Show the selection in the widget and on the scatter."""
         if self._syncing:
             return
-        self._syncing = True
+        self._syncing, sel, rows = True, set(self._selected), self.controls.get("rows")
         try:
-            sel = set(self._selected)
-            rows = self.controls.get("rows")
             if rows is not None:
-                rows.value = tuple(i for i in self._selected if i in {v for _, v in rows.options})
-            fig = self.scatter_figure
-            if fig is not None:
-                for trace in fig.data:
-                    if trace.customdata is None:
-                        continue
+                shown = {v for _, v in rows.options}
+                rows.value = tuple(i for i in self._selected if i in shown)
+            for trace in self.scatter_figure.data if self.scatter_figure is not None else ():
+                if trace.customdata is not None:
                     data = np.asarray(trace.customdata, int).ravel()
-                    trace.selectedpoints = ([j for j, i in enumerate(data) if self._rep[i] in sel]
-                                            if sel else None)
+                    trace.selectedpoints = [j for j, i in enumerate(data) if self._rep[i] in sel] if sel else None
         finally:
             self._syncing = False
 
@@ -491,73 +479,66 @@ class StrategyTable(_Filtered):
         designer" buttons, a status line."""
         import ipywidgets as W
 
-        cols = [c for c in self._frame.columns if c not in ("row", NOISE)]
-        sort = W.Dropdown(options=cols, value=self._sort[0], description="sort by")
-        ascending = W.Checkbox(value=self._sort[1], description="ascending")
-        source = W.Dropdown(options=[ANY, *sorted(set(self._frame["source"]))], value=ANY, description="source")
-        min_top1 = W.Text(value="", description="min top-1", placeholder="any")
-        max_gmacs = W.Text(value="", description="max GMACs", placeholder="any")
-        layer = W.Dropdown(options=[ANY, *range(self.est.sizes["layer"])], value=ANY, description="layer")
-        unit = W.Dropdown(options=self._units(), description="has unit")
-        rows = W.SelectMultiple(options=[], rows=10, description="strategies", layout=W.Layout(width="95%"))
-        path = W.Text(value="selection", description="export to")
-        export, send = W.Button(description="export"), W.Button(description="send to designer",
-                                                                 disabled=self.designer is None)
-        table, status = W.HTML(), W.HTML()
-        self.controls = {"sort": sort, "ascending": ascending, "source": source, "min_top1": min_top1,
-                         "max_gmacs": max_gmacs, "layer": layer, "unit": unit, "rows": rows, "path": path,
-                         "export": export, "send": send, "table": table, "status": status}
+        c = self.controls = {
+            "sort": W.Dropdown(options=[k for k in self._frame.columns if k not in ("row", NOISE)],
+                               value=self._sort[0], description="sort by"),
+            "ascending": W.Checkbox(value=self._sort[1], description="ascending"),
+            "source": W.Dropdown(options=[ANY, *sorted(set(self._frame["source"]))], description="source"),
+            "min_top1": W.Text(description="min top-1", placeholder="any"),
+            "max_gmacs": W.Text(description="max GMACs", placeholder="any"),
+            "layer": W.Dropdown(options=[ANY, *range(self.est.sizes["layer"])], description="layer"),
+            "unit": W.Dropdown(options=self._units(), description="has unit"),
+            "rows": W.SelectMultiple(options=[], rows=10, description="strategies", layout=W.Layout(width="95%")),
+            "path": W.Text(value="selection", description="export to"), "export": W.Button(description="export"),
+            "send": W.Button(description="send to designer", disabled=self.designer is None),
+            "table": W.HTML(), "status": W.HTML()}
 
         def say(text, error=False):
-            status.value = f"<span style='color:{'#b00' if error else '#333'}'>{html.escape(text)}</span>"
+            c["status"].value = f"<span style='color:{'#b00' if error else '#333'}'>{html.escape(text)}</span>"
 
         def update(*_):
             try:
-                lo = float(min_top1.value) if min_top1.value.strip() else None
-                hi = float(max_gmacs.value) if max_gmacs.value.strip() else None
+                lo, hi = (float(c[k].value) if c[k].value.strip() else None for k in ("min_top1", "max_gmacs"))
             except ValueError:
                 return say("min top-1 and max GMACs take numbers (empty: no limit)", True)
-            self.filter(source=None if source.value == ANY else source.value, min_top1=lo, max_gmacs=hi,
-                        unit_at=None if layer.value == ANY else {layer.value: unit.value})
-            view = self.sort(sort.value, ascending.value)
-            self._syncing = True
+            layer = c["layer"].value
+            self.filter(source=None if c["source"].value == ANY else c["source"].value, min_top1=lo, max_gmacs=hi,
+                        unit_at=None if layer == ANY else {layer: c["unit"].value})
+            view = self.sort(c["sort"].value, c["ascending"].value)
+            self._syncing = True  # new options clear the value: not a deselection
             try:
-                rows.options = [(f"{c}  top-1 {a:.3f}  {m:.4g} {self.macs}" + (f"  x{n}" if n > 1 else ""), int(i))
-                                for i, c, a, m, n in zip(view.index, view["code"], view["top1"], view[self.macs],
-                                                         view["drawn"])]
+                c["rows"].options = [(f"{code}  top-1 {a:.3f}  {m:.4g} {self.macs}" + (f"  x{n}" if n > 1 else ""), int(i))
+                                     for i, code, a, m, n in zip(view.index, view["code"], view["top1"],
+                                                                 view[self.macs], view["drawn"])]
             finally:
                 self._syncing = False
             self._sync()
-            table.value = self.html(view)
+            c["table"].value = self.html(view)
             say(f"{len(view)} of {len(self._frame)} strategies, {len(self._selected)} selected")
 
         def picked(change):
             if not self._syncing:
-                shown = {v for _, v in rows.options}
+                shown = {v for _, v in c["rows"].options}
                 self.select([i for i in self._selected if i not in shown] + list(change["new"]))
                 say(f"{len(self._selected)} selected")
 
-        def do_export(*_):
-            try:
-                files = self.export(path.value)
-                say("wrote " + ", ".join(str(p) for p in files.values()))
-            except (ValueError, OSError) as e:
-                say(str(e), True)
+        def act(what):
+            def run(*_):
+                try:
+                    say(what())
+                except (ValueError, OSError) as e:
+                    say(str(e), True)
+            return run
 
-        def do_send(*_):
-            try:
-                say(f"sent {self.send_to_designer().code} to the designer")
-            except ValueError as e:
-                say(str(e), True)
-
-        for w in (sort, ascending, source, min_top1, max_gmacs, layer, unit):
-            w.observe(update, names="value")
-        rows.observe(picked, names="value")
-        export.on_click(do_export)
-        send.on_click(do_send)
+        for name in ("sort", "ascending", "source", "min_top1", "max_gmacs", "layer", "unit"):
+            c[name].observe(update, names="value")
+        c["rows"].observe(picked, names="value")
+        c["export"].on_click(act(lambda: "wrote " + ", ".join(map(str, self.export(c["path"].value).values()))))
+        c["send"].on_click(act(lambda: f"sent {self.send_to_designer().code} to the designer"))
         update()
-        return W.VBox([W.HBox([sort, ascending, source]), W.HBox([min_top1, max_gmacs, layer, unit]), rows,
-                       W.HBox([path, export, send]), status, table])
+        return W.VBox([W.HBox([c["sort"], c["ascending"], c["source"]]),
+                       W.HBox([c["min_top1"], c["max_gmacs"], c["layer"], c["unit"]]), c["rows"],
+                       W.HBox([c["path"], c["export"], c["send"]]), c["status"], c["table"]])
 
 
 # ---- Optuna-style views of the sampling ---------------------------------------------------------------
@@ -601,7 +582,9 @@ def layer_importance_bars(estimates, *, ax=None, width: str = "single", min_coun
     from .analysis import layer_importance
     from .plots.paper import UNIT_COLOURS, figure_axes, paper_style
 
-    imp = layer_importance(estimates, min_count=min_count)["importance"]
+    with warnings.catch_warnings():  # layers where no unit has min_count strategies: NaN, said below
+        warnings.simplefilter("ignore", RuntimeWarning)
+        imp = layer_importance(estimates, min_count=min_count)["importance"]
     values = np.asarray(imp.values, float)
     if not np.isfinite(values).any():
         raise ValueError(f"no layer has two units chosen by at least {min_count} strategies: sample more strategies "

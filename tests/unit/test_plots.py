@@ -44,9 +44,9 @@ def est(net):
     rng = np.random.default_rng(0)
     strategies = net.sample(40, torch.Generator().manual_seed(0))
     rows = [{"strategy": s, "top1": float(rng.uniform(0.3, 0.9)), "gmacs": float(rng.uniform(0.01, 0.05)),
-             "params": 1000} for s in strategies]
+             "params": 1000, "n_eval": 200} for s in strategies]
     preset = Strategy(net.backbone, ("ST",) * 8, net.config.stem, name="st")
-    rows.append({"strategy": preset, "top1": 0.8, "gmacs": 0.05, "params": 1200})
+    rows.append({"strategy": preset, "top1": 0.8, "gmacs": 0.05, "params": 1200, "n_eval": 200})
     return estimates_dataset(rows, sources=["sampled"] * 40 + ["preset"])
 
 
@@ -248,6 +248,8 @@ def test_interactive_heatmap_and_scatter_titles(net, est):
     assert fig.layout.xaxis.title.text == "MMACs per clip"  # the fixture's networks are tiny
     assert max(fig.data[0].x) == pytest.approx(1000 * est["gmacs"].values[:40].max())
     assert all("layer 7:" in h for h in fig.data[0].hovertext)
+    assert "top1_low" in est  # every estimate's evaluation-noise interval, labelled as such
+    assert all("(95%, evaluation noise)" in h for h in fig.data[0].hovertext)
     assert fig.layout.legend.orientation == "h" and fig.layout.legend.yanchor == "bottom"  # above the data
 
 
@@ -258,3 +260,28 @@ def test_macs_unit_fits_the_numbers():
     assert macs_unit([0.0081, 0.0072]) == (1e3, "MMACs")
     assert macs_unit([2e-5]) == (1e6, "KMACs")
     assert macs_unit([]) == (1.0, "GMACs")
+
+
+def test_comparison_table_shows_the_seed_spread_or_says_there_is_none():
+    import json
+
+    import numpy as np
+    import xarray as xr
+
+    from workbench.studies.compare import comparison_table
+
+    def table(acc):
+        acc = np.asarray(acc, float)
+        ds = xr.Dataset({"test_top1": (("model", "seed"), acc), "mean_top1": ("model", acc.mean(1)),
+                         "params": ("model", np.array([10, 20])), "gmacs": ("model", np.array([0.1, 0.2])),
+                         "source": ("model", np.array(["literature", "probability space"], dtype=object))},
+                        coords={"model": ["c3d", "opt"], "seed": list(range(acc.shape[1]))},
+                        attrs={"dataset": "synthetic-mixed",
+                               "train_config": json.dumps({"epochs": 2, "batch_size": 4, "optimizer": "adamw", "lr": 0.1})})
+        return comparison_table(ds)
+
+    two = table([[0.5, 0.7], [0.8, 0.8]])
+    assert "SD and range" in two and "| c3d | literature | 10 | 0.1000 | 0.600 | 0.141 | 0.500-0.700 |" in two
+    assert two.index("| opt ") < two.index("| c3d ")  # best first
+    one = table([[0.5], [0.8]])
+    assert "one seed: no seed spread to show" in one and "SD" not in one.split("\n")[2]

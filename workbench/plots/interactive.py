@@ -61,8 +61,13 @@ def interactive_scatter(est, *, trust: str | None = None):
     src = np.asarray([str(s) for s in est["source"].values])
     names = [str(n) for n in est["name"].values]
     codes = [str(c) for c in est["code"].values]
-    hover = [f"<b>{n or c}</b><br>top-1 {a:.3f}, {g:.4g} {unit}<br>{strategy_hover(u)}"
-             for n, c, a, g, u in zip(names, codes, y, x, est["units"].values)]
+    if "top1_low" in est and "top1_high" in est:  # the evaluation-noise interval, labelled as such
+        noise = [f" [{lo:.3f}, {hi:.3f}] (95%, evaluation noise)" for lo, hi in
+                 zip(est["top1_low"].values, est["top1_high"].values)]
+    else:
+        noise = [""] * len(y)
+    hover = [f"<b>{n or c}</b><br>top-1 {a:.3f}{e}, {g:.4g} {unit}<br>{strategy_hover(u)}"
+             for n, c, a, e, g, u in zip(names, codes, y, noise, x, est["units"].values)]
     fig = go.Figure()
     for label, mask, colour, symbol in (("sampled", src == "sampled", UNIT_COLOURS["S"], "circle"),
                                         ("preset", src != "sampled", UNIT_COLOURS["ST"], "square")):

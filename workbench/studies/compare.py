@@ -176,11 +176,21 @@ def _plan(out: Path, rows, seeds, data_key: str, cfg, shape, num_classes: int, n
 
 
 def comparison_table(ds) -> str:
+    """Markdown: every model's cost and test top-1, the mean over seeds with their spread (SD and
+    range; with one seed the header says there is no spread to show)."""
     cfg = json.loads(ds.attrs["train_config"])
+    seeds = [int(s) for s in ds["seed"].values]
+    several = len(seeds) > 1
+    spread = "mean over seeds, SD and range across them" if several else "one seed: no seed spread to show"
     lines = [f"Trained stand-alone on `{ds.attrs['dataset']}`: {cfg['epochs']} epochs, batch {cfg['batch_size']}, "
-             f"{cfg['optimizer']} lr {cfg['lr']}; seeds {[int(s) for s in ds['seed'].values]}; test top-1 (mean over seeds).", "",
-             "| model | source | params | GMACs | test top-1 |", "|---|---|---|---|---|"]
+             f"{cfg['optimizer']} lr {cfg['lr']}; seeds {seeds}; test top-1 ({spread}).", "",
+             "| model | source | params | GMACs | test top-1 |" + (" SD | range |" if several else ""),
+             "|---|---|---|---|---|" + ("---|---|" if several else "")]
+    acc = ds["test_top1"].values
     for i in np.argsort(-ds["mean_top1"].values, kind="stable"):
-        lines.append(f"| {ds['model'].values[i]} | {ds['source'].values[i]} | {int(ds['params'].values[i]):,} | "
-                     f"{ds['gmacs'].values[i]:.4f} | {ds['mean_top1'].values[i]:.3f} |")
+        row = (f"| {ds['model'].values[i]} | {ds['source'].values[i]} | {int(ds['params'].values[i]):,} | "
+               f"{ds['gmacs'].values[i]:.4f} | {ds['mean_top1'].values[i]:.3f} |")
+        if several:
+            row += f" {acc[i].std(ddof=1):.3f} | {acc[i].min():.3f}-{acc[i].max():.3f} |"
+        lines.append(row)
     return "\n".join(lines) + "\n"
