@@ -29,6 +29,7 @@ __all__ = [
     "top_k",
     "save_netcdf",
     "save_study",
+    "best_so_far",
     "load_netcdf",
 ]
 
@@ -262,3 +263,20 @@ def load_netcdf(path: str | os.PathLike) -> xr.Dataset:
             return ds.load()
     except (OSError, ValueError) as e:
         raise ValueError(f"{path} is not a readable netCDF file: {e}") from None
+
+
+def best_so_far(estimates):
+    """A DataFrame: the best estimated top-1 after 1, 2, ..., n sampled strategies, in sampling order (every
+    draw counts, duplicates too): columns ``n``, ``row`` (the Dataset row), ``top1``, ``best``."""
+    import pandas as pd
+
+    if "top1" not in estimates or "source" not in estimates:
+        raise ValueError("best_so_far needs an estimates Dataset with top1 and source "
+                         "(workbench.analysis.estimates_dataset)")
+    idx = np.flatnonzero(np.asarray([str(s) for s in estimates["source"].values]) == "sampled")
+    if not idx.size:
+        raise ValueError("the estimates hold no sampled strategies (source 'sampled'); sample some first "
+                         "(`workbench template sample`)")
+    top1 = estimates["top1"].values.astype(float)[idx]
+    return pd.DataFrame({"n": np.arange(1, idx.size + 1), "row": idx, "top1": top1,
+                         "best": np.fmax.accumulate(top1)})

@@ -2,9 +2,8 @@
 folder under a folder, one row each, with filters, a side-by-side comparison of any number of runs
 and their curves on one axes. :class:`StrategyTable`: the distinct strategies of an estimates
 Dataset, sortable, filterable, linked both ways to the interactive scatter, with export and "send
-to the designer". :func:`best_so_far` (and its plot) and :func:`layer_importance_bars`: the best
-estimate after n samples, and how much each layer's choice matters (the per-unit effects are
-:func:`workbench.plots.space.layer_importance_plot`). No torch; widgets are built only when asked."""
+to the designer". Their figures are in :mod:`workbench.plots.browse`. No torch; widgets are built
+only when asked."""
 
 from __future__ import annotations
 
@@ -13,13 +12,12 @@ import html
 import json
 import math
 import os
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["RunTable", "StrategyTable", "best_so_far", "best_so_far_plot", "layer_importance_bars", "curve"]
+__all__ = ["RunTable", "StrategyTable", "curve"]
 
 ANY = "(any)"
 RUN_COLUMNS = ["path", "kind", "dataset", "code", "epochs", "planned", "finished", "best_val_top1", "last_val_top1",
@@ -83,11 +81,10 @@ def _run_row(root: Path, folder: Path) -> dict:
     except (RunError, OSError, UnicodeDecodeError) as e:
         row["problem"] = str(e)
         return row
-    kind, problems = spec.get("kind"), []
-    row.update(kind=KIND_NAMES.get(kind, kind) if kind else "unknown", dataset=str(spec.get("dataset") or ""),
-               finished=run.is_finished())
-    planned = (spec.get("train_config") or {}).get("epochs")
-    steps = (("run.json", lambda: row.update(code=_code(spec), planned=_number(planned))),
+    kind, problems = str(spec.get("kind") or "unknown"), []
+    row.update(kind=KIND_NAMES.get(kind, kind), dataset=str(spec.get("dataset") or ""), finished=run.is_finished())
+    steps = (("run.json", lambda: row.update(code=_code(spec),
+                                             planned=_number((spec.get("train_config") or {}).get("epochs")))),
              ("history.json", lambda: _history_numbers(run, row)),
              ("result.json", lambda: row.update(test_top1=_test_top1(run.result())) if row["finished"] else None),
              ("health.json", lambda: row.update(warnings=len(read_health(folder)))),
@@ -169,7 +166,7 @@ class RunTable(_Filtered):
                 dirs[:] = []
             if "run.json" in files:
                 rows.append(_run_row(self.root, Path(here)))
-        self._frame = pd.DataFrame(rows, columns=RUN_COLUMNS).astype({k: "Int64" for k in ("epochs", "planned", "warnings")})
+        self._frame = pd.DataFrame(rows, columns=RUN_COLUMNS)
         return self.frame()
 
     def filter(self, kind=None, dataset=None, finished=None, text=None) -> pd.DataFrame:
@@ -218,24 +215,14 @@ class RunTable(_Filtered):
     def compare_figure(self, paths, metric: str = "val_acc", *, ax=None, width: str = "single"):
         """Every run's ``metric`` (a history key: val_acc, val_loss, train_acc, ...) over epochs on
         one axes (stream fusion: the fused head), the legend above the data. Returns the figure."""
-        from .plots.layout import legend_above
-        from .plots.paper import _EXTRA, UNIT_COLOURS, figure_axes, paper_style
+        from .plots.browse import run_curves
 
         keys = self._resolve(paths)
         curves = {k: curve(_read_history(self.root / k), metric) for k in keys}
-        colours = [c for u, c in UNIT_COLOURS.items() if u != "skip"] + _EXTRA
         if not any(c[0].size for c in curves.values()):
             raise ValueError(f"none of the runs {', '.join(keys)} has {metric!r} in its history.json; "
                              "expected a history key such as val_acc, val_loss, train_acc, train_loss")
-        with paper_style():
-            fig, ax = figure_axes(ax, width, 0.7)
-            for i, (k, (x, y)) in enumerate(curves.items()):
-                if x.size:
-                    ax.plot(x, y, marker="o", markersize=2.5, color=colours[i % len(colours)], label=k)
-            ax.set_xlabel("epoch")
-            ax.set_ylabel(metric.replace("_acc", " top-1").replace("_", " "))
-            legend_above(ax, fontsize=6)
-        return fig
+        return run_curves(curves, metric, ax=ax, width=width)
 
     def selected(self) -> list[str]:
         """The runs selected in the widget (paths), [] before it is built."""
@@ -262,7 +249,8 @@ class RunTable(_Filtered):
                                dataset=None if c["dataset"].value == ANY else c["dataset"].value,
                                finished=states[c["finished"].value], text=c["text"].value or None)
             keep = tuple(p for p in c["runs"].value if p in set(view["path"]))
-            c["runs"].options = [(f"{p}  [{k}] {code}", p) for p, k, code in zip(view["path"], view["kind"], view["code"])]
+            c["runs"].options = [(f"{p}  [{k}] {code}", p)
+                                 for p, k, code in zip(view["path"], view["kind"], view["code"])]
             c["runs"].value = keep
             c["table"].value = self.html(view)
 
@@ -330,7 +318,7 @@ class StrategyTable(_Filtered):
         first = {keys[i]: int(i) for i in idx}
         rep = np.array([first[k] for k in keys], int)  # Dataset row -> the table row of its strategy
         sub = ds.isel(strategy=idx)
-        factor, self.macs = macs_unit(ds["gmacs"].values)
+        self._factor, self.macs = macs_unit(ds["gmacs"].values)
         df = pd.DataFrame({"row": idx, "code": [str(c) for c in sub["code"].values],
                            "source": [src[i] for i in idx], "name": [str(n) for n in sub["name"].values],
                            "top1": sub["top1"].values.astype(float)}, index=idx)
@@ -338,7 +326,7 @@ class StrategyTable(_Filtered):
             df[NOISE] = [f"[{lo:.3f}, {hi:.3f}]" for lo, hi in zip(sub["top1_low"].values, sub["top1_high"].values)]
         else:
             df[NOISE] = ""
-        df[self.macs] = sub["gmacs"].values.astype(float) * factor
+        df[self.macs] = sub["gmacs"].values.astype(float) * self._factor
         for col in ("params", "log_prob"):
             df[col] = sub[col].values if col in sub else math.nan
         df["drawn"] = [n for _, n in rows]
@@ -399,9 +387,8 @@ class StrategyTable(_Filtered):
     def select(self, indices) -> list[int]:
         """Select the strategies of Dataset rows ``indices`` (a duplicate draw selects its table
         row); the widget's list and the scatter's highlighted points follow."""
-        n = self.est.sizes["strategy"]
-        out = []
-        for i in indices:
+        n, out = self.est.sizes["strategy"], []
+        for i in [indices] if isinstance(indices, (int, np.integer)) else indices:
             if not isinstance(i, (int, np.integer)) or not 0 <= i < n:
                 raise ValueError(f"select: {i!r} is not a strategy row; expected row numbers 0..{n - 1}")
             r = int(self._rep[int(i)])
@@ -485,7 +472,7 @@ class StrategyTable(_Filtered):
             "ascending": W.Checkbox(value=self._sort[1], description="ascending"),
             "source": W.Dropdown(options=[ANY, *sorted(set(self._frame["source"]))], description="source"),
             "min_top1": W.Text(description="min top-1", placeholder="any"),
-            "max_gmacs": W.Text(description="max GMACs", placeholder="any"),
+            "max_gmacs": W.Text(description=f"max {self.macs}", placeholder="any"),
             "layer": W.Dropdown(options=[ANY, *range(self.est.sizes["layer"])], description="layer"),
             "unit": W.Dropdown(options=self._units(), description="has unit"),
             "rows": W.SelectMultiple(options=[], rows=10, description="strategies", layout=W.Layout(width="95%")),
@@ -500,14 +487,16 @@ class StrategyTable(_Filtered):
             try:
                 lo, hi = (float(c[k].value) if c[k].value.strip() else None for k in ("min_top1", "max_gmacs"))
             except ValueError:
-                return say("min top-1 and max GMACs take numbers (empty: no limit)", True)
-            layer = c["layer"].value
-            self.filter(source=None if c["source"].value == ANY else c["source"].value, min_top1=lo, max_gmacs=hi,
+                return say(f"min top-1 and max {self.macs} take numbers (empty: no limit)", True)
+            layer, source = c["layer"].value, c["source"].value
+            self.filter(source=None if source == ANY else source, min_top1=lo,
+                        max_gmacs=None if hi is None else hi / self._factor,  # typed in the table's unit
                         unit_at=None if layer == ANY else {layer: c["unit"].value})
             view = self.sort(c["sort"].value, c["ascending"].value)
             self._syncing = True  # new options clear the value: not a deselection
             try:
-                c["rows"].options = [(f"{code}  top-1 {a:.3f}  {m:.4g} {self.macs}" + (f"  x{n}" if n > 1 else ""), int(i))
+                c["rows"].options = [(f"{code}  top-1 {a:.3f}  {m:.4g} {self.macs}" + (f"  x{n}" if n > 1 else ""),
+                                      int(i))
                                      for i, code, a, m, n in zip(view.index, view["code"], view["top1"],
                                                                  view[self.macs], view["drawn"])]
             finally:
@@ -539,61 +528,3 @@ class StrategyTable(_Filtered):
         return W.VBox([W.HBox([c["sort"], c["ascending"], c["source"]]),
                        W.HBox([c["min_top1"], c["max_gmacs"], c["layer"], c["unit"]]), c["rows"],
                        W.HBox([c["path"], c["export"], c["send"]]), c["status"], c["table"]])
-
-
-# ---- Optuna-style views of the sampling ---------------------------------------------------------------
-def best_so_far(estimates) -> pd.DataFrame:
-    """The best estimated top-1 after 1, 2, ..., n sampled strategies, in sampling order (every
-    draw counts, duplicates too): columns ``n``, ``row`` (the Dataset row), ``top1``, ``best``."""
-    if "top1" not in estimates or "source" not in estimates:
-        raise ValueError("best_so_far needs an estimates Dataset with top1 and source "
-                         "(workbench.analysis.estimates_dataset)")
-    idx = np.flatnonzero(np.asarray([str(s) for s in estimates["source"].values]) == "sampled")
-    if not idx.size:
-        raise ValueError("the estimates hold no sampled strategies (source 'sampled'); sample some first "
-                         "(`workbench template sample`)")
-    top1 = estimates["top1"].values.astype(float)[idx]
-    return pd.DataFrame({"n": np.arange(1, idx.size + 1), "row": idx, "top1": top1,
-                         "best": np.fmax.accumulate(top1)})
-
-
-def best_so_far_plot(estimates, *, ax=None, width: str = "single"):
-    """Each sampled strategy's estimate (points) and the best so far (steps) against the number
-    of strategies sampled, the legend above the axes. Returns the figure."""
-    from .plots.layout import fit_ticks, legend_above
-    from .plots.paper import UNIT_COLOURS, figure_axes, paper_style
-
-    df = best_so_far(estimates)
-    with paper_style():
-        fig, ax = figure_axes(ax, width, 0.65)
-        ax.scatter(df["n"], df["top1"], s=6, color="#999999", label="sampled strategy", zorder=1)
-        ax.step(df["n"], df["best"], where="post", color=UNIT_COLOURS["S"], label="best so far", zorder=2)
-        ax.set_xlabel("strategies sampled")
-        ax.set_ylabel("estimated top-1")
-        legend_above(ax)
-        fit_ticks(ax, "x")
-    return fig
-
-
-def layer_importance_bars(estimates, *, ax=None, width: str = "single", min_count: int = 3):
-    """One bar per layer: how far the mean estimate moves with that layer's unit (the range of the
-    effects of :func:`workbench.analysis.layer_importance`), most important layer on top; layers
-    without two units seen ``min_count`` times get no bar. Returns the figure."""
-    from .analysis import layer_importance
-    from .plots.paper import UNIT_COLOURS, figure_axes, paper_style
-
-    with warnings.catch_warnings():  # layers where no unit has min_count strategies: NaN, said below
-        warnings.simplefilter("ignore", RuntimeWarning)
-        imp = layer_importance(estimates, min_count=min_count)["importance"]
-    values = np.asarray(imp.values, float)
-    if not np.isfinite(values).any():
-        raise ValueError(f"no layer has two units chosen by at least {min_count} strategies: sample more strategies "
-                         "or lower min_count")
-    order = np.argsort(np.nan_to_num(values, nan=-1.0), kind="stable")
-    labels = [f"layer {int(imp['layer'].values[i])}" for i in order]
-    with paper_style():
-        fig, ax = figure_axes(ax, width, 0.25 + 0.07 * len(order))
-        ax.barh(range(len(order)), np.nan_to_num(values[order]), color=UNIT_COLOURS["S"], height=0.7)
-        ax.set_yticks(range(len(order)), labels)
-        ax.set_xlabel("importance (range of mean estimate over units)")
-    return fig

@@ -100,6 +100,10 @@ FIGURES = {
     "comparison_figure": lambda d, w: wp.comparison_figure(d["comparison"], width=w),
     "training_curves": lambda d, w: wp.training_curves(_curves(), width=w),
     "gblend_figure": lambda d, w: wp.gblend_figure(_gblend(), width=w),
+    "run_curves": lambda d, w: wp.run_curves({f"runs/standalone/seed-{i}": (np.arange(1, 13), 0.9 - 0.8 * np.exp(
+        -np.arange(12) / (3 + i))) for i in range(4)}, width=w),
+    "best_so_far_plot": lambda d, w: wp.best_so_far_plot(d["est"], width=w),
+    "layer_importance_bars": lambda d, w: wp.layer_importance_bars(d["est"], width=w),
 }
 
 

@@ -12,15 +12,10 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from plotly.callbacks import Points  # noqa: E402
 
-from workbench.analysis import estimates_dataset  # noqa: E402
+from workbench.analysis import best_so_far, estimates_dataset  # noqa: E402
+from workbench.plots import best_so_far_plot, layer_importance_bars  # noqa: E402
 from workbench.strategy import Strategy  # noqa: E402
-from workbench.tables import (  # noqa: E402
-    RunTable,
-    StrategyTable,
-    best_so_far,
-    best_so_far_plot,
-    layer_importance_bars,
-)
+from workbench.tables import RunTable, StrategyTable  # noqa: E402
 
 A = ("S", "ST", "S+ST", "S", "ST", "S", "S", "ST")
 
@@ -66,7 +61,8 @@ def test_run_table_rows_and_corrupt_folder(runs):
     assert sorted(df.index) == ["broken", "sa/one", "streams", "tmpl"]
     assert df.loc["broken", "kind"] == "unreadable" and "not valid JSON" in df.loc["broken", "problem"]
     t = df.loc["tmpl"]
-    assert (t["kind"], t["code"], t["epochs"], t["planned"], bool(t["finished"])) == ("template", "densenet-tiny", 3, 4, False)
+    assert (t["kind"], t["code"], t["epochs"], t["planned"]) == ("template", "densenet-tiny", 3, 4)
+    assert not t["finished"]
     assert (t["best_val_top1"], t["last_val_top1"], t["warnings"]) == (0.5, 0.4, 1)
     assert "UNVALIDATED" in t["trust"] and "collapsed" in t["trust"]
     s = df.loc["sa/one"]
@@ -76,6 +72,14 @@ def test_run_table_rows_and_corrupt_folder(runs):
     assert (st["epochs"], st["best_val_top1"], st["last_val_top1"], st["test_top1"]) == (2, 0.7, 0.65, 0.66)
     assert st["code"] == "late (rgb+flow)" and st["seconds"] == pytest.approx(2.1)
     assert sorted(RunTable(runs, recursive=False).frame()["path"]) == ["broken", "streams", "tmpl"]
+    # a template run writes no result.json: all planned epochs done is finished
+    _write(runs / "tmpl", run={"kind": "supernet", "train_config": {"epochs": 3}})
+    table = RunTable(runs)
+    assert table.frame().set_index("path").loc["tmpl", "finished"]
+    (runs / "sa" / "one" / "result.json").write_text("[1, 2")
+    row = table.refresh().set_index("path").loc["sa/one"]
+    assert np.isnan(row["test_top1"]) and "result.json is not valid JSON" in row["problem"]
+    assert row["best_val_top1"] == 0.6  # the other files still count
     with pytest.raises(ValueError, match="not a folder"):
         RunTable(runs / "nothing")
 
@@ -224,7 +228,13 @@ def test_strategy_widget_controls_update_table(tmp_path):
     assert [v for _, v in c["rows"].options][:2] == [0, 1]
     c["max_gmacs"].value = "abc"
     assert "take numbers" in c["status"].value
+    assert c["max_gmacs"].description == "max MMACs"
+    c["max_gmacs"].value = "2.1"  # in the table's unit
+    assert sorted(v for _, v in c["rows"].options) == [0, 1]
     c["max_gmacs"].value = ""
+    c["layer"].value, c["unit"].value = 0, "ST"
+    assert [v for _, v in c["rows"].options] == [6]
+    c["layer"].value = "(any)"
     fig = t.scatter()
     c["rows"].value = (1,)
     assert t.selected() == [1] and list(fig.data[0].selectedpoints) == [1, 5]

@@ -20,6 +20,7 @@ from pathlib import Path
 from .decode import VIDEO_EXTENSIONS
 
 __all__ = [
+    "first_listing",
     "FORMATS",
     "FORMAT_NAMES",
     "KINETICS_VERSIONS",
@@ -241,3 +242,12 @@ def load_json(path: Path, fmt: str, root: Path):
     except (OSError, json.JSONDecodeError) as e:
         raise layout_error(fmt, root, f"has an unreadable {path.name} ({e})") from e
 
+
+def first_listing(key, seen: set, problems: list, where: str, what: str) -> bool:
+    """Whether ``key`` is listed for the first time in an annotation file; a second listing is
+    recorded as a ``duplicate`` problem at ``where`` (``what`` names the entry) and skipped."""
+    if key in seen:
+        problems.append(Problem("duplicate", where, f"{what} is listed twice"))
+        return False
+    seen.add(key)
+    return True

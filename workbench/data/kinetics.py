@@ -14,6 +14,7 @@ from .index import (
     Problem,
     dataset_root,
     files_by_name,
+    first_listing,
     layout_error,
     numbered_lines,
     split_name,
@@ -179,10 +180,8 @@ def index_kinetics(
                 )
                 continue
             label = by_name[lab]
-        if key in seen:
-            problems.append(Problem("duplicate", where, f"{key} is listed twice"))
+        if not first_listing(key, seen, problems, where, key):
             continue
-        seen.add(key)
         path = files.get(key) or files.get(r["youtube_id"])
         if path is None:
             idx.missing.append(Entry(vdir / f"{key}.mp4", label, key, csv_path.name))

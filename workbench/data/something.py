@@ -10,6 +10,7 @@ from .index import (
     Entry,
     Problem,
     dataset_root,
+    first_listing,
     layout_error,
     load_json,
     numbered_lines,
@@ -74,10 +75,8 @@ def index_something_v1(root, split: str = "train", *, video_dir=None) -> Dataset
                 Problem("bad-line", where, f"id {vid} has no class (expected '<id>;<class>')")
             )
             continue
-        if vid in seen:
-            idx.problems.append(Problem("duplicate", where, f"id {vid} is listed twice"))
+        if not first_listing(vid, seen, idx.problems, where, f"id {vid}"):
             continue
-        seen.add(vid)
         entry = Entry(vdir / vid, label, vid, list_file.name)
         (idx.entries if entry.path.is_dir() else idx.missing).append(entry)
     return idx
@@ -184,10 +183,8 @@ def index_something_v2(root, split: str = "train", *, video_dir=None) -> Dataset
                 )
                 continue
             label = by_name[cls]
-        if vid in seen:
-            problems.append(Problem("duplicate", where, f"id {vid} is listed twice"))
+        if not first_listing(vid, seen, problems, where, f"id {vid}"):
             continue
-        seen.add(vid)
         path = vdir / f"{vid}.webm"
         if not path.is_file():
             for ext in (".mp4", ".mkv"):

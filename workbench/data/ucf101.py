@@ -11,6 +11,7 @@ from .index import (
     Problem,
     check_fold,
     dataset_root,
+    first_listing,
     layout_error,
     numbered_lines,
     split_name,
@@ -132,10 +133,8 @@ def index_ucf101(
                     "in classInd.txt",
                 )
             )
-        if rel in seen:
-            problems.append(Problem("duplicate", where, f"{rel!r} is listed twice"))
+        if not first_listing(rel, seen, problems, where, repr(rel)):
             continue
-        seen.add(rel)
         entry = Entry(vdir / rel, label, rel, list_file.name)
         (idx.entries if entry.path.is_file() else idx.missing).append(entry)
     return idx

@@ -3,6 +3,7 @@ PNG; single- and double-column widths; one colour-blind-safe colour per unit, us
 Plot functions take labelled data (xarray), an optional ``ax``, and return the figure.
 ``interactive``: plotly views (hover, offline HTML). ``layout``: text placement without collisions."""
 
+from .browse import best_so_far_plot, layer_importance_bars, run_curves
 from .compare import comparison_figure
 from .interactive import (
     interactive_heatmap,
@@ -45,14 +46,16 @@ from .streams import gblend_figure
 #: the public functions that draw a figure (matplotlib, or plotly for the interactive views)
 FIGURE_FUNCTIONS = ("unit_heatmap", "unit_bars", "gate_trajectories", "compare_marginals", "accuracy_histogram",
                     "accuracy_vs_gmacs", "layer_importance_plot", "estimate_vs_standalone", "lever_forest",
-                    "comparison_figure", "training_curves", "gblend_figure",
+                    "comparison_figure", "training_curves", "gblend_figure", "run_curves", "best_so_far_plot",
+                    "layer_importance_bars",
                     "interactive_heatmap", "interactive_scatter", "parallel_units")
 
 __all__ = [
     "FIGURE_FUNCTIONS", "comparison_figure", "training_curves", "gblend_figure", "COLUMN_WIDTHS", "UNIT_COLOURS", "paper_style", "figure_axes", "save_figure", "unit_colour",
     # figures (matplotlib)
     "unit_heatmap", "unit_bars", "gate_trajectories", "compare_marginals", "accuracy_histogram", "accuracy_vs_gmacs",
-    "layer_importance_plot", "estimate_vs_standalone", "lever_forest",
+    "layer_importance_plot", "estimate_vs_standalone", "lever_forest", "run_curves", "best_so_far_plot",
+    "layer_importance_bars",
     # interactive views (plotly)
     "interactive_heatmap", "interactive_scatter", "parallel_units", "strategy_hover", "unit_order",
     # text placement

@@ -36,14 +36,14 @@ UNIT_COLOURS = {
     "S+T+ST": "#F0E442",  # yellow
     "skip": "#999999",  # grey
 }
-_EXTRA = ["#000000", "#7F3C8D", "#11A579", "#3969AC", "#F2B701", "#E73F74"]
+EXTRA_COLOURS = ["#000000", "#7F3C8D", "#11A579", "#3969AC", "#F2B701", "#E73F74"]
 
 
 def unit_colour(unit: str) -> str:
     """The unit's colour (units outside the table get a stable colour of their own)."""
     if unit in UNIT_COLOURS:
         return UNIT_COLOURS[unit]
-    return _EXTRA[sum(map(ord, unit)) % len(_EXTRA)]
+    return EXTRA_COLOURS[sum(map(ord, unit)) % len(EXTRA_COLOURS)]
 
 
 _STYLE = {
