@@ -87,11 +87,42 @@ def ensure_template(run, *, dataset: str = "synthetic-mixed", settings=None, on_
     settings = settings or (SMOKE if smoke() else MAIN_JOB)
     if Run(run).epochs_done() < settings.epochs:
         cfg = settings.train_config(progress)
+        plan = template_training_plan(run, dataset=dataset, settings=settings)
+        print(plan["text"], flush=True)  # what will run, and for how long, before it runs
         train_template(run, dataset=dataset, data_kw=settings.data_kw(),
                        template={"growth": settings.growth, "bn_size": settings.bn_size}, train_config=cfg,
                        resume=Run(run).is_present(), on_epoch=on_epoch)
     model, _ = load_template(run)
     return model, load_netcdf(run / "history.nc")
+
+
+def template_training_plan(run, *, dataset: str = "synthetic-mixed", settings=None) -> dict:
+    """What :func:`ensure_template` is about to train in ``run`` and about how long it takes: the
+    epochs left times the steps per epoch times one measured training step (a dry run: nothing is
+    trained, the model is thrown away). ``{"epochs", "steps", "step_seconds", "seconds", "text"}``."""
+    import math
+
+    import torch
+
+    from workbench.engine.loop import measure_step_seconds
+    from workbench.studies.mainjob import MAIN_JOB, SMOKE
+    from workbench.studies.pipeline import open_splits
+    from workbench.template.network import TemplateNetwork
+
+    settings = settings or (SMOKE if smoke() else MAIN_JOB)
+    cfg = settings.train_config(progress=False)
+    train = open_splits(dataset, splits=("train",), **settings.data_kw())["train"]
+    shape = tuple(int(v) for v in train[0][0].shape)
+    k = len(train.classes)
+    with torch.random.fork_rng():  # the measurement leaves the caller's random stream alone
+        model = TemplateNetwork(num_classes=k, growth=settings.growth, bn_size=settings.bn_size)
+        step = measure_step_seconds(model, shape, k, cfg)
+    epochs = settings.epochs - Run(run).epochs_done()
+    steps = math.ceil(len(train) / cfg.batch_size)
+    seconds = epochs * steps * step
+    text = (f"{run}: training the template on {dataset} for {epochs} epoch(s) of {steps} steps, about "
+            f"{seconds / 60:.1f} min ({step * 1000:.0f} ms per measured step; validation adds a little)")
+    return {"epochs": epochs, "steps": steps, "step_seconds": step, "seconds": seconds, "text": text}
 
 
 class LivePlot:
