@@ -86,6 +86,25 @@ def test_notebook_executes(path, tmp_path, monkeypatch):
     assert kinds & VISIBLE, kinds
     missing = figure_cells_without_figure(nb)
     assert not missing, "\n\n".join(missing)
+    _keep_figures(nb, path.stem)
+
+
+def _keep_figures(nb, name: str) -> None:
+    """Every PNG the notebook showed, as files under ``$WORKBENCH_ARTIFACTS/notebooks`` (default
+    ``test-artifacts/``): what a reader of the executed notebook sees, kept for review."""
+    import base64
+    import os
+
+    folder = Path(os.environ.get("WORKBENCH_ARTIFACTS") or Path(__file__).resolve().parents[2] / "test-artifacts")
+    folder = folder / "notebooks"
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob(f"{name}-cell*.png"):
+        old.unlink()
+    for i, c in enumerate(nb.cells[1:-1], start=1):
+        for j, o in enumerate(c.get("outputs", [])):
+            png = o.get("data", {}).get("image/png")
+            if png:
+                (folder / f"{name}-cell{i:02d}-{j}.png").write_bytes(base64.b64decode(png))
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
