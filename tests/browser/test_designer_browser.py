@@ -30,6 +30,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOK = REPO / "notebooks" / "04_designer.ipynb"
+FIGURES_NOTEBOOK = REPO / "notebooks" / "03_estimates.ipynb"  # matplotlib, plotly and table widgets
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -195,12 +196,15 @@ class LabServer:
         self._log.close()
 
 
-@pytest.fixture
-def lab(tmp_path):
-    root = tmp_path / "lab"
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """One JupyterLab server for the designer and the figures (they share the smoke template)."""
+    home = tmp_path_factory.mktemp("jupyterlab")
+    root = home / "lab"
     root.mkdir()
-    shutil.copy(NOTEBOOK, root / NOTEBOOK.name)
-    server = LabServer(root, tmp_path)
+    for nb in (NOTEBOOK, FIGURES_NOTEBOOK):
+        shutil.copy(nb, root / nb.name)
+    server = LabServer(root, home)
     try:
         server.wait_ready()
         yield server
@@ -415,5 +419,55 @@ def test_designer_in_jupyterlab(chromium, playwright_api, artifacts, lab):
                    + "\n---- browser console (last 20) ----\n" + "\n".join(console[-20:])
                    + f"\n(failure screenshot: {artifacts / 'designer-failure.png'})" + lab.log_tail())
             raise AssertionError(msg) from e
+        finally:
+            browser.close()
+
+
+FIGURE_OUTPUTS = {  # what notebook 03 shows, as the page renders it
+    "matplotlib images": '.jp-OutputArea-output img[src^="data:image/png"]',
+    "plotly figures": ".jp-OutputArea-output .js-plotly-plot",
+    "strategy table widget": ".jp-OutputArea-output .widget-select-multiple",
+}
+
+
+def test_figures_render_in_jupyterlab(chromium, playwright_api, artifacts, lab):
+    """Notebook 03 run from the menu in the same server: its matplotlib figures arrive as images,
+    its plotly views draw, the strategy table's widget shows, and no cell fails."""
+    url = f"{lab.base}/lab/tree/{FIGURES_NOTEBOOK.name}?token={lab.token}"
+    shot = artifacts / "notebook-03.png"
+    shot.unlink(missing_ok=True)
+    with playwright_api() as p:
+        browser = p.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS, timeout=120_000)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(60_000)
+        try:
+            page.goto(url, wait_until="domcontentloaded", timeout=PAGE_LOAD * 1000)
+            page.locator(".jp-NotebookPanel .jp-Cell").first.wait_for(state="visible", timeout=PAGE_LOAD * 1000)
+            page.locator(IDLE).first.wait_for(state="attached", timeout=KERNEL_IDLE * 1000)
+            _wait_for(page, lambda: lab.kernel_state(FIGURES_NOTEBOOK.name) == "idle", KERNEL_IDLE,
+                      "the notebook's kernel to be idle (server side)")
+            _run_all_cells(page)
+            deadline = time.monotonic() + WIDGET_APPEARS
+            quiet_since = None
+            while True:  # until every cell has run: no prompt shows "*" and the kernel stays idle
+                errors = _cell_errors(page)
+                assert not errors, "a cell failed:\n" + errors[0][-4000:]
+                running = any("*" in t for t in page.locator(".jp-Cell .jp-InputPrompt").all_text_contents())
+                if running or lab.kernel_state(FIGURES_NOTEBOOK.name) != "idle":
+                    quiet_since = None
+                elif quiet_since is None:
+                    quiet_since = time.monotonic()
+                elif time.monotonic() - quiet_since > 10:
+                    break
+                assert time.monotonic() < deadline, f"notebook 03 did not finish within {WIDGET_APPEARS} s"
+                page.wait_for_timeout(1000)
+            counts = {k: page.locator(sel).count() for k, sel in FIGURE_OUTPUTS.items()}
+            assert counts["matplotlib images"] >= 3 and counts["plotly figures"] >= 2, counts
+            assert counts["strategy table widget"] >= 1, counts
+            first = page.locator(FIGURE_OUTPUTS["plotly figures"]).first
+            first.scroll_into_view_if_needed()
+            assert first.bounding_box()["width"] > 200  # drawn, not an empty placeholder
+            page.screenshot(path=str(shot))
+            assert shot.is_file() and shot.stat().st_size > 0
         finally:
             browser.close()

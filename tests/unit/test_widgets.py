@@ -117,3 +117,19 @@ def test_stream_fusion_choice(designer, tmp_path):
     with pytest.raises(ValueError, match="unknown stream fusion"):
         designer.set_stream_fusion("early")
     designer.set_stream_fusion("none")
+
+
+def test_the_shown_static_view_follows_every_change(designer):
+    """The table shown under the widget is redrawn for each new design, from the widget or code."""
+    shown = []
+
+    class Handle:  # what IPython's display(..., display_id=True) returns in a notebook
+        def update(self, obj):
+            shown.append(obj.data)
+
+    designer.widget()
+    designer.static_handle = Handle()
+    designer.apply_preset("st")
+    assert shown and designer.strategy.code in shown[-1]
+    designer.controls["layers"][0].value = "S" if designer.strategy.units[0] != "S" else "ST"  # through the widget
+    assert designer.strategy.code in shown[-1] and shown[-1] != shown[0]

@@ -190,6 +190,8 @@ class StrategyDesigner:
             if self.controls["fusion"].value != fusion:
                 self.controls["fusion"].value = fusion
             self.redraw()
+        else:
+            self._sync_widgets()
         return fusion
 
     def clip_shape(self) -> tuple[int, int, int, int]:
@@ -284,6 +286,13 @@ class StrategyDesigner:
         from .view import build_widget
 
         return build_widget(self)
+
+    def show_static(self) -> None:
+        """Display the current design as a table that follows every change (and stays in a
+        static export of the notebook)."""
+        from .view import show_static
+
+        show_static(self)
 
     def static_view(self):
         """The current design as an HTML table (what a static export of the notebook shows)."""

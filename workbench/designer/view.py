@@ -8,7 +8,8 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-__all__ = ["build_widget", "displayed", "static_view", "sync_widgets", "training_curves_png"]
+__all__ = ["build_widget", "displayed", "follow_static", "show_static", "static_view", "sync_widgets",
+           "training_curves_png"]
 
 
 def build_widget(designer):
@@ -45,6 +46,7 @@ def build_widget(designer):
     by_label = {**designer.presets, **{s.label: s for s in designer.sampled()[:20]}}
 
     def refresh(*_):
+        follow_static(designer)
         s = designer.summary()
         info.value = (f"<b>{html.escape(s['code'])}</b><br>params <b class='wb-params'>{s['params']:,}</b> | "
                       f"GMACs <b class='wb-gmacs'>{s['gmacs']:.4g}</b> | estimated top-1 "
@@ -178,8 +180,24 @@ def static_view(designer):
                 f"<table><tr><th>layer</th><th>unit</th></tr>{rows}</table>")
 
 
+def show_static(designer) -> None:
+    """Display the static view of the current design in a slot that follows every change made in
+    the widget or from code (a static export of the notebook keeps its last state)."""
+    from IPython.display import display
+
+    designer.static_handle = display(static_view(designer), display_id=True)
+
+
+def follow_static(designer) -> None:
+    """Redraw the displayed static view, if one is shown, for the current design."""
+    handle = getattr(designer, "static_handle", None)
+    if handle is not None:
+        handle.update(static_view(designer))
+
+
 def sync_widgets(designer) -> None:
     if designer.controls is None:
+        follow_static(designer)  # no widget, but perhaps a displayed static view
         return
     for dd, u in zip(designer.controls["layers"], designer.strategy.units):
         if dd.value != u:
