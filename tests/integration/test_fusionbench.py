@@ -129,3 +129,31 @@ def test_truth_quality_while_a_seed_is_being_built():
     q = fb.truth_quality(t, "s")
     assert q["strategies"] == 40 and q["seeds"] == 2  # not 3 strategies on 3 seeds
     assert q["finished"] == 83 and q["best"] == round(float(np.nanmax(np.nanmean(acc, 1))), 4)
+
+
+def test_paired_init_gives_coinciding_layers_the_same_weights():
+    """Under the paired design two strategies of one seed start every layer they share (same unit,
+    same place) from the same weights, and differ where their units differ; another seed differs."""
+    import torch
+
+    from workbench.models import build_model
+    from workbench.strategy import Strategy
+    from workbench.studies.fusionbench import BenchConfig, paired_init
+
+    kw = {a: b for a, b in BenchConfig().model_kw(4).items() if a != "num_classes"}
+
+    def net(units, seed):
+        torch.manual_seed(123 + len(units[0]))  # unpaired initialisation would differ
+        m = build_model(Strategy("densenet-tiny", units, "2D"), num_classes=4, **kw)
+        paired_init(m, seed)
+        return dict(m.named_parameters())
+
+    a = net(("S", "ST", "S+ST", "S", "ST", "S", "S", "ST"), 0)
+    b = net(("ST", "ST", "S+ST", "skip", "ST", "S", "S", "ST"), 0)
+    c = net(("S", "ST", "S+ST", "S", "ST", "S", "S", "ST"), 1)
+    shared = sorted(set(a) & set(b))
+    assert len(shared) > 40 and all(torch.equal(a[n], b[n]) for n in shared)
+    assert "blocks.0.0.branch_s.conv.weight" in a and "blocks.0.0.branch_s.conv.weight" not in b
+    convs = [n for n in a if n.endswith("conv.weight")]
+    assert not any(torch.equal(a[n], c[n]) for n in convs)  # another seed, other weights
+    assert BenchConfig(paired=True).budget()["paired"] and "paired" not in BenchConfig().budget()

@@ -18,6 +18,8 @@ def add_commands(sub) -> None:
     q.add_argument("--workers", type=positive_int, default=1, help="one-thread worker processes (default 1)")
     q.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     q.add_argument("--epochs", type=positive_int, default=20)
+    q.add_argument("--paired", action="store_true",
+                   help="paired design: coinciding layers of one seed's strategies start from the same weights")
     q.add_argument("--limit", type=positive_int, default=None, help="stop after this many trainings")
     q.add_argument("--first", type=positive_int, default=None,
                    help="only the first N strategies of the list (a smaller table, e.g. a shorter budget's)")
@@ -43,7 +45,7 @@ def cmd_bench_build(args) -> int:
 
     from workbench.studies.fusionbench import BenchConfig, build, collect, load_table, readme
 
-    cfg = replace(BenchConfig(), seeds=tuple(args.seeds), epochs=args.epochs)
+    cfg = replace(BenchConfig(), seeds=tuple(args.seeds), epochs=args.epochs, paired=args.paired)
     r = build(args.out, settings=args.setting, config=cfg, workers=args.workers, limit=args.limit,
               deadline_s=args.deadline, progress=not args.no_progress, first_strategies=args.first)
     collect(args.out)

@@ -39,7 +39,7 @@ import numpy as np
 from workbench.runs import atomic_write_bytes, cache_key, environment
 from workbench.strategy import Strategy
 
-__all__ = ["SETTINGS", "DEVELOPMENT", "HELD_OUT", "BenchConfig", "bench_strategies", "build", "collect",
+__all__ = ["SETTINGS", "DEVELOPMENT", "HELD_OUT", "BenchConfig", "paired_init", "bench_strategies", "build", "collect",
            "load_table", "train_item", "setting_data", "truth_quality", "score_estimates", "matching_setting",
            "score_run", "score_report", "readme", "fidelity", "status"]
 
@@ -82,9 +82,16 @@ class BenchConfig:
     gate_draws: int = 32  # strategies drawn from a trained template's gates
     strategy_seed: int = 0
     threads: int = 1  # torch threads per worker
+    # paired design: every layer initialised from a stream keyed by (seed, its name), so that the
+    # strategies of one seed start their coinciding layers from the same weights (batches are
+    # shared in any case: the order is a function of the seed)
+    paired: bool = False
 
     def budget(self) -> dict:
-        return {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr, "optimizer": self.optimizer}
+        out = {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr, "optimizer": self.optimizer}
+        if self.paired:
+            out["paired"] = True
+        return out
 
     def model_kw(self, num_classes: int) -> dict:
         from workbench.template.network import TemplateConfig
@@ -187,6 +194,20 @@ def _eval_batches(x, y, batch: int):
     return list(_batches(x, y, [range(i, min(i + batch, len(y))) for i in range(0, len(y), batch)]))
 
 
+def paired_init(model, seed: int) -> None:
+    """Re-initialise every module that owns parameters from a random stream keyed by ``seed`` and
+    its name: two networks of one seed whose layers coincide (the same unit at the same place
+    carries the same module names and shapes) start those layers from the same weights."""
+    import zlib
+
+    import torch
+
+    for name, module in model.named_modules():
+        if hasattr(module, "reset_parameters") and next(module.parameters(recurse=False), None) is not None:
+            torch.manual_seed(seed * 1_000_003 + zlib.crc32(name.encode()))
+            module.reset_parameters()
+
+
 def train_item(strategy: Strategy, data: dict, config: BenchConfig, seed: int, *, device: str = "cpu",
                progress: bool = False) -> dict:
     """Train ``strategy`` stand-alone on a setting's arrays (:func:`setting_data`); returns the
@@ -205,6 +226,8 @@ def train_item(strategy: Strategy, data: dict, config: BenchConfig, seed: int, *
     model_kw = {"num_classes": k, **{a: b for a, b in config.model_kw(k).items() if a != "num_classes"}}
     torch.manual_seed(seed)
     model = build_model(strategy, **model_kw)
+    if config.paired:
+        paired_init(model, seed)
     xtr, ytr = data["train"]
     xva, yva = data["val"]
     xte, yte = data["test"]
@@ -331,7 +354,8 @@ def _merge_manifest(out: Path, mpath: Path, manifest: dict, config: BenchConfig)
     if mpath.exists():
         old = json.loads(mpath.read_text())
         free = ("seeds", "threads")  # seeds may be added; threads change speed, not what is trained
-        fixed = {k: v for k, v in old["config"].items() if k not in free}
+        defaults = BenchConfig().to_dict()  # a field added later reads as its default in an older table
+        fixed = {k: old["config"].get(k, defaults[k]) for k in manifest["config"] if k not in free}
         if fixed != {k: v for k, v in manifest["config"].items() if k not in free} \
                 or old["strategies"] != manifest["strategies"]:
             raise ValueError(f"{out} holds a table built with another configuration or strategy list; "
