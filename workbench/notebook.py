@@ -120,8 +120,9 @@ def template_training_plan(run, *, dataset: str = "synthetic-mixed", settings=No
     epochs = settings.epochs - Run(run).epochs_done()
     steps = math.ceil(len(train) / cfg.batch_size)
     seconds = epochs * steps * step
+    took = f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
     text = (f"{run}: training the template on {dataset} for {epochs} epoch(s) of {steps} steps, about "
-            f"{seconds / 60:.1f} min ({step * 1000:.0f} ms per measured step; validation adds a little)")
+            f"{took} ({step * 1000:.0f} ms per measured step; validation adds a little)")
     return {"epochs": epochs, "steps": steps, "step_seconds": step, "seconds": seconds, "text": text}
 
 

@@ -406,7 +406,8 @@ def test_designer_in_jupyterlab(chromium, playwright_api, artifacts, lab):
             step(f"streams: pyramid -> two-stream params {two:,.0f}")
             assert two > 2 * _as_number(_texts(page)["params"])
 
-            page.locator(".wb-params").first.scroll_into_view_if_needed()
+            page.locator(".widget-dropdown select").first.evaluate("e => e.scrollIntoView({block: 'start'})")
+            page.wait_for_timeout(300)
             shot = artifacts / "designer.png"
             shot.unlink(missing_ok=True)
             page.screenshot(path=str(shot))
@@ -425,7 +426,7 @@ def test_designer_in_jupyterlab(chromium, playwright_api, artifacts, lab):
 
 FIGURE_OUTPUTS = {  # what notebook 03 shows, as the page renders it
     "matplotlib images": '.jp-OutputArea-output img[src^="data:image/png"]',
-    "plotly figures": ".jp-OutputArea-output .js-plotly-plot",
+    "plotly figures": ".jp-OutputArea-output.js-plotly-plot, .jp-OutputArea-output .js-plotly-plot",
     "strategy table widget": ".jp-OutputArea-output .widget-select-multiple",
 }
 
@@ -433,7 +434,8 @@ FIGURE_OUTPUTS = {  # what notebook 03 shows, as the page renders it
 def test_figures_render_in_jupyterlab(chromium, playwright_api, artifacts, lab):
     """Notebook 03 run from the menu in the same server: its matplotlib figures arrive as images,
     its plotly views draw, the strategy table's widget shows, and no cell fails."""
-    url = f"{lab.base}/lab/tree/{FIGURES_NOTEBOOK.name}?token={lab.token}"
+    # ?reset: a fresh workspace, so the designer notebook opened before is not restored beside it
+    url = f"{lab.base}/lab/tree/{FIGURES_NOTEBOOK.name}?reset&token={lab.token}"
     shot = artifacts / "notebook-03.png"
     shot.unlink(missing_ok=True)
     with playwright_api() as p:
@@ -462,7 +464,9 @@ def test_figures_render_in_jupyterlab(chromium, playwright_api, artifacts, lab):
                 assert time.monotonic() < deadline, f"notebook 03 did not finish within {WIDGET_APPEARS} s"
                 page.wait_for_timeout(1000)
             counts = {k: page.locator(sel).count() for k, sel in FIGURE_OUTPUTS.items()}
-            assert counts["matplotlib images"] >= 3 and counts["plotly figures"] >= 2, counts
+            mimes = page.evaluate("() => [...document.querySelectorAll('.jp-OutputArea-output')]"
+                                  ".map(e => (e.getAttribute('data-mime-type') || '?') + ':' + e.className.slice(0, 80))")
+            assert counts["matplotlib images"] >= 3 and counts["plotly figures"] >= 2, (counts, mimes)
             assert counts["strategy table widget"] >= 1, counts
             first = page.locator(FIGURE_OUTPUTS["plotly figures"]).first
             first.scroll_into_view_if_needed()

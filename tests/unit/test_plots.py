@@ -251,6 +251,11 @@ def test_interactive_heatmap_and_scatter_titles(net, est):
     assert "top1_low" in est  # every estimate's evaluation-noise interval, labelled as such
     assert all("(95%, evaluation noise)" in h for h in fig.data[0].hovertext)
     assert fig.layout.legend.orientation == "h" and fig.layout.legend.yanchor == "bottom"  # above the data
+    # a long trust line wraps; the top margin makes room for every line of it above the legend
+    long = interactive_scatter(est, trust="estimates UNVALIDATED: " + "a long explanation of what is wrong " * 8)
+    lines = long.layout.title.text.count("<br>") + 1
+    assert lines >= 3 and long.layout.title.yref == "container" and long.layout.title.yanchor == "top"
+    assert long.layout.margin.t >= 40 + 15 * lines > fig.layout.margin.t
 
 
 def test_macs_unit_fits_the_numbers():

@@ -40,6 +40,11 @@ def test_controls_change_cost_and_estimate(designer):
     assert after["params"] != before["params"] and after["gmacs"] != before["gmacs"]
     s = designer.summary()
     assert after["estimate"] == f"{s['estimate']:.3f}" and after["params"] == f"{s['params']:,}"
+    from workbench.plots import macs_unit
+
+    factor, unit = macs_unit([s["gmacs"]])  # multiply-adds in the unit that fits them
+    assert after["gmacs"] == f"{s['gmacs'] * factor:.4g}" and f"{unit} <b class='wb-gmacs'>" in \
+        designer.controls["info"].value
     # the estimate is the template's own evaluation of that strategy
     from torch.utils.data import DataLoader
 

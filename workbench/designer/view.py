@@ -12,6 +12,23 @@ __all__ = ["build_widget", "displayed", "follow_static", "show_static", "static_
            "training_curves_png"]
 
 
+def _macs(gmacs: float, css: str | None = None) -> str:
+    """Multiply-adds in the unit that fits them (GMACs, or MMACs / KMACs for tiny networks)."""
+    from workbench.plots.layout import macs_unit
+
+    factor, unit = macs_unit([gmacs])
+    value = f"{gmacs * factor:.4g}"
+    return f"{unit} <b class='{css}'>{value}</b>" if css else f"{unit} {value}"
+
+
+def _macs_change(d_gmacs: float, gmacs: float) -> str:
+    """A change of multiply-adds in the unit of the design's own count."""
+    from workbench.plots.layout import macs_unit
+
+    factor, unit = macs_unit([gmacs])
+    return f"{unit} {d_gmacs * factor:+.4g}"
+
+
 def build_widget(designer):
     """The designer as an ipywidgets box (display it in a notebook)."""
     import ipywidgets as W
@@ -39,7 +56,7 @@ def build_widget(designer):
     bar = W.IntProgress(value=0, min=0, max=1, description="training")
     status = W.HTML()
     queued = W.HTML()
-    curves = W.Image(format="png", layout=W.Layout(max_width="720px"))
+    curves = W.Image(format="png", layout=W.Layout(max_width="720px", display="none"))  # shown with the first epoch
     designer.controls = {"layers": layers, "info": info, "diff_to": diff_to, "diff": diff_out, "preset": preset,
                          "bar": bar, "status": status, "fusion": fusion, "train": train, "cancel": cancel,
                          "epochs": epochs, "folder": folder, "queue": queued, "curves": curves}
@@ -49,15 +66,15 @@ def build_widget(designer):
         follow_static(designer)
         s = designer.summary()
         info.value = (f"<b>{html.escape(s['code'])}</b><br>params <b class='wb-params'>{s['params']:,}</b> | "
-                      f"GMACs <b class='wb-gmacs'>{s['gmacs']:.4g}</b> | estimated top-1 "
+                      f"{_macs(s['gmacs'], 'wb-gmacs')} | estimated top-1 "
                       f"<b class='wb-estimate'>{s['estimate']:.3f}</b> "
                       f"<span title='evaluation noise only (95% Wilson interval over the validation clips); "
                       f"the trust figure below says how far shared weights are from stand-alone training'>"
                       f"[{s['estimate_interval'][0]:.3f}, {s['estimate_interval'][1]:.3f}]</span>"
                       f" | log P {s['log_prob']:.1f}<br>"
                       + (f"two-stream ({html.escape(designer.stream_fusion)}, RGB + flow): params "
-                         f"<b class='wb-streams-params'>{s['two_stream_params']:,}</b> | GMACs "
-                         f"<b class='wb-streams-gmacs'>{s['two_stream_gmacs']:.4g}</b> "
+                         f"<b class='wb-streams-params'>{s['two_stream_params']:,}</b> | "
+                         f"{_macs(s['two_stream_gmacs'], 'wb-streams-gmacs')} "
                          "<small>(the estimate is the RGB network's)</small><br>"
                          if designer.stream_fusion != "none" else "")
                       + f"<small>{html.escape(designer.trust)}</small>")
@@ -71,7 +88,7 @@ def build_widget(designer):
             f"<td>{r['current']}</td><td>{r['reference']}</td></tr>" for r in d["layers"])
         diff_out.value = (f"<table><tr><th>layer</th><th>current</th><th>{html.escape(ref)}</th></tr>{rows}</table>"
                           f"changed layers: {d['changed'] or 'none'}; params {d['d_params']:+,}, "
-                          f"GMACs {d['d_gmacs']:+.4g}, estimate {d['d_estimate']:+.3f}")
+                          f"{_macs_change(d['d_gmacs'], s['gmacs'])}, estimate {d['d_estimate']:+.3f}")
 
     def on_layer(change, i):
         if change["new"] != designer.strategy.units[i]:
@@ -112,6 +129,7 @@ def build_widget(designer):
             bar.value = len(h)
             status.value = f"{code}: epoch {len(h)}/{n}, val top-1 {h.val_acc[-1]:.3f}"
             curves.value = training_curves_png(h)
+            curves.layout.display = ""
 
         def end(r: dict) -> None:
             where = (f"recorded in {html.escape(str(designer.run))}/records.json" if r.get("recorded") else
@@ -172,10 +190,11 @@ def static_view(designer):
 
     s = designer.summary()
     rows = "".join(f"<tr><td>{i}</td><td>{u}</td></tr>" for i, u in enumerate(designer.strategy.units))
-    return HTML(f"<p><b>{html.escape(s['code'])}</b>: params {s['params']:,}, GMACs {s['gmacs']:.4g}, "
-                f"estimated top-1 {s['estimate']:.3f}<br>"
+    return HTML(f"<p><b>{html.escape(s['code'])}</b>: params {s['params']:,}, {_macs(s['gmacs'])}, "
+                f"estimated top-1 {s['estimate']:.3f} [{s['estimate_interval'][0]:.3f}, {s['estimate_interval'][1]:.3f}]"
+                " (95%, evaluation noise)<br>"
                 + (f"two-stream ({html.escape(designer.stream_fusion)}, RGB + flow): params {s['two_stream_params']:,}, "
-                   f"GMACs {s['two_stream_gmacs']:.4g}<br>" if designer.stream_fusion != "none" else "")
+                   f"{_macs(s['two_stream_gmacs'])}<br>" if designer.stream_fusion != "none" else "")
                 + f"<small>{html.escape(designer.trust)}</small></p>"
                 f"<table><tr><th>layer</th><th>unit</th></tr>{rows}</table>")
 

@@ -79,10 +79,16 @@ def interactive_scatter(est, *, trust: str | None = None):
     o = front[np.argsort(x[front])]
     fig.add_trace(go.Scatter(x=x[o], y=y[o], mode="lines", name="Pareto front", line={"shape": "hv", "color": "black"},
                              hoverinfo="skip"))
-    fig.update_layout(title={"text": _wrap(trust or ""), "font": {"size": 11}},
-                      xaxis_title=f"{unit} per clip", yaxis_title="estimated top-1", width=720, height=460,
+    title = _wrap(trust or "")
+    lines = title.count("<br>") + 1 if title else 0
+    # the title's lines at the top of the figure, the legend in a row of its own below them and
+    # above the data: the top margin grows with the lines, so neither covers the other
+    top = 40 + 15 * lines
+    fig.update_layout(title={"text": title, "font": {"size": 11}, "y": 1.0, "yanchor": "top", "yref": "container",
+                             "pad": {"t": 8}},
+                      xaxis_title=f"{unit} per clip", yaxis_title="estimated top-1", width=720, height=440 + 15 * lines,
                       legend={"orientation": "h", "x": 0, "xanchor": "left", "y": 1.0, "yanchor": "bottom"},
-                      margin={"t": 80})
+                      margin={"t": top})
     return fig
 
 
