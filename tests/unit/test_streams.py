@@ -196,9 +196,18 @@ def test_gblend_verdict_on_paired_seeds():
     v = gblend_verdict(good)
     assert v["best_single"] == "rgb only" and v["naive_below_best"] and v["gblend_recovers"]
     assert "recovers it" in gblend_table(good)
+    assert v["gblend_beats"] is False and "does not beat it" in gblend_table(good)
     bad = ds([[0.70, 0.70, 0.66], [0.3] * 3, [0.71, 0.69, 0.67], [0.50, 0.52, 0.48], [0.4] * 3])
     v = gblend_verdict(bad)
     assert not v["naive_below_best"] and not v["gblend_recovers"]
+    better = ds([[0.70, 0.70, 0.66], [0.3] * 3, [0.46, 0.44, 0.48], [0.78, 0.79, 0.75], [0.6] * 3])
+    assert gblend_verdict(better)["gblend_beats"] and "recovers it and beats it" in gblend_table(better)
+    # one seed: no interval, so no verdict (never "± 0.000 ... within two standard errors")
+    one = good.isel(seed=[1])
+    v = gblend_verdict(one)
+    assert v["naive_below_best"] is None and v["gblend_recovers"] is None and v["gblend_beats"] is None
+    text = gblend_table(one)
+    assert "One seed (1)" in text and "no verdict" in text and "±" not in text and "seed 1, final" in text
 
 
 def test_streams_train_command(tmp_path, capsys):
@@ -213,3 +222,20 @@ def test_streams_train_command(tmp_path, capsys):
     assert main(["streams", "train", "--out", str(tmp_path / "b"), "--fusion", "late", "--weights", "rgb=1", *tiny]) == 2
     assert "apply to --fusion gblend" in capsys.readouterr().err
     assert main(["streams", "train", "--out", str(tmp_path / "c"), "--fusion", "gblend", "--weights", "rgb=x", *tiny]) == 2
+
+
+def test_ablation_table_names_the_seeds_it_holds():
+    import numpy as np
+    import xarray as xr
+
+    from workbench.streams.study import ABLATION, ablation_table
+
+    runs = [a[0] for a in ABLATION]
+    acc = np.full((len(runs), 2), 0.5)
+    ds = xr.Dataset({"test_top1": (("run", "seed"), acc), "mean_top1": ("run", acc.mean(1)),
+                     "params": ("run", np.arange(len(runs)) + 10), "seconds": (("run", "seed"), acc * 100)},
+                    coords={"run": runs, "seed": [2, 3]},
+                    attrs={"dataset": "d", "data_kw": "{}", "model_kw": "{}",
+                           "train_config": json.dumps(TrainConfig().to_dict())})
+    text = ablation_table(ds)
+    assert "seeds [2, 3]" in text and "train s (seed 2)" in text and "seed 0" not in text
