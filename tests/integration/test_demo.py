@@ -173,3 +173,32 @@ def test_designer_queues_cancels_and_draws_curves_through_its_widgets(tmp_path):
     assert not stopped.is_finished()  # resumable, never marked finished
     c["cancel"].click()
     assert c["status"].value == "nothing is training"
+
+
+def test_trust_from_anchors_and_recommend_at_tiny_size(tmp_path, capsys):
+    """`workbench trust` trains 8 tool-chosen anchors and writes the run's trust figure (the trust
+    line says so); a second call trains nothing; `workbench recommend --budget 2` verifies two
+    more strategies, skips what is known, and returns a verified best with its evidence."""
+    from workbench.cli import main
+    from workbench.runs import read_records
+    from workbench.studies.mainjob import run_main_job
+    from workbench.studies.trust_record import read_trust, trust_line
+
+    r = run_main_job(tmp_path / "demo", settings=SMOKE, progress=False)
+    run = str(r["run"])
+    tiny = ["--epochs", "1", "--batch-size", "16", "--no-progress"]
+    assert main(["trust", "--run", run, "--out", str(tmp_path / "anchors"), *tiny]) == 0
+    t = read_trust(run)
+    assert t["source"] == "anchors" and t["strategies"] == 8 and len(set(t["chosen_by_tool"])) == 8
+    assert -1 <= t["tau"] <= 1 and t["interval_90"] > 0
+    assert "8 tool-chosen stand-alone anchors" in trust_line(run)
+    recs = read_records(run)
+    assert len(recs) == 8 and {x["source"] for x in recs} == {"anchor"}
+    assert main(["trust", "--run", run, "--out", str(tmp_path / "anchors"), *tiny]) == 0
+    assert len(read_records(run)) == 8  # nothing trained twice
+    capsys.readouterr()
+    assert main(["recommend", "--run", run, "--out", str(tmp_path / "rec"), "--budget", "2", *tiny]) == 0
+    rec = json.loads((tmp_path / "rec" / "recommendation.json").read_text())
+    assert len(rec["verified"]) == 2 and not set(rec["verified"]) & set(rec["known_before"])
+    assert rec["best"] in rec["verified"] + rec["known_before"] and rec["standalone_test_top1"] is not None
+    assert len(read_records(run)) == 10 and "best:" in capsys.readouterr().out

@@ -7,7 +7,8 @@ import pytest
 
 TORCH_FREE = ["workbench.strategy", "workbench.analysis", "workbench.plots", "workbench.runs", "workbench.study",
               "workbench.studies.rank", "workbench.studies.trust", "workbench.studies.trust_record",
-              "workbench.studies.agreement", "workbench.studies.levers", "workbench.engine.config",
+              "workbench.studies.agreement", "workbench.studies.levers", "workbench.studies.recommend",
+              "workbench.studies.anchors", "workbench.engine.config",
               "workbench.cli"]
 
 

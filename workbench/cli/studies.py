@@ -6,7 +6,10 @@ import json
 from pathlib import Path
 
 from workbench.cli.common import (
+    add_train_args,
+    nonnegative_int,
     positive_int,
+    train_config_from_args,
 )
 
 
@@ -45,6 +48,56 @@ def cmd_compare(args) -> int:
     return 0
 
 
+
+
+def _at_least_8(text: str) -> int:
+    import argparse
+
+    v = int(text)
+    if v < 8:
+        raise argparse.ArgumentTypeError(f"a trust figure needs at least 8 anchors, got {text}")
+    return v
+
+
+def _run_estimates(args):
+    """The run's estimates: ``--estimates``, else the main job's beside the run, else computed
+    (``-n`` sampled strategies and the presets) into ``OUT/estimates.nc``."""
+    from workbench.analysis import load_netcdf
+    from workbench.studies.pipeline import estimate_run
+
+    if args.estimates:
+        return load_netcdf(args.estimates)
+    beside = Path(args.run).parent / "estimates.nc"
+    if beside.is_file():
+        return load_netcdf(beside)
+    return estimate_run(args.run, n=args.n, progress=not args.no_progress, out=Path(args.out) / "estimates.nc")
+
+
+def cmd_trust(args) -> int:
+    """The run's trust figure from tool-chosen stand-alone anchors."""
+    from workbench.studies.anchors import run_trust
+    from workbench.studies.trust_record import trust_line
+
+    run_trust(args.run, _run_estimates(args), args.out, k=args.anchors, train_config=train_config_from_args(args),
+              seed=args.anchor_seed)
+    print(trust_line(args.run))
+    return 0
+
+
+def cmd_recommend(args) -> int:
+    """Verify a budget of strategies stand-alone, guided by the surrogate; print the best."""
+    from workbench.studies.anchors import run_recommend
+
+    r = run_recommend(args.run, _run_estimates(args), args.out, budget=args.budget,
+                      train_config=train_config_from_args(args), kappa=args.kappa)
+    test = r["standalone_test_top1"]
+    print(f"best: {r['best']}\n  estimate {r['estimate']:.3f}; predicted stand-alone validation top-1 "
+          f"{r['predicted_val_top1']:.3f} [95% {r['interval_95'][0]:.3f}, {r['interval_95'][1]:.3f}]; "
+          + (f"trained: validation {r['standalone_val_top1']:.3f}, test {test:.3f}" if test is not None
+             else "not trained (budget 0): the top estimate"))
+    print(f"  verified {len(r['verified'])} strategies this call ({len(r['known_before'])} known before); "
+          f"{Path(args.out) / 'recommendation.json'}")
+    return 0
 
 
 def cmd_study_rank(args) -> int:
@@ -151,6 +204,23 @@ def add_commands(sub) -> None:
     q.add_argument("--device", default="cpu")
     q.add_argument("--no-progress", action="store_true")
     q.set_defaults(func=cmd_compare)
+
+    for name, helptext in (("trust", "the run's trust figure from stand-alone anchors the tool chooses (8 or more)"),
+                           ("recommend", "verify a budget of strategies stand-alone and return the best with evidence")):
+        q = sub.add_parser(name, help=helptext)
+        q.add_argument("--run", "--run-dir", dest="run", required=True, help="a template run folder")
+        q.add_argument("--out", required=True, help="folder for the stand-alone trainings (cached, resumable)")
+        q.add_argument("--estimates", default=None,
+                       help="the run's estimates (.nc; default: the main job's beside the run, else computed)")
+        q.add_argument("-n", type=positive_int, default=200, help="strategies to sample when estimates are computed")
+        if name == "trust":
+            q.add_argument("--anchors", type=_at_least_8, default=8, help="stand-alone anchors (>= 8)")
+            q.add_argument("--anchor-seed", type=int, default=0, help="which anchors the tool draws in each stratum")
+        else:
+            q.add_argument("--budget", type=nonnegative_int, required=True, help="stand-alone trainings to spend (>= 0)")
+            q.add_argument("--kappa", type=float, default=1.0, help="weight of the surrogate's uncertainty")
+        add_train_args(q, epochs=20, warmup=None, lr=6e-3, batch_size=16, run_folder=False)
+        q.set_defaults(func=cmd_trust if name == "trust" else cmd_recommend)
 
     q = sub.add_parser("demo", help="the main job: train, sample, score, plot, report on synthetic-mixed")
     q.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")

@@ -73,6 +73,10 @@ def trust_line(run) -> str:
                 f"{display_path(run)}` "
                 "to measure how well they rank strategies against stand-alone training)") + health_suffix(run)
     lo, hi = t["tau_ci"]
+    if t.get("source") == "anchors":
+        return (f"estimates checked on {t['strategies']} tool-chosen stand-alone anchors: Kendall tau {t['tau']:.2f} "
+                f"[95% CI {lo:.2f}, {hi:.2f}]; model error of a prediction about ±{t['interval_90']:.3f} (90%)"
+                ) + health_suffix(run)
     return (f"estimates validated: Kendall tau {t['tau']:.2f} [95% CI {lo:.2f}, {hi:.2f}] against stand-alone "
             f"training over {t['strategies']} strategies ({t['predictor']})") + health_suffix(run)
 
@@ -83,5 +87,6 @@ def trust_short(run) -> str:
     if t is None:
         return "estimates UNVALIDATED (no rank study)" + health_suffix(run, short=True)
     lo, hi = t["tau_ci"]
+    what = "anchors" if t.get("source") == "anchors" else "strategies"
     return (f"rank agreement with stand-alone: Kendall tau {t['tau']:.2f} [{lo:.2f}, {hi:.2f}], "
-            f"{t['strategies']} strategies") + health_suffix(run, short=True)
+            f"{t['strategies']} {what}") + health_suffix(run, short=True)
