@@ -147,3 +147,31 @@ def test_levers_on_the_same_strategies(template, tmp_path, capsys):
         lever_table({"a": tmp_path / "a", "c": tmp_path / "c"})
     assert main(["study", "levers", "--study", str(tmp_path / "a"), "--out", str(out)]) == 2
     assert "expected LABEL=STUDY_FOLDER" in capsys.readouterr().err
+
+
+def test_the_known_answer_check_trains_with_the_template_defaults_and_takes_data_arguments(tmp_path):
+    """The check's schedule is the one `workbench template train` uses; data arguments reach the
+    data (and its sizes and seeds stay the check's); the threads asked for are used and recorded."""
+    from workbench.engine.config import TEMPLATE_TRAINING
+    from workbench.studies.known_answer import KNOWN_ANSWER, known_answer_study
+
+    assert (KNOWN_ANSWER.epochs, KNOWN_ANSWER.warmup_epochs, KNOWN_ANSWER.batch_size, KNOWN_ANSWER.lr) == \
+        (TEMPLATE_TRAINING.epochs, TEMPLATE_TRAINING.warmup_epochs, TEMPLATE_TRAINING.batch_size, TEMPLATE_TRAINING.lr)
+    with pytest.raises(ValueError, match="set by the check itself"):
+        known_answer_study([0], tmp_path, data_kw={"seed": 3})
+    with pytest.raises(ValueError, match="threads must be"):
+        known_answer_study([0], tmp_path, threads=0)
+
+
+def test_known_answer_data_arguments_reach_the_run(tmp_path):
+    import json as _json
+    from dataclasses import replace as _replace
+
+    from workbench.studies.known_answer import KNOWN_ANSWER, run_known_answer
+
+    tiny = _replace(KNOWN_ANSWER, epochs=2, warmup_epochs=1, samples=2, train_per_class=(("appearance", 4), ("motion", 4)),
+                    val_per_class=2)
+    r = run_known_answer("motion", 0, tmp_path / "m", settings=tiny, data_kw={"noise": 0.0, "distractors": 2})
+    spec = _json.loads((tmp_path / "m" / "run.json").read_text())
+    assert spec["data_kw"]["noise"] == 0.0 and spec["data_kw"]["distractors"] == 2 and spec["data_kw"]["seed"] == 0
+    assert r["data_kw"]["distractors"] == 2 and r["environment"]["threads"] >= 1

@@ -3,6 +3,7 @@ strategy stand-alone)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from workbench.cli.common import (
@@ -81,7 +82,17 @@ def cmd_template_check(args) -> int:
 
     seeds = args.seeds or list(range(args.n_seeds))
     print(f"known-answer check: appearance and motion, seeds {seeds}, {args.jobs} job(s) at a time")
-    res = known_answer_study(seeds, args.out, jobs=args.jobs, alpha=args.alpha)
+    data_kw = {}
+    for item in args.data_arg:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--data-arg expects KEY=VALUE, got {item!r}")
+        try:
+            data_kw[key] = json.loads(value)
+        except json.JSONDecodeError:
+            data_kw[key] = value
+    res = known_answer_study(seeds, args.out, jobs=args.jobs, alpha=args.alpha, threads=args.threads,
+                             data_kw=data_kw)
     short = {c: c.replace("appearance_", "A:").replace("motion_", "M:") for c in CRITERIA}
     print(f"{'seed':>4}  " + "  ".join(f"{short[c]:>14}" for c in CRITERIA) + "   all")
     for row in res["per_seed"]:
@@ -188,6 +199,10 @@ def add_commands(sub) -> None:
     q.add_argument("--n-seeds", type=int, default=3)
     q.add_argument("--jobs", type=int, default=1, help="runs at a time (the cores are shared out)")
     q.add_argument("--alpha", type=float, default=0.01, help="level of the S-only-at-chance test")
+    q.add_argument("--threads", type=positive_int, default=None,
+                   help="torch threads per job (default: the cores shared out among the jobs)")
+    q.add_argument("--data-arg", action="append", default=[], metavar="KEY=VALUE",
+                   help="a synthetic-data argument for both kinds (noise, distractors, ...), repeatable")
     q.set_defaults(func=cmd_template_check)
 
     q = ss.add_parser("show", help="print a trained template's layer-level marginals")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
-__all__ = ["History", "TrainConfig", "lr_at", "tau_at"]
+__all__ = ["TEMPLATE_TRAINING", "History", "TrainConfig", "lr_at", "tau_at"]
 
 
 @dataclass(frozen=True)
@@ -113,3 +113,9 @@ def tau_at(config: TrainConfig, tau_end: float, epoch: int) -> float:
     gated = config.epochs - config.warmup_epochs
     t = 0.0 if gated <= 1 else min(1.0, max(0.0, (epoch - config.warmup_epochs) / (gated - 1)))
     return config.tau_start * (tau_end / config.tau_start) ** t
+
+
+#: the template schedule whose estimates ranked strategies best in the rank study
+#: (reports/rank-study.md): 5 warm-up + 10 gated epochs at batch 16; every command that trains a
+#: template without being told otherwise uses it (the known-answer check too)
+TEMPLATE_TRAINING = TrainConfig(epochs=15, warmup_epochs=5, batch_size=16, lr=6e-3)

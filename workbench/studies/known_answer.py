@@ -28,20 +28,24 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from workbench.engine.config import TEMPLATE_TRAINING
+from workbench.runs import environment
+
 __all__ = ["KNOWN_ANSWER", "run_known_answer", "check_known_answer", "known_answer_study", "CRITERIA"]
 
 
 @dataclass(frozen=True)
 class KnownAnswerSettings:
-    """Template and training settings of the check (tiny: about a minute per run on 2 cores)."""
+    """Template and training settings of the check: the schedule of ``workbench template train``
+    (``TEMPLATE_TRAINING``), on tiny data (about a minute per run)."""
 
     supernet: tuple = (("backbone", "densenet-tiny"), ("growth", 8), ("bn_size", 2), ("length_scale", 1.0),
                        ("scaffold", "spatial"), ("prior", "volume"), ("tau", 0.2), ("p_init", 0.1))
-    epochs: int = 15
-    warmup_epochs: int = 5
-    batch_size: int = 32
-    lr: float = 6e-3
-    gate_lr: float = 0.05
+    epochs: int = TEMPLATE_TRAINING.epochs
+    warmup_epochs: int = TEMPLATE_TRAINING.warmup_epochs
+    batch_size: int = TEMPLATE_TRAINING.batch_size
+    lr: float = TEMPLATE_TRAINING.lr
+    gate_lr: float = TEMPLATE_TRAINING.gate_lr
     # about 800 training clips of each kind (N of the regulariser), 50 evaluation clips per class
     train_per_class: tuple = (("appearance", 130), ("motion", 200))
     val_per_class: int = 50
@@ -62,9 +66,10 @@ CRITERIA = {
 
 
 def run_known_answer(kind: str, seed: int, out: str | Path, *, settings: KnownAnswerSettings = KNOWN_ANSWER,
-                     progress: bool = False) -> dict:
+                     data_kw: dict | None = None, progress: bool = False) -> dict:
     """Train the template on ``synthetic-<kind>`` with ``seed``, score S-only, the most probable
-    and ``settings.samples`` sampled strategies; returns the numbers the criteria need."""
+    and ``settings.samples`` sampled strategies; returns the numbers the criteria need.
+    ``data_kw``: more arguments of the synthetic data (noise, distractors, ...), both kinds alike."""
     from scipy.stats import binomtest
 
     from workbench.engine.config import TrainConfig
@@ -76,7 +81,7 @@ def run_known_answer(kind: str, seed: int, out: str | Path, *, settings: KnownAn
     out = Path(out)
     t0 = time.perf_counter()
     data_kw = {"train_per_class": dict(settings.train_per_class)[kind], "val_per_class": settings.val_per_class,
-               "seed": seed}
+               "seed": seed, **(data_kw or {})}
     cfg = TrainConfig(epochs=settings.epochs, warmup_epochs=settings.warmup_epochs, batch_size=settings.batch_size,
                       lr=settings.lr, gate_lr=settings.gate_lr, seed=seed, progress=progress)
     with warnings.catch_warnings(record=True) as caught:
@@ -109,7 +114,8 @@ def run_known_answer(kind: str, seed: int, out: str | Path, *, settings: KnownAn
         "temporal_mass": [round(float(v), 4) for v in tmass],
         "unit_probability": {u: [round(float(v), 4) for v in probs[:, j]] for j, u in enumerate(units)},
         "warnings": [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)],
-        "train_seconds": t1 - t0, "estimate_seconds": t2 - t1,
+        "train_seconds": t1 - t0, "estimate_seconds": t2 - t1, "data_kw": data_kw,
+        "environment": environment(),
     }
 
 
@@ -128,17 +134,19 @@ def check_known_answer(appearance: dict, motion: dict, *, alpha: float = 0.01) -
 
 
 def _one(job: tuple) -> dict:
-    kind, seed, out, threads = job
+    kind, seed, out, threads, data_kw = job
     import torch
 
     torch.set_num_threads(threads)
-    return run_known_answer(kind, seed, out)
+    return run_known_answer(kind, seed, out, data_kw=data_kw)
 
 
-def known_answer_study(seeds, out: str | Path, *, jobs: int = 1, alpha: float = 0.01) -> dict:
-    """Run both kinds for every seed (``jobs`` processes at a time, the cores shared out among
-    them); writes ``out/known_answer.json`` and returns it: per-seed numbers and criteria, and how
-    many seeds pass each criterion and all of them."""
+def known_answer_study(seeds, out: str | Path, *, jobs: int = 1, alpha: float = 0.01, threads: int | None = None,
+                       data_kw: dict | None = None) -> dict:
+    """Run both kinds for every seed (``jobs`` processes at a time, ``threads`` torch threads each;
+    default: the cores shared out among the jobs); writes ``out/known_answer.json`` and returns
+    it: per-seed numbers and criteria, and how many seeds pass each criterion and all of them.
+    ``data_kw``: more synthetic-data arguments for both kinds."""
     seeds = list(seeds)
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be a non-empty list of distinct integers, got {seeds}")
@@ -146,10 +154,15 @@ def known_answer_study(seeds, out: str | Path, *, jobs: int = 1, alpha: float = 
         raise ValueError(f"jobs must be >= 1, got {jobs}")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
+    if threads is not None and threads < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
+    bad = sorted(set(data_kw or {}) & {"train_per_class", "val_per_class", "seed"})
+    if bad:
+        raise ValueError(f"data argument(s) {', '.join(bad)} are set by the check itself (its sizes and seeds)")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
-    work = [(k, s, str(out / f"{k}-{s}"), threads) for s in seeds for k in ("appearance", "motion")]
+    threads = threads or max(1, (os.cpu_count() or 1) // max(1, jobs))
+    work = [(k, s, str(out / f"{k}-{s}"), threads, dict(data_kw or {})) for s in seeds for k in ("appearance", "motion")]
     if jobs > 1:
         import multiprocessing as mp
 
@@ -164,7 +177,8 @@ def known_answer_study(seeds, out: str | Path, *, jobs: int = 1, alpha: float = 
         per_seed.append({"seed": s, "criteria": crit, "passed": all(crit.values()),
                          "appearance": by["appearance", s], "motion": by["motion", s]})
     summary = {
-        "seeds": seeds, "alpha": alpha, "settings": {k: (dict(v) if isinstance(v, tuple) else v)
+        "seeds": seeds, "alpha": alpha, "threads_per_job": threads, "jobs": jobs, "data_kw": dict(data_kw or {}),
+        "settings": {k: (dict(v) if isinstance(v, tuple) else v)
                                                      for k, v in KNOWN_ANSWER.__dict__.items()},
         "passed_all": sum(p["passed"] for p in per_seed),
         "passed": {c: sum(p["criteria"][c] for p in per_seed) for c in CRITERIA},

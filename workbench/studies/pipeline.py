@@ -20,12 +20,13 @@ from workbench import __version__
 from workbench.analysis import gates, history_dataset, marginals, save_netcdf
 from workbench.data import SYNTHETIC_DATASETS, build_dataset, check_data_args
 from workbench.engine import distributed as dist_
+from workbench.engine.config import TEMPLATE_TRAINING
 from workbench.engine.loop import History, TrainConfig, skipped_videos, train
 from workbench.runs import Run, environment, write_json
 from workbench.strategy import Strategy
 from workbench.template.network import TemplateConfig, TemplateNetwork, load_template
 
-__all__ = ["open_splits", "train_template", "estimate_run", "train_strategy", "read_run", "warn_if_collapsed"]
+__all__ = ["TEMPLATE_TRAINING", "open_splits", "train_template", "estimate_run", "train_strategy", "read_run", "warn_if_collapsed"]
 
 
 def open_splits(dataset: str, *, root: str | None = None, splits: Sequence[str] = ("train", "val"), **data_kw):
@@ -68,7 +69,7 @@ def train_template(
     template: dict | TemplateConfig | None = None,
     # the template schedule whose estimates ranked strategies best in the rank study
     # (reports/rank-study.md): 5 warm-up + 10 gated epochs at batch 16
-    train_config: TrainConfig = TrainConfig(epochs=15, warmup_epochs=5, batch_size=16, lr=6e-3),
+    train_config: TrainConfig = TEMPLATE_TRAINING,
     resume: bool = False,
     overwrite: bool = False,
     on_epoch=None,
