@@ -33,3 +33,20 @@ done
 for RUN in $R/mixed-w15-s0 $R/mixed-w15-s1 $R/mixed-w15-s2 $R/motion-w15-s0 $R/motion-w15-s1 $R/motion-w15-s2; do
   $W bench score --run $RUN --table reports/fusionbench --json > $RUN/bench-score.json
 done
+
+# from estimates to a decision: recommend's regret against the budget, and the coverage of the
+# surrogate's intervals on 8 tool-chosen anchors, simulated against the table (seconds)
+.venv/bin/python - <<'PY'
+import json
+from pathlib import Path
+from workbench.studies.fusionbench import collect
+from workbench.studies.trust import decision_report
+table = collect("reports/fusionbench", write=False)
+R = Path("runs/trust")
+configs = {f"{s}: {label}": [json.loads((R / f"{s}{tag}-s{k}" / "bench-score.json").read_text()) for k in (0, 1, 2)]
+           for s in ("mixed", "motion") for label, tag in (("default (5 + 10)", ""), ("15 warm-up + 15 gated", "-w15"))}
+note = ("PRELIMINARY, development settings. Truth: the 20-epoch FusionBench table as it stands (seed 0 complete, "
+        "seed 1 partial): a strategy's truth is its mean over the seeds trained; regret in units of the table's "
+        "seed SD. 20 simulated runs per budget and template seed.")
+Path("reports/trust/decision-preliminary.md").write_text(decision_report(table, configs, note=note))
+PY

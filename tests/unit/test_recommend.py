@@ -78,3 +78,17 @@ def test_the_intervals_cover_about_what_they_claim():
     _, _, est, truth = _world(noise=0.02)
     cov = interval_coverage(truth, est, 16, repeats=10, level=0.9)
     assert 0.8 <= cov["coverage"] <= 0.99 and cov["checked"] > 300
+
+
+def test_decision_report_from_template_scores():
+    import xarray as xr
+
+    from workbench.studies.trust import decision_report
+
+    codes, _, est, truth = _world(n=30)
+    table = xr.Dataset({"test_top1": (("setting", "strategy", "seed"), np.array([[truth[c] for c in codes]]))},
+                       coords={"setting": ["mixed"], "strategy": codes, "seed": [0, 1, 2]})
+    scores = [{"setting": "mixed", "estimates": est}, {"setting": "mixed", "estimates": {c: v + 0.01 for c, v in est.items()}}]
+    text = decision_report(table, {"default": scores}, budgets=(0, 4), repeats=3, anchors=8)
+    row = [line for line in text.splitlines() if line.startswith("| default")][0]
+    assert "| mixed | 2 |" in row and row.count("+-") == 2 and "regret B=4" in text

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["load_scores", "seed_summary", "trust_report"]
+__all__ = ["decision_report", "load_scores", "seed_summary", "table_truth", "trust_report"]
 
 SUBSETS = ("all", "preset", "uniform", "gates")
 
@@ -70,4 +70,45 @@ def trust_report(configs: Mapping[str, Sequence[dict]], *, title: str = "Trust: 
                 + ", ".join(f"{v:+.2f}" for v in t["per_seed"])
                 + f" | {t['mean']:+.2f}{sd} | {t['min']:+.2f} | {rho[subset]['mean']:+.2f} | "
                 f"{top[subset]['mean']:.2f} | {'-' if math.isnan(ceil) else f'{ceil:.2f}'} |")
+    return "\n".join(lines) + "\n"
+
+
+def table_truth(table, setting: str) -> dict[str, np.ndarray]:
+    """``{strategy code: test top-1 per seed}`` of one setting of a FusionBench table (NaN: not trained)."""
+    acc = table["test_top1"].sel(setting=setting)
+    return {c: np.asarray(acc.sel(strategy=c).values, float) for c in acc.strategy.values.tolist()}
+
+
+def decision_report(table, configs: Mapping[str, Sequence[dict]], *, budgets: Sequence[int] = (0, 2, 4, 8, 16),
+                    repeats: int = 20, anchors: int = 8, title: str = "From estimates to a decision",
+                    note: str = "") -> str:
+    """Markdown: per configuration (several template seeds, each a ``bench score --json`` result
+    with its estimates), the regret of ``recommend`` against the budget of verifications, in seed
+    SDs of the table (mean over template seeds +- SD, ``repeats`` simulated runs each: every
+    "training" draws one seed of the table), and the coverage of the 90% interval fitted on
+    ``anchors`` tool-chosen anchors."""
+    from workbench.studies.recommend import interval_coverage, simulate_recommend
+
+    lines = [f"# {title}", ""]
+    if note:
+        lines += [note, ""]
+    lines += ["| configuration | setting | template seeds | " + " | ".join(f"regret B={b}" for b in budgets)
+              + f" | 90% interval coverage ({anchors} anchors) | its width |",
+              "|---|---|---|" + "---|" * len(budgets) + "---|---|"]
+    for label, scores in configs.items():
+        if not scores:
+            continue
+        setting = scores[0]["setting"]
+        truth = table_truth(table, setting)
+        sims = [simulate_recommend(truth, sc["estimates"], budgets, repeats=repeats) for sc in scores]
+        covs = [interval_coverage(truth, sc["estimates"], anchors, repeats=repeats) for sc in scores]
+        cells = []
+        for b in budgets:
+            vals = [sim["budgets"][int(b)]["mean"] for sim in sims]
+            sd = f" +- {np.std(vals, ddof=1):.2f}" if len(vals) > 1 else ""
+            cells.append(f"{np.mean(vals):.2f}{sd}")
+        cov = [c["coverage"] for c in covs]
+        lines.append(f"| {label} | {setting} | {len(scores)} | " + " | ".join(cells)
+                     + f" | {np.mean(cov):.2f} ({min(cov):.2f}-{max(cov):.2f}) | "
+                     f"{np.mean([c['mean_width'] for c in covs]):.3f} |")
     return "\n".join(lines) + "\n"
