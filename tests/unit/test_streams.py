@@ -239,3 +239,6 @@ def test_ablation_table_names_the_seeds_it_holds():
                            "train_config": json.dumps(TrainConfig().to_dict())})
     text = ablation_table(ds)
     assert "seeds [2, 3]" in text and "train s (seed 2)" in text and "seed 0" not in text
+    assert "thread count not recorded" in text
+    ds.attrs["environment"] = json.dumps({"torch": "2.13.0+cpu", "threads": 2, "device": "cpu"})
+    assert "torch 2.13.0+cpu, 2 thread(s), cpu." in ablation_table(ds)

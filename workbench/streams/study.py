@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..runs import Run
+from ..runs import Run, environment
 
 __all__ = ["ABLATION", "gblend_study", "gblend_table", "gblend_figure", "stream_ablation", "ablation_table"]
 
@@ -92,10 +92,19 @@ def gblend_study(out, *, dataset: str = "synthetic-mixed", modalities: Sequence[
         coords={"run": names, "seed": list(seeds)},
         attrs={"dataset": dataset, "modalities": json.dumps(list(mods)), "data_kw": json.dumps(common["data_kw"]),
                "train_config": json.dumps(cfg.to_dict()), "window": json.dumps(list(window)),
-               "super_epoch": super_epoch, "weights": json.dumps(weights)},
+               "super_epoch": super_epoch, "weights": json.dumps(weights),
+               "environment": json.dumps(environment(cfg.device))},  # versions, threads, device
     )
     save_study(ds, gblend_table(ds), out, "gblend")
     return ds
+
+
+def _env_text(ds) -> str:
+    """`` torch X, N threads, device`` of a study (older studies did not record it)."""
+    if "environment" not in ds.attrs:
+        return " (thread count not recorded)"
+    e = json.loads(ds.attrs["environment"])
+    return f" torch {e.get('torch')}, {e.get('threads')} thread(s), {e.get('device')}."
 
 
 def gblend_table(ds) -> str:
@@ -104,7 +113,7 @@ def gblend_table(ds) -> str:
     weights = json.loads(ds.attrs["weights"])
     lines = [f"`{ds.attrs['dataset']}` with {', '.join(json.loads(ds.attrs['modalities']))}; data {ds.attrs['data_kw']}; "
              f"{cfg['epochs']} epochs, batch {cfg['batch_size']}, {cfg['optimizer']} lr {cfg['lr']}; offline window "
-             f"{ds.attrs['window']}, super-epoch {ds.attrs['super_epoch']}.", "",
+             f"{ds.attrs['window']}, super-epoch {ds.attrs['super_epoch']}." + _env_text(ds), "",
              f"| run | test top-1 (mean) | per seed | fused head alone | loss weights (seed {int(ds['seed'].values[0])}, "
              "final) |",
              "|---|---|---|---|---|"]
@@ -214,7 +223,8 @@ def stream_ablation(out, *, dataset: str = "synthetic-mixed", data_kw: Mapping |
          "seconds": (("run", "seed"), seconds)},
         coords={"run": [a[0] for a in ABLATION], "seed": list(seeds)},
         attrs={"dataset": dataset, "data_kw": json.dumps(dict(data_kw or {})),
-               "model_kw": json.dumps(dict(model_kw or {})), "train_config": json.dumps(cfg.to_dict())},
+               "model_kw": json.dumps(dict(model_kw or {})), "train_config": json.dumps(cfg.to_dict()),
+               "environment": json.dumps(environment(cfg.device))},  # versions, threads, device
     )
     save_study(ds, ablation_table(ds), out, "ablation")
     return ds
@@ -224,7 +234,8 @@ def ablation_table(ds) -> str:
     cfg = json.loads(ds.attrs["train_config"])
     lines = [f"`{ds.attrs['dataset']}` (RGB + exact optical flow), data {ds.attrs['data_kw']}, streams "
              f"{ds.attrs['model_kw'] or '{}'} (default: tiny r3d_18); {cfg['epochs']} epochs, batch "
-             f"{cfg['batch_size']}, {cfg['optimizer']} lr {cfg['lr']}; seeds {[int(s) for s in ds['seed'].values]}.", "",
+             f"{cfg['batch_size']}, {cfg['optimizer']} lr {cfg['lr']}; seeds {[int(s) for s in ds['seed'].values]}."
+             + _env_text(ds), "",
              f"| network | params | test top-1 (mean) | per seed | train s (seed {int(ds['seed'].values[0])}) |",
              "|---|---|---|---|---|"]
     for i, n in enumerate(ds["run"].values):
