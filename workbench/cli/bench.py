@@ -17,7 +17,8 @@ def add_commands(sub) -> None:
                    help="a setting to build, repeatable (default: all of them)")
     q.add_argument("--workers", type=positive_int, default=1, help="one-thread worker processes (default 1)")
     q.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    q.add_argument("--epochs", type=positive_int, default=20)
+    q.add_argument("--epochs", type=positive_int, default=30,
+                   help="stand-alone epochs (30: at 20, one motion training in four fails to learn)")
     q.add_argument("--paired", action="store_true",
                    help="paired design: coinciding layers of one seed's strategies start from the same weights")
     q.add_argument("--limit", type=positive_int, default=None, help="stop after this many trainings")

@@ -163,7 +163,7 @@ def add_commands(sub) -> None:
     q.add_argument("--fixed", default=None, help="strategies.json of an earlier study: judge the same strategies")
     q.add_argument("--no-presets", action="store_true")
     q.add_argument("--seeds", type=int, nargs="+", default=[0], help="stand-alone seeds")
-    q.add_argument("--epochs", type=positive_int, default=20, help="stand-alone epochs")
+    q.add_argument("--epochs", type=positive_int, default=30, help="stand-alone epochs (the truth table's budget)")
     q.add_argument("--batch-size", type=positive_int, default=16)
     q.add_argument("--lr", type=float, default=6e-3)
     q.add_argument("--recalibrate", type=int, nargs="+", default=[0, 2], help="BN recalibration batches to compare")
@@ -219,7 +219,7 @@ def add_commands(sub) -> None:
         else:
             q.add_argument("--budget", type=nonnegative_int, required=True, help="stand-alone trainings to spend (>= 0)")
             q.add_argument("--kappa", type=float, default=1.0, help="weight of the surrogate's uncertainty")
-        add_train_args(q, epochs=20, warmup=None, lr=6e-3, batch_size=16, run_folder=False)
+        add_train_args(q, epochs=30, warmup=None, lr=6e-3, batch_size=16, run_folder=False)
         q.set_defaults(func=cmd_trust if name == "trust" else cmd_recommend)
 
     q = sub.add_parser("demo", help="the main job: train, sample, score, plot, report on synthetic-mixed")

@@ -27,7 +27,7 @@ from workbench.strategy import Strategy
 __all__ = ["STUDY_BUDGET", "candidates", "run_recommend", "run_trust", "train_and_record"]
 
 #: the stand-alone budget of anchors: the truth table's (FusionBench) recipe
-STUDY_BUDGET = TrainConfig(epochs=20, batch_size=16, lr=6e-3, optimizer="adamw")
+STUDY_BUDGET = TrainConfig(epochs=30, batch_size=16, lr=6e-3, optimizer="adamw")
 #: anchors a trust figure needs at the least
 MIN_ANCHORS = 8
 

@@ -59,8 +59,9 @@ class StudyConfig:
     # stand-alone budget: long enough that the networks converge and two seeds agree (on
     # synthetic-mixed, ST-only at 8 epochs / batch 32 was still climbing, 0.60 vs 0.75 between
     # seeds, and the stand-alone ranking of two seeds agreed at tau 0.10; at 20 epochs / batch 16
-    # both seeds reach 0.99)
-    epochs: int = 20
+    # both seeds reach 0.99; on the harder truth-table settings 20 epochs still left one motion
+    # training in four stuck, 30 halved the seed noise: reports/fusionbench/budget-e30/ANALYSIS.md)
+    epochs: int = 30
     batch_size: int = 16
     lr: float = 6e-3
     optimizer: str = "adamw"
