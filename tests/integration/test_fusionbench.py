@@ -137,8 +137,9 @@ def test_paired_init_gives_coinciding_layers_the_same_weights():
     import torch
 
     from workbench.models import build_model
+    from workbench.models.base import paired_init
     from workbench.strategy import Strategy
-    from workbench.studies.fusionbench import BenchConfig, paired_init
+    from workbench.studies.fusionbench import BenchConfig
 
     kw = {a: b for a, b in BenchConfig().model_kw(4).items() if a != "num_classes"}
 

@@ -78,7 +78,14 @@ def data_kw_from_args(args) -> dict:
         kw["train_per_class"] = args.clips_per_class
     if args.data_seed is not None:
         kw["seed"] = args.data_seed
-    for item in args.data_arg:
+    kw.update(parse_data_args(args.data_arg))
+    return kw
+
+
+def parse_data_args(items) -> dict:
+    """``--data-arg KEY=VALUE`` items as a dict (values read as JSON where they parse)."""
+    kw = {}
+    for item in items:
         key, sep, value = item.partition("=")
         if not sep:
             raise ValueError(f"--data-arg expects KEY=VALUE, got {item!r}")

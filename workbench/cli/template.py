@@ -3,13 +3,13 @@ strategy stand-alone)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from workbench.cli.common import (
     add_data_args,
     add_train_args,
     data_kw_from_args,
+    parse_data_args,
     positive_int,
     template_fields_from_args,
     train_config_from_args,
@@ -82,15 +82,7 @@ def cmd_template_check(args) -> int:
 
     seeds = args.seeds or list(range(args.n_seeds))
     print(f"known-answer check: appearance and motion, seeds {seeds}, {args.jobs} job(s) at a time")
-    data_kw = {}
-    for item in args.data_arg:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"--data-arg expects KEY=VALUE, got {item!r}")
-        try:
-            data_kw[key] = json.loads(value)
-        except json.JSONDecodeError:
-            data_kw[key] = value
+    data_kw = parse_data_args(args.data_arg)
     res = known_answer_study(seeds, args.out, jobs=args.jobs, alpha=args.alpha, threads=args.threads,
                              data_kw=data_kw)
     short = {c: c.replace("appearance_", "A:").replace("motion_", "M:") for c in CRITERIA}

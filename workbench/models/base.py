@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["VideoModel", "check_clip", "init_weights"]
+__all__ = ["VideoModel", "check_clip", "init_weights", "paired_init"]
 
 
 def check_clip(x: torch.Tensor, in_channels: int = 3, what: str = "model") -> None:
@@ -65,3 +65,17 @@ def init_weights(model: nn.Module) -> None:
         elif isinstance(m, nn.Linear):
             nn.init.normal_(m.weight, 0, 0.01)
             nn.init.zeros_(m.bias)
+
+
+def paired_init(model, seed: int) -> None:
+    """Re-initialise every module that owns parameters from a random stream keyed by ``seed`` and
+    its name: two networks of one seed whose layers coincide (the same unit at the same place
+    carries the same module names and shapes) start those layers from the same weights."""
+    import zlib
+
+    import torch
+
+    for name, module in model.named_modules():
+        if hasattr(module, "reset_parameters") and next(module.parameters(recurse=False), None) is not None:
+            torch.manual_seed(seed * 1_000_003 + zlib.crc32(name.encode()))
+            module.reset_parameters()

@@ -39,7 +39,7 @@ import numpy as np
 from workbench.runs import atomic_write_bytes, cache_key, environment
 from workbench.strategy import Strategy
 
-__all__ = ["SETTINGS", "DEVELOPMENT", "HELD_OUT", "BenchConfig", "paired_init", "bench_strategies", "build", "collect",
+__all__ = ["SETTINGS", "DEVELOPMENT", "HELD_OUT", "BenchConfig", "bench_strategies", "build", "collect",
            "load_table", "train_item", "setting_data", "truth_quality", "score_estimates", "matching_setting",
            "score_run", "score_report", "readme", "fidelity", "status"]
 
@@ -196,20 +196,6 @@ def _eval_batches(x, y, batch: int):
     return list(_batches(x, y, [range(i, min(i + batch, len(y))) for i in range(0, len(y), batch)]))
 
 
-def paired_init(model, seed: int) -> None:
-    """Re-initialise every module that owns parameters from a random stream keyed by ``seed`` and
-    its name: two networks of one seed whose layers coincide (the same unit at the same place
-    carries the same module names and shapes) start those layers from the same weights."""
-    import zlib
-
-    import torch
-
-    for name, module in model.named_modules():
-        if hasattr(module, "reset_parameters") and next(module.parameters(recurse=False), None) is not None:
-            torch.manual_seed(seed * 1_000_003 + zlib.crc32(name.encode()))
-            module.reset_parameters()
-
-
 def train_item(strategy: Strategy, data: dict, config: BenchConfig, seed: int, *, device: str = "cpu",
                progress: bool = False) -> dict:
     """Train ``strategy`` stand-alone on a setting's arrays (:func:`setting_data`); returns the
@@ -229,6 +215,8 @@ def train_item(strategy: Strategy, data: dict, config: BenchConfig, seed: int, *
     torch.manual_seed(seed)
     model = build_model(strategy, **model_kw)
     if config.paired:
+        from workbench.models.base import paired_init
+
         paired_init(model, seed)
     xtr, ytr = data["train"]
     xva, yva = data["val"]
