@@ -97,7 +97,8 @@ def _run_row(root: Path, folder: Path) -> dict:
         except (OSError, ValueError, TypeError, KeyError, AttributeError, IndexError) as e:
             problems.append(f"{name}: unexpected content ({type(e).__name__}: {e})")
     # template runs write no result.json: all planned epochs done is finished too
-    row["finished"] = bool(row["finished"] or row["epochs"] >= row["planned"])
+    if kind == "supernet":  # other kinds are finished only with their result.json
+        row["finished"] = bool(row["finished"] or row["epochs"] >= row["planned"])
     row["problem"] = "; ".join(problems)
     return row
 

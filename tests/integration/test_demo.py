@@ -133,6 +133,7 @@ def test_a_finished_training_stays_finished_when_its_record_cannot_be_written(tm
     gate = threading.Event()
     d.training = threading.Thread(target=gate.wait, daemon=True)
     d.training.start()
+    d.running = True
     with __import__("pytest").raises(RuntimeError, match="already running"):
         d.train(tmp_path / "t2", epochs=1)
     gate.set()
@@ -169,10 +170,16 @@ def test_designer_queues_cancels_and_draws_curves_through_its_widgets(tmp_path):
     assert [x["code"] for x in read_records(r["run"])] == [second.code]  # a cancelled training is not recorded
     assert "done:" in c["status"].value and c["queue"].value == ""
     assert bytes(c["curves"].value).startswith(b"\x89PNG")
-    stopped = Run(tmp_path / "designs" / f"train-{first.key}")
+    stopped = Run(tmp_path / "designs" / f"train-{first.key}-e50")
     assert not stopped.is_finished()  # resumable, never marked finished
     c["cancel"].click()
     assert c["status"].value == "nothing is training"
+    # the same design at the same settings again: its finished folder is reused, nothing re-recorded
+    c["train"].click()
+    d.wait(timeout=600)
+    assert d.finished[-1]["status"] == "done" and d.finished[-1]["reused"] and "already trained" in c["status"].value
+    assert [x["code"] for x in read_records(r["run"])] == [second.code]
+    assert d.running is False and not d.queue
 
 
 def test_trust_from_anchors_and_recommend_at_tiny_size(tmp_path, capsys):

@@ -71,7 +71,7 @@ def test_verification_lowers_the_regret_of_trusting_the_estimates():
     _, _, est, truth = _world(noise=0.01)
     sim = simulate_recommend(truth, est, [0, 8], repeats=10)
     assert sim["budgets"][8]["mean"] < sim["budgets"][0]["mean"]
-    assert sim["strategies"] == len(est) and sim["seed_sd"] > 0
+    assert sim["strategies"] == len(est) and sim["seed_sd"] > 0 and sim["held_back"]
 
 
 def test_the_intervals_cover_about_what_they_claim():
@@ -91,4 +91,4 @@ def test_decision_report_from_template_scores():
     scores = [{"setting": "mixed", "estimates": est}, {"setting": "mixed", "estimates": {c: v + 0.01 for c, v in est.items()}}]
     text = decision_report(table, {"default": scores}, budgets=(0, 4), repeats=3, anchors=8)
     row = [line for line in text.splitlines() if line.startswith("| default")][0]
-    assert "| mixed | 2 |" in row and row.count("+-") == 2 and "regret B=4" in text
+    assert "| mixed | 2 | a held-back seed |" in row and row.count("+-") == 2 and "regret B=4" in text

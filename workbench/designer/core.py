@@ -65,6 +65,7 @@ class StrategyDesigner:
         self.queue: list[dict] = []  # trainings waiting for the running one to end
         self.stop_event = threading.Event()
         self.jobs_lock = threading.RLock()
+        self.running = False  # a training runs or is about to start (set and cleared under jobs_lock)
 
     @classmethod
     def from_run(cls, run, *, split: str | None = None, estimates=None, **kw) -> StrategyDesigner:

@@ -93,14 +93,15 @@ def start_training(designer, out, *, epochs: int = 20, batch_size: int = 16, lr:
 
 
 def busy(designer) -> bool:
-    """Whether a training of the designer runs now."""
-    return designer.training is not None and designer.training.is_alive()
+    """Whether a training of the designer runs now (set as a job is launched, cleared under the
+    lock as its thread ends with nothing queued: a finishing thread never looks busy)."""
+    return bool(designer.running)
 
 
 def cancel_training(designer, *, clear_queue: bool = False) -> bool:
     """Stop the running training before its next step (its run folder keeps the last finished
-    epoch and resumes from it); ``clear_queue``: drop the queued ones too. Returns whether one
-    was running."""
+    epoch; training the same design again resumes from it); ``clear_queue``: drop the queued ones
+    too. Returns whether one was running."""
     with designer.jobs_lock:
         if clear_queue:
             designer.queue.clear()
@@ -117,19 +118,21 @@ def wait_for_trainings(designer, timeout: float | None = None) -> None:
     end = None if timeout is None else time.monotonic() + timeout
     while True:
         with designer.jobs_lock:
+            if not designer.running and designer.queue:  # never left waiting: start the next one
+                _launch(designer, designer.queue.pop(0))
             thread = designer.training
-            pending = busy(designer) or bool(designer.queue)
+            pending = designer.running or bool(designer.queue)
         if not pending:
             return
         left = None if end is None else max(0.0, end - time.monotonic())
         if left == 0.0:
             raise TimeoutError("trainings still running")
-        thread.join(left if left is None else min(left, 1.0))
+        thread.join(1.0 if left is None else min(left, 1.0))
 
 
 def _launch(designer, job: dict) -> threading.Thread:
     """Start ``job`` in a training thread (the caller holds ``jobs_lock``)."""
-    designer.last_training = None
+    designer.running = True
     designer.training_strategy = job["strategy"]
     designer.stop_event = threading.Event()
     stop = designer.stop_event
@@ -139,24 +142,46 @@ def _launch(designer, job: dict) -> threading.Thread:
     return designer.training
 
 
+def _safe(callback, result: dict):
+    """``callback`` whose exceptions are kept in ``result["progress_error"]`` instead of ending the
+    training: a display problem never costs the epochs."""
+    if callback is None:
+        return None
+
+    def call(*a):
+        try:
+            callback(*a)
+        except Exception as e:  # noqa: BLE001 - reported, never raised into the training
+            result["progress_error"] = e
+
+    return call
+
+
 def _run_job(designer, job: dict, stop: threading.Event) -> None:
     from workbench.engine.loop import Cancelled, stoppable
+    from workbench.runs import Run
     from workbench.studies.pipeline import read_run, train_strategy
 
-    s, cfg, out, inherit, fusion, on_epoch = (job[k] for k in ("strategy", "config", "out", "inherit", "fusion",
-                                                               "on_epoch"))
+    s, cfg, out, inherit, fusion = (job[k] for k in ("strategy", "config", "out", "inherit", "fusion"))
     result: dict = {"strategy": s, "out": str(out), "estimate": job["estimate"]}
+    on_epoch = _safe(job["on_epoch"], result)
     begin, end = job.get("hooks") or (None, None)
     try:
         if begin is not None:
-            begin()
+            _safe(begin, result)()
         spec = read_run(designer.run)
+        run = Run(out)
+        if run.is_finished():  # the same design at the same settings was trained there already
+            result.update(status="done", reused=True, test=run.result()["test"] if fusion == "none"
+                          else run.result()["test"]["fused"], history=run.history())
+            return
+        resume = run.is_present()  # a cancelled or interrupted training of this design goes on
         with stoppable(stop):
             if fusion != "none":
                 from workbench.streams import run_streams
 
                 r = run_streams(out, dataset=spec["dataset"], fusion=fusion, modalities=("rgb", "flow"),
-                                train_config=cfg, data_kw=spec["data_kw"],
+                                train_config=cfg, data_kw=spec["data_kw"], resume=resume,
                                 model_kw={"backbone": s.to_dict(), "backbone_kw": designer.template.config.model_kwargs()},
                                 on_epoch=(lambda h, m: on_epoch(StreamsProgress(h))) if on_epoch else None)
                 result.update(history=r["history"], test=r["result"]["test"]["fused"], stream_fusion=fusion)
@@ -167,12 +192,14 @@ def _run_job(designer, job: dict, stop: threading.Event) -> None:
             else:
                 _, history, test = train_strategy(
                     s, out, dataset=spec["dataset"], root=spec.get("root"), data_kw=spec["data_kw"],
-                    model_kw=designer.template.config.model_kwargs(), train_config=cfg,
+                    model_kw=designer.template.config.model_kwargs(), train_config=cfg, resume=resume,
                     inherit_from=designer.run if inherit else None,
                     on_epoch=(lambda h, m: on_epoch(h)) if on_epoch else None)
                 result.update(history=history, test=test)
                 val = history.val_acc[-1]
         result["status"] = "done"
+        if stop.is_set():  # the cancel came after the last step: the training is whole, say so
+            result["cancel_too_late"] = True
         try:  # a training that finished stays finished, whatever happens to its record
             record_training(designer, s, job["estimate"], val, result["test"], cfg, out, inherit, fusion)
             result["recorded"] = True
@@ -187,12 +214,11 @@ def _run_job(designer, job: dict, stop: threading.Event) -> None:
             designer.last_training = result
             designer.finished.append(result)
             if end is not None:
-                try:
-                    end(result)
-                except Exception as e:  # a display problem must not stop the queue
-                    result["end_error"] = e
+                _safe(end, result)(result)
             if designer.queue:  # the next queued design starts as this thread ends
                 _launch(designer, designer.queue.pop(0))
+            else:
+                designer.running = False
 
 
 def record_training(designer, s: Strategy, estimate: tuple[float, tuple[float, float]], val_top1, test: dict, cfg, out,

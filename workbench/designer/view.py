@@ -116,7 +116,7 @@ def build_widget(designer):
     def do_train(_):
         n = epochs.value
         s = designer.strategy
-        out = Path(folder.value) / f"train-{s.key}"
+        out = Path(folder.value) / f"train-{s.key}-e{n}"  # trained again at these epochs: resumed or reused
         code = html.escape(s.code)
 
         def begin() -> None:  # in the training thread, as the job starts
@@ -134,13 +134,17 @@ def build_widget(designer):
         def end(r: dict) -> None:
             where = (f"recorded in {html.escape(str(designer.run))}/records.json" if r.get("recorded") else
                      f"NOT recorded: {html.escape(str(r.get('record_error')))}")
-            if r["status"] == "cancelled":
+            if r.get("reused"):
+                status.value = (f"already trained: {code} at these settings in {html.escape(str(out))}: test top-1 "
+                                f"{r['test']['top1']:.3f} (recorded when it was trained)")
+            elif r["status"] == "cancelled":
                 status.value = f"cancelled: {code}; {html.escape(r['cancelled'])}"
             elif r["status"] == "error":
                 status.value = f"error training {code}: {html.escape(str(r['error']))}"
             else:
+                late = " (the cancel came after its last step)" if r.get("cancel_too_late") else ""
                 status.value = (f"done: {code}: test top-1 {r['test']['top1']:.3f} (estimate was "
-                                f"{r['estimate'][0]:.3f}); {where}")
+                                f"{r['estimate'][0]:.3f}); {where}{late}")
             show_queue()
 
         thread = designer.train(out, epochs=n, on_epoch=progress, queue=True, hooks=(begin, end))

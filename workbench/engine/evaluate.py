@@ -98,19 +98,30 @@ def evaluate(model: nn.Module, loader: Iterable, device: str = "cpu", *, max_bat
             sums[k] = part if k not in sums else sums[k] + part
         if len(batch) <= 2:
             total += y.numel()
+    gathering = gather and dist_.is_distributed()
+    sum_names, view_names = sorted(sums), sorted(views)
+    if gathering:  # every process takes part in every combine below, also one whose shard was empty
+        parts = dist_.all_gather_objects((sum_names, view_names, multi))
+        sum_names = sorted({n for p in parts for n in p[0]})
+        view_names = sorted({n for p in parts for n in p[1]})
+        multi = any(p[2] for p in parts)
     results = {}
-    for k, part in sums.items():
-        loss_sum, correct1, correct5 = part.tolist()
-        n = total
-        if gather and dist_.is_distributed():
-            loss_sum, correct1, correct5, n = dist_.all_reduce_sum([loss_sum, int(correct1), int(correct5), total])
+    for k in sum_names:
+        loss_sum, correct1, correct5 = sums[k].tolist() if k in sums else (0.0, 0, 0)
+        n = total if k in sums else 0
+        if gathering:
+            loss_sum, correct1, correct5, n = dist_.all_reduce_sum([loss_sum, int(correct1), int(correct5), n])
         n = int(n)
-        results[k] = {"loss": loss_sum / n, "top1": int(correct1) / n, "top5": int(correct5) / n, "n": n}
-    for k, vs in views.items():
-        if gather and dist_.is_distributed():
+        if n:
+            results[k] = {"loss": loss_sum / n, "top1": int(correct1) / n, "top5": int(correct5) / n, "n": n}
+    for k in view_names:
+        vs = views.get(k, [])
+        if gathering:
             vs = [v for part in dist_.all_gather_objects(vs) for v in part]
-        results[k] = _per_video(vs)
-    if not results or any(r["n"] == 0 for r in results.values()):
+        if vs:
+            results[k] = _per_video(vs)
+    multi = multi or any(k != "fused" for k in results)
+    if not results or (not multi and "fused" not in results):
         raise ValueError("evaluation loader yielded no examples")
     return results if multi else results["fused"]
 

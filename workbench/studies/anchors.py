@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from workbench.engine.config import TrainConfig
-from workbench.runs import Run, add_record, read_records, write_json
+from workbench.runs import Run, add_record, cache_key, read_records, write_json
 from workbench.strategy import Strategy
 
 __all__ = ["STUDY_BUDGET", "candidates", "run_recommend", "run_trust", "train_and_record"]
@@ -46,13 +46,18 @@ def candidates(estimates) -> dict[str, tuple[Strategy, float]]:
 
 
 def _recorded(run, cfg: TrainConfig) -> dict[str, dict]:
-    """The run's recorded stand-alone results at the budget of ``cfg`` (latest per strategy)."""
+    """The run's recorded stand-alone results at the budget of ``cfg`` (latest per strategy):
+    RGB networks trained from scratch only (not the fused head of a two-stream design, not a
+    network that started from the template's weights)."""
     want = _budget(cfg)
     out = {}
     for r in read_records(run):
         tc = r.get("train_config") or {}
-        if {k: tc.get(k) for k in want} == want and r.get("standalone_val_top1") is not None:
-            out[r["code"]] = r
+        if {k: tc.get(k) for k in want} != want or r.get("standalone_val_top1") is None:
+            continue
+        if r.get("stream_fusion") not in (None, "none") or r.get("inherited_weights"):
+            continue
+        out[r["code"]] = r
     return out
 
 
@@ -66,7 +71,8 @@ def train_and_record(run, strategy: Strategy, estimate: float, out, *, train_con
 
     spec = read_run(run)
     template, _ = load_template(run)
-    folder = Path(out) / f"{strategy.key}-s{train_config.seed}"
+    # the budget in the name: a training at another budget is never read back as this one
+    folder = Path(out) / f"{strategy.key}-{cache_key(_budget(train_config))[:8]}-s{train_config.seed}"
 
     res = Run(folder).reuse_or(lambda resume: train_strategy(
         strategy, folder, dataset=spec["dataset"], root=spec.get("root"), data_kw=spec["data_kw"],
@@ -98,17 +104,20 @@ def run_trust(run, estimates, out, *, k: int = MIN_ANCHORS, train_config: TrainC
     for c in chosen:
         if c not in done:
             done[c] = train_and_record(run, cands[c][0], est[c], out, train_config=train_config, source="anchor")
-    anchors = {c: r for c, r in done.items() if c in est}  # the designer's at this budget count too
-    codes = sorted(anchors)
-    pred = np.array([est[c] for c in codes])
-    test = np.array([anchors[c]["standalone_test_top1"] for c in codes])
+    # tau on the tool's choice alone (other recorded trainings are a biased sample: the user's
+    # designs, the recommendation's picks); every recorded training informs the surrogate
+    pred = np.array([est[c] for c in chosen])
+    test = np.array([done[c]["standalone_test_top1"] for c in chosen])
     m = rank_metrics(pred, test, bootstrap=bootstrap, seed=seed)
-    sur = Surrogate(list(est), list(est.values())).fit({c: anchors[c]["standalone_val_top1"] for c in codes})
-    _, sd = sur.predict()
+    others = sorted(c for c in done if c in est and c not in chosen)
+    sur = Surrogate(list(est), list(est.values())).fit({c: done[c]["standalone_val_top1"] for c in chosen + others})
+    rest = [c for c in est if c not in done]
+    _, sd = sur.predict(rest or None)
     trust = {"predictor": "anchors", "source": "anchors", "tau": m["tau"], "tau_ci": list(m["tau_ci"]),
-             "rho": m["rho"], "strategies": len(codes), "seeds": 1, "chosen_by_tool": chosen,
-             "anchors": codes, "budget": _budget(train_config),
-             "interval_90": float(1.645 * np.median(sd)),  # the surrogate's model-error half-width, median
+             "rho": m["rho"], "strategies": len(chosen), "seeds": 1, "chosen_by_tool": chosen,
+             "other_records": others, "budget": _budget(train_config),
+             # the surrogate's 90% model-error half-width for a strategy not yet trained (median)
+             "interval_90": float(1.645 * np.median(sd)),
              "study": str(out)}
     write_json(Path(run) / TRUST_FILE, trust)
     return trust

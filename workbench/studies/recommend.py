@@ -164,31 +164,39 @@ def recommend(estimates: Mapping[str, float], train: Callable[[str], float], bud
 
 def simulate_recommend(truth: Mapping[str, Sequence[float]], estimates: Mapping[str, float],
                        budgets: Sequence[int], *, repeats: int = 20, seed: int = 0, kappa: float = 1.0) -> dict:
-    """:func:`recommend` against a truth table: each "training" of a strategy draws one of its
-    seeds' stand-alone accuracies at random; the regret of the returned strategy is the seed-mean
-    accuracy it gives up against the table's best, in units of the table's seed SD.
-    ``{budget: {"regret": [...], "mean", "sd", "found_best"}}`` over ``repeats`` runs."""
+    """:func:`recommend` against a truth table. Where every strategy has two or more seeds, each
+    repeat holds one seed back: a "training" draws one of the other seeds, and the returned
+    strategy's regret is scored on the held-back seed (the noise that chose it does not also
+    judge it). Otherwise trainings and scoring share the seeds (``"held_back": False``: optimistic).
+    Regret: the accuracy the returned strategy gives up against the best, in units of the table's
+    seed SD. ``{budget: {"regret": [...], "mean", "sd", "found_best"}}`` over ``repeats`` runs."""
     codes = [c for c in estimates if c in truth and np.isfinite(np.asarray(truth[c], float)).sum() >= 1]
     if len(codes) < 3:
         raise ValueError("fewer than 3 strategies have both an estimate and a stand-alone result")
-    acc = {c: np.asarray(truth[c], float)[np.isfinite(np.asarray(truth[c], float))] for c in codes}
-    mean = {c: float(v.mean()) for c, v in acc.items()}
-    several = [v for v in acc.values() if len(v) >= 2]
+    table = np.array([np.asarray(truth[c], float) for c in codes])  # strategy x seed (NaN: not trained)
+    several = [v[np.isfinite(v)] for v in table if np.isfinite(v).sum() >= 2]
     seed_sd = float(np.sqrt(np.mean([v.var(ddof=1) for v in several]))) if several else float("nan")
-    best = max(mean.values())
+    held_back = bool(np.isfinite(table).all() and table.shape[1] >= 2)
     est = {c: estimates[c] for c in codes}
     out = {}
     for b in budgets:
         regrets, found = [], 0
         for r in range(repeats):
             rng = np.random.default_rng([seed, b, r])
-            res = recommend(est, lambda c, rng=rng: float(rng.choice(acc[c])), b, kappa=kappa)
-            gap = best - mean[res["best"]]
+            if held_back:
+                h = int(rng.integers(table.shape[1]))
+                score = table[:, h]
+                pool = {c: np.delete(table[i], h) for i, c in enumerate(codes)}
+            else:
+                score = np.array([np.nanmean(v) for v in table])
+                pool = {c: v[np.isfinite(v)] for c, v in zip(codes, table)}
+            res = recommend(est, lambda c, rng=rng, pool=pool: float(rng.choice(pool[c])), b, kappa=kappa)
+            gap = float(score.max() - score[codes.index(res["best"])])
             regrets.append(gap / seed_sd if seed_sd > 0 else float("nan"))
             found += gap == 0
         out[int(b)] = {"regret": regrets, "mean": float(np.mean(regrets)), "sd": float(np.std(regrets)),
                        "found_best": found / repeats}
-    return {"budgets": out, "seed_sd": seed_sd, "strategies": len(codes)}
+    return {"budgets": out, "seed_sd": seed_sd, "strategies": len(codes), "held_back": held_back}
 
 
 def interval_coverage(truth: Mapping[str, Sequence[float]], estimates: Mapping[str, float], k: int, *,
@@ -200,6 +208,8 @@ def interval_coverage(truth: Mapping[str, Sequence[float]], estimates: Mapping[s
 
     codes = [c for c in estimates if c in truth and np.isfinite(np.asarray(truth[c], float)).any()]
     acc = {c: np.asarray(truth[c], float)[np.isfinite(np.asarray(truth[c], float))] for c in codes}
+    if not 1 <= k < len(codes):
+        raise ValueError(f"k must lie in 1..{len(codes) - 1} (strategies left to check), got {k}")
     z = NormalDist().inv_cdf(0.5 + level / 2)
     hits, total, widths = 0, 0, []
     for r in range(repeats):
@@ -214,4 +224,4 @@ def interval_coverage(truth: Mapping[str, Sequence[float]], estimates: Mapping[s
         total += len(rest)
         widths.append(float(np.mean(2 * z * sd)))
     return {"level": level, "anchors": k, "coverage": hits / total, "checked": total,
-            "mean_width": float(np.mean(widths)), "repeats": repeats}
+            "mean_width": float(np.mean(widths)), "mean_half_width": float(np.mean(widths)) / 2, "repeats": repeats}
