@@ -72,3 +72,15 @@ def test_standalone_training_learns_and_resume_refuses_other_config(tmp_path):
     assert h.val_acc[-1] == 1.0 and h.lr == [3e-3, 3e-3, pytest.approx(3e-4)]
     with pytest.raises(ValueError, match="training configuration differs"):
         train(model, ds, ds, TrainConfig(epochs=4, batch_size=8, progress=False), out_dir=tmp_path, resume=True)
+
+
+def test_the_loop_refuses_what_it_cannot_do_right(clips12):
+    """A template trained from raw batches needs the N of its regulariser; raw batches are not
+    sharded, so they are refused under data parallelism (the single-process case is checked)."""
+    from workbench.engine.loop import Loop
+    from workbench.template.network import TemplateNetwork
+
+    net = TemplateNetwork(num_classes=3, growth=4, bn_size=2)
+    cfg = TrainConfig(epochs=1, batch_size=4, progress=False)
+    with pytest.raises(ValueError, match="needs config.n_train"):
+        Loop(net, None, None, cfg, batches=lambda e: []).run()

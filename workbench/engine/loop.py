@@ -418,6 +418,10 @@ class Loop:
         else:
             # each process draws its own masks (one per example); rank 0 reproduces a single process
             torch.manual_seed(self.config.seed + 7919 * dist_.rank())
+        if self.batches is not None and self.distributed:
+            raise ValueError("batches= gives every process the same batches: under torchrun pass a dataset")
+        if self.train_set is None and is_template(self.model) and not self.config.n_train:
+            raise ValueError("a template trained from batches= needs config.n_train (the N of its regulariser)")
         n_train = self.config.n_train or (len(self.train_set) if self.train_set is not None else 1)
         self.val_batches = self._val_loader()
         self.step_fn = TrainStep(self.model, self.opt, self.gate_opt, self.config, self.device, net=self.net,
