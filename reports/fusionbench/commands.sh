@@ -7,11 +7,12 @@ W=".venv/bin/python -m workbench"
 # 1. the table: 74 strategies (10 presets, 32 uniform draws, 32 gate draws of the shipped template)
 #    x seeds 0-2 x settings, 20 epochs at batch 16 (the study budget), one-thread workers
 $W bench build --out reports/fusionbench --epochs 20 --workers 2 --setting mixed --setting motion --setting shake
-# the table at the 30-epoch budget (reports/fusionbench/budget-e30/ANALYSIS.md), seeds 3-5; its first 96
-# items are the budget panel's (same config), copied into reports/fusionbench/e30/items
+# the table at the 30-epoch budget (budget-e30/ANALYSIS.md) with the paired design (paired-e30/ANALYSIS.md),
+# seeds 3-5; its first 96 items are the paired panel's (same config), copied into reports/fusionbench/e30/items
 $W bench build --out reports/fusionbench/budget-e30 --epochs 30 --seeds 3 4 --first 24 --setting motion --setting mixed --workers 2
-$W bench build --out reports/fusionbench/e30 --epochs 30 --seeds 3 4 5 --setting mixed --setting motion --setting shake --workers 2
-$W bench build --out reports/fusionbench/e30 --epochs 30 --seeds 3 4 5 --workers 2 --setting long   # the second held-out setting
+$W bench build --out reports/fusionbench/paired-e30 --epochs 30 --paired --seeds 3 4 --first 24 --setting mixed --setting motion --workers 2
+$W bench build --out reports/fusionbench/e30 --epochs 30 --paired --seeds 3 4 5 --setting mixed --setting motion --setting shake --workers 2
+$W bench build --out reports/fusionbench/e30 --epochs 30 --paired --seeds 3 4 5 --workers 2 --setting long   # the second held-out setting
 
 # 2. multi-fidelity: the first 24 strategies at 10 epochs on their own cosine schedule, other seeds
 $W bench build --out reports/fusionbench/fidelity-e10 --epochs 10 --seeds 10 11 --first 24 --workers 2 \
