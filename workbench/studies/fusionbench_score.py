@@ -190,7 +190,9 @@ def readme(table) -> str:
         + ", ".join(f"{(table['source'] == s).sum().item()} {s}" for s in ("preset", "uniform", "gates"))
         + f"; seeds {cfg['seeds']}; {n_items} of {table['test_top1'].size} trainings finished.",
         "",
-        f"Budget: {cfg['epochs']} epochs, batch {cfg['batch_size']}, {cfg['optimizer']} lr {cfg['lr']}, cosine; "
+        f"Budget: {cfg['epochs']} epochs, batch {cfg['batch_size']}, {cfg['optimizer']} lr {cfg['lr']}, cosine"
+        + ("; paired design (one seed's strategies start their common layers from the same weights)"
+           if cfg.get("paired") else "; unpaired initialisation") + "; "
         f"learning curve on {cfg['curve_clips']} fixed validation clips each epoch, the full validation and "
         f"test splits at the end. Environments: {table.attrs.get('environments')}.",
         "",
