@@ -50,3 +50,15 @@ note = ("PRELIMINARY, development settings. Truth: the 20-epoch FusionBench tabl
         "seed SD. 20 simulated runs per budget and template seed.")
 Path("reports/trust/decision-preliminary.md").write_text(decision_report(table, configs, note=note))
 PY
+
+# ---- held-out settings (reports/trust/protocol.json, amendment of 2026-11-30) ----------------------
+# templates at the schedule chosen on the development settings (15 warm-up + 15 gated)
+SHAKE="--dataset synthetic-mixed --clips-per-class 100 --data-arg val_per_class=50 --data-arg test_per_class=250 \
+  --data-arg camera_shake=0.04 --data-arg distractors=2 --data-arg motion_classes=4 --data-arg num_classes=16"
+for S in 0 1 2; do
+  [ -f $R/shake-w15-s$S/marginals.nc ] || $W template train $SHAKE ${TEMPLATE/--epochs 15 --warmup 5/--epochs 30 --warmup 15} --seed $S --out $R/shake-w15-s$S
+done
+
+# predictors and their cost (cached in each run's predictors/ folder; reports/trust/predictors.py scores them)
+PYTHONPATH=. .venv/bin/python reports/trust/predictors.py compute --costly --runs $R/mixed*-s? $R/motion*-s?
+PYTHONPATH=. .venv/bin/python reports/trust/predictors.py report

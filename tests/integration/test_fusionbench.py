@@ -95,6 +95,21 @@ def test_score_run_estimates_exactly_the_table_strategies(tiny_setting, tmp_path
     assert -1 <= r["all"]["tau"] <= 1 and "gates" in r
     assert "tau" in fb.score_report(r)
     json.dumps(r)  # JSON-able for --json
+    # the predictor study's default predictor is bench score's, cached in the run for this list
+    from workbench.studies.predictors import predict_run
+
+    codes = list(r["estimates"])
+    p = predict_run(run, codes, "shared+bn2")
+    assert p["estimates"] == pytest.approx(r["estimates"], abs=1e-6)
+    assert (run / "predictors" / "shared+bn2.json").exists() and p["environment"]["torch"] == torch.__version__
+    p["estimates"][codes[0]] = -1.0
+    (run / "predictors" / "shared+bn2.json").write_text(json.dumps(p))
+    assert predict_run(run, codes, "shared+bn2")["estimates"][codes[0]] == -1.0  # read from the cache
+    assert predict_run(run, codes[:3], "shared+bn2")["estimates"][codes[0]] != -1.0  # another list: recomputed
+    more = predict_run(run, codes, "shared+bn2+val5x", cache=False)
+    assert set(more["estimates"]) == set(codes) and more["config"]["val_scale"] == 5
+    with pytest.raises(ValueError, match="unknown predictor"):
+        predict_run(run, codes, "oracle")
 
 
 def test_truth_quality_at_the_edges():
