@@ -5,7 +5,12 @@ import pytest
 import xarray as xr
 
 from workbench.studies.agreement import kendall_tau
-from workbench.studies.predictors import ensemble, predictor_report, predictor_rows, surrogate_scores
+from workbench.studies.predictors import (
+    ensemble,
+    predictor_report,
+    predictor_rows,
+    surrogate_scores,
+)
 
 UNITS = "s3b0"
 
