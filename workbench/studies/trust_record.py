@@ -69,9 +69,8 @@ def trust_line(run) -> str:
     template's problems when it has any (:mod:`workbench.template.health`)."""
     t = read_trust(run)
     if t is None:
-        return (f"estimates UNVALIDATED: no rank study for this run (run `workbench study rank --run-dir "
-                f"{display_path(run)}` "
-                "to measure how well they rank strategies against stand-alone training)") + health_suffix(run)
+        return (f"estimates UNVALIDATED: not yet checked against stand-alone training (run `workbench trust --run "
+                f"{display_path(run)} --out DIR`: 8 tool-chosen stand-alone anchors)") + health_suffix(run)
     lo, hi = t["tau_ci"]
     if t.get("source") == "anchors":
         return (f"estimates checked on {t['strategies']} tool-chosen stand-alone anchors: Kendall tau {t['tau']:.2f} "
@@ -85,7 +84,7 @@ def trust_short(run) -> str:
     """A figure-title version of :func:`trust_line`."""
     t = read_trust(run)
     if t is None:
-        return "estimates UNVALIDATED (no rank study)" + health_suffix(run, short=True)
+        return "estimates UNVALIDATED (no stand-alone check)" + health_suffix(run, short=True)
     lo, hi = t["tau_ci"]
     what = "anchors" if t.get("source") == "anchors" else "strategies"
     return (f"rank agreement with stand-alone: Kendall tau {t['tau']:.2f} [{lo:.2f}, {hi:.2f}], "
