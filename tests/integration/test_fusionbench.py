@@ -144,6 +144,14 @@ def test_truth_quality_while_a_seed_is_being_built():
     q = fb.truth_quality(t, "s")
     assert q["strategies"] == 40 and q["seeds"] == 2  # not 3 strategies on 3 seeds
     assert q["finished"] == 83 and q["best"] == round(float(np.nanmax(np.nanmean(acc, 1))), 4)
+    # a large table: a second seed with 24 strategies already counts (agreement on those 24)
+    big = rng.uniform(0.3, 0.9, 74)
+    acc = np.stack([big + rng.normal(0, 0.02, 74), np.full(74, np.nan), np.full(74, np.nan)], 1)
+    acc[:24, 1] = big[:24]
+    t = xr.Dataset({"test_top1": (("setting", "strategy", "seed"), acc[None])},
+                   coords={"setting": ["s"], "strategy": [f"x{i}" for i in range(74)], "seed": [0, 1, 2]})
+    q = fb.truth_quality(t, "s")
+    assert q["strategies"] == 24 and q["seeds"] == 2 and q["tau_between_seeds"] > 0.8
 
 
 def test_paired_init_gives_coinciding_layers_the_same_weights():
@@ -173,3 +181,38 @@ def test_paired_init_gives_coinciding_layers_the_same_weights():
     convs = [n for n in a if n.endswith("conv.weight")]
     assert not any(torch.equal(a[n], c[n]) for n in convs)  # another seed, other weights
     assert BenchConfig(paired=True).budget()["paired"] and "paired" not in BenchConfig().budget()
+
+
+def test_flattening_epoch_curves_figure_and_build_command(tiny_setting, tmp_path):
+    import json as js
+
+    import matplotlib.pyplot as plt
+    import xarray as xr
+
+    from workbench.plots.trust import bench_curves
+
+    curve = np.array([0.2, 0.5, 0.7, 0.8, 0.852, 0.855, 0.86, 0.86])  # flat (within 0.01) from epoch 5
+    c = np.broadcast_to(curve, (1, 3, 2, 8)).copy()
+    t = xr.Dataset({"curve_top1": (("setting", "strategy", "seed", "epoch"), c),
+                    "test_top1": (("setting", "strategy", "seed"), np.full((1, 3, 2), 0.8))},
+                   coords={"setting": ["s"], "strategy": ["a", "b", "c"], "seed": [3, 4], "epoch": np.arange(1, 9)},
+                   attrs={"config": js.dumps({"epochs": 8, "paired": True, "seeds": [3, 4]})})
+    assert fb.flattening_epoch(t, "s") == 5
+    c[0, 0, 0, 6] = np.nan  # an unfinished training is left out
+    t["curve_top1"].values[:] = c
+    assert fb.flattening_epoch(t, "s") == 5
+    t["curve_top1"].values[:] = np.nan
+    assert fb.flattening_epoch(t, "s") is None
+    assert fb.build_command(t, "tab") == "workbench bench build --out tab --epochs 8 --paired --seeds 3 4 --setting s --workers 2"
+    t["curve_top1"].values[:] = np.broadcast_to(curve, (1, 3, 2, 8))
+    fig = bench_curves(t)
+    ax = fig.axes[0]
+    assert len(ax.lines) == 2 and ax.collections  # the mean, the flattening line, the band of the seeds
+    plt.close(fig)
+    # a real tiny table: README and figure written together
+    out = tmp_path / "bench"
+    fb.build(out, settings=[tiny_setting], config=replace(CFG, seeds=(0,)), progress=False, limit=3)
+    fb.write_readme(out)
+    assert (out / "curves.png").stat().st_size > 1000
+    text = (out / "README.md").read_text()
+    assert f"--out {out} --epochs 2 --seeds 0 --setting tiny" in text and "curves flat by" in text

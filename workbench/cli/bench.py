@@ -44,15 +44,12 @@ def add_commands(sub) -> None:
 def cmd_bench_build(args) -> int:
     from dataclasses import replace
 
-    from workbench.studies.fusionbench import BenchConfig, build, collect, load_table, readme
+    from workbench.studies.fusionbench import BenchConfig, build, write_readme
 
     cfg = replace(BenchConfig(), seeds=tuple(args.seeds), epochs=args.epochs, paired=args.paired)
     r = build(args.out, settings=args.setting, config=cfg, workers=args.workers, limit=args.limit,
               deadline_s=args.deadline, progress=not args.no_progress, first_strategies=args.first)
-    collect(args.out)
-    from pathlib import Path
-
-    (Path(args.out) / "README.md").write_text(readme(load_table(args.out)))
+    write_readme(args.out)
     print(f"{r['finished']} of {r['total']} trainings in {args.out} ({r['trained']} trained now, {r['seconds']} s)")
     return 0
 

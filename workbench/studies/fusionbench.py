@@ -41,7 +41,8 @@ from workbench.strategy import Strategy
 
 __all__ = ["SETTINGS", "DEVELOPMENT", "HELD_OUT", "BenchConfig", "bench_strategies", "build", "collect",
            "load_table", "train_item", "setting_data", "truth_quality", "score_estimates", "matching_setting",
-           "score_run", "score_report", "readme", "fidelity", "status"]
+           "score_run", "score_report", "readme", "fidelity", "status", "flattening_epoch", "build_command",
+           "write_readme"]
 
 # Each setting: a synthetic benchmark whose best strategy stays below ~0.95 test top-1 at the
 # budget (appearance-only data lets every strategy reach ~1.0 and leaves nothing to rank), with a
@@ -488,7 +489,9 @@ def load_table(path: str | Path):
 
 # the scoring half lives in its own module; its names are part of this module's API
 from workbench.studies.fusionbench_score import (  # noqa: E402
+    build_command,
     fidelity,
+    flattening_epoch,
     matching_setting,
     readme,
     score_estimates,
@@ -496,3 +499,20 @@ from workbench.studies.fusionbench_score import (  # noqa: E402
     score_run,
     truth_quality,
 )
+
+
+def write_readme(out: str | Path) -> Path:
+    """Collect ``out``'s items, then write its README.md and the learning-curve figure (curves.png)."""
+    from workbench.plots.paper import save_figure
+    from workbench.plots.trust import bench_curves
+
+    out = Path(out)
+    collect(out)
+    table = load_table(out)
+    (out / "README.md").write_text(readme(table, out))
+    fig = bench_curves(table)
+    save_figure(fig, out / "curves", formats=("png",), dpi=200)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return out / "README.md"

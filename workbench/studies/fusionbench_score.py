@@ -13,7 +13,12 @@ import numpy as np
 from workbench.studies.agreement import kendall_tau, spearman_rho
 
 __all__ = ["truth_quality", "score_estimates", "matching_setting", "score_run", "score_report", "readme",
-           "fidelity"]
+           "fidelity", "flattening_epoch", "build_command"]
+
+#: strategies a partly built seed needs before the agreement between seeds counts it
+MIN_AGREEMENT = 24
+#: a learning curve has flattened once the mean curve is within this of its final value for good
+FLAT_TOLERANCE = 0.01
 
 
 # ---- truth quality and scoring -------------------------------------------------------------------------
@@ -22,10 +27,10 @@ def truth_quality(table, setting: str) -> dict:
     reliability of the seed mean, and the noise ceiling of any predictor's tau against it."""
     acc = table["test_top1"].sel(setting=setting).values  # strategy x seed
     # the seeds far enough along (a table being built has whole seeds and a partial one): at least
-    # half as many finished strategies as the most finished seed; agreement is then measured on the
-    # strategies finished in all of them
+    # half as many finished strategies as the most finished seed, or 24 (enough to measure an
+    # agreement on); agreement is then measured on the strategies finished in all of them
     counts = np.isfinite(acc).sum(0)
-    seeds_ok = [j for j in range(acc.shape[1]) if counts[j] >= max(3, 0.5 * counts.max())]
+    seeds_ok = [j for j in range(acc.shape[1]) if counts[j] >= max(3, min(MIN_AGREEMENT, 0.5 * counts.max()))]
     any_seed = np.isfinite(acc).any(1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -54,6 +59,20 @@ def truth_quality(table, setting: str) -> dict:
     seed_sd = float(np.nanmean(acc.std(1, ddof=1)))
     return {"strategies": int(n), "seeds": int(k), "tau_between_seeds": round(r1, 4), "reliability": round(rel, 4),
             "noise_ceiling_tau": round(ceiling_tau, 4), "seed_sd": round(seed_sd, 4), **partial}
+
+
+def flattening_epoch(table, setting: str, tol: float = FLAT_TOLERANCE) -> int | None:
+    """The first epoch from which the setting's mean learning curve (over strategies and seeds,
+    on the fixed curve clips) stays within ``tol`` of its final value: the budget at which the
+    curves have flattened. None before any training has finished."""
+    curve = table["curve_top1"].sel(setting=setting).values  # strategy x seed x epoch
+    done = np.isfinite(curve).all(-1)
+    if not done.any():
+        return None
+    mean = curve[done].mean(0)
+    far = np.abs(mean - mean[-1]) > tol
+    last_far = int(np.nonzero(far)[0].max()) if far.any() else -1
+    return int(table.epoch.values[last_far + 1])
 
 
 def score_estimates(table, setting: str, estimates: dict[str, float], *, top_k: int = 5, bootstrap: int = 2000,
@@ -177,8 +196,20 @@ def score_report(result: dict) -> str:
     return "\n".join(lines)
 
 
-def readme(table) -> str:
-    """How the table was made, and the quality of its truth per setting."""
+def build_command(table, out: str | Path = "reports/fusionbench") -> str:
+    """The command that builds (or continues) the table in ``out``, from its stored configuration."""
+    cfg = json.loads(table.attrs["config"])
+    parts = ["workbench bench build --out", str(out), "--epochs", str(cfg["epochs"])]
+    if cfg.get("paired"):
+        parts.append("--paired")
+    parts += ["--seeds", *map(str, cfg["seeds"])]
+    for s in table.setting.values.tolist():
+        parts += ["--setting", s]
+    return " ".join(parts + ["--workers", "2"])
+
+
+def readme(table, out: str | Path = "reports/fusionbench") -> str:
+    """How the table in ``out`` was made, and the quality of its truth per setting."""
     cfg = json.loads(table.attrs["config"])
     settings = json.loads(table.attrs["settings"])
     n_items = int(np.isfinite(table["test_top1"].values).sum())
@@ -199,9 +230,12 @@ def readme(table) -> str:
         "Best and worst: seed means of the strategies with a finished training; the agreement columns need two "
         "seeds on at least three strategies.",
         "",
+        f"Curves flat by: the first epoch from which the mean learning curve stays within {FLAT_TOLERANCE} of its final "
+        "value (the curves: curves.png).",
+        "",
         "| setting | data | clips train/val/test | trainings finished | best | worst | seed SD | tau between seeds | "
-        "reliability of the seed mean | noise ceiling tau |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "reliability of the seed mean | noise ceiling tau | curves flat by |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in table.setting.values.tolist():
         q = truth_quality(table, s)
@@ -215,10 +249,11 @@ def readme(table) -> str:
 
         lines.append(f"| {s} | {d.get('dataset')} ({knobs}) | {per} per class | {q['finished']} | {f(q.get('best'))} | "
                      f"{f(q.get('worst'))} | {f(q.get('seed_sd'))} | {f(q['tau_between_seeds'])} | "
-                     f"{f(q['reliability'])} | {f(q['noise_ceiling_tau'])} |")
-    lines += ["", "Rebuild (cached and resumable; any number of processes may share it):", "",
-              "    workbench bench build --out reports/fusionbench --workers 2", "",
-              "Score a template run against it:", "", "    workbench bench score --run RUN --table reports/fusionbench", ""]
+                     f"{f(q['reliability'])} | {f(q['noise_ceiling_tau'])} | "
+                     f"{flattening_epoch(table, s) or '-'} of {table.sizes['epoch']} |")
+    lines += ["", "Rebuild or continue (cached and resumable; any number of processes may share it):", "",
+              f"    {build_command(table, out)}", "",
+              "Score a template run against it:", "", f"    workbench bench score --run RUN --table {out}", ""]
     return "\n".join(lines)
 
 
