@@ -64,8 +64,13 @@ def test_rows_and_report_cover_every_predictor_ensemble_and_anchor_count():
     preds = {"shared+bn2": [{"estimates": {c: v + rng.normal(0, 0.01) for c, v in est.items()},
                              "per_strategy_s": 0.05} for _ in range(3)],
              "shared": [{"estimates": {c: rng.random() for c in codes}, "per_strategy_s": 0.04} for _ in range(3)]}
+    table["params"] = (("setting", "strategy"), np.array([[1000.0 + 10 * i for i in range(len(codes))]]))
     rows = predictor_rows(table, "mixed", preds, standalone_s=30.0, anchors=(8,), repeats=3)
     names = [r["predictor"] for r in rows]
+    assert names[:2] == ["baseline: params", "baseline: temporal layers"]
+    assert all(r["per_strategy_s"] == 0 and r["templates"] == 1 for r in rows[:2])
+    rows = rows[2:]
+    names = names[2:]
     assert names == ["shared+bn2", "shared", "shared+bn2 x2 templates", "shared+bn2 x3 templates",
                      "shared+bn2 + surrogate, 8 anchors"]
     by = dict(zip(names, rows))
@@ -76,3 +81,15 @@ def test_rows_and_report_cover_every_predictor_ensemble_and_anchor_count():
     assert {"gates", "uniform"} <= set(by["shared"])
     text = predictor_report(rows)
     assert text.count("\n| mixed |") == 5 and "+ 8 trainings" in text
+
+
+def test_baselines_count_temporal_layers_and_read_the_parameter_count():
+    from workbench.studies.predictors import baseline_estimates
+
+    codes = ["densenet-tiny[2D]:ssssssss", "densenet-tiny[2D]:3b000000", "densenet-tiny[2D]:33333333"]
+    table = xr.Dataset({"params": (("setting", "strategy"), np.array([[1.0, 2.0, 3.0]]))},
+                       coords={"setting": ["mixed"], "strategy": codes})
+    assert list(baseline_estimates(table, "mixed", "temporal layers").values()) == [0.0, 2.0, 8.0]
+    assert list(baseline_estimates(table, "mixed", "params").values()) == [1.0, 2.0, 3.0]
+    with pytest.raises(ValueError, match="unknown baseline"):
+        baseline_estimates(table, "mixed", "flops")

@@ -24,7 +24,7 @@ import math
 import warnings
 from collections.abc import Mapping
 
-__all__ = ["ogr_terms", "gblend_weights", "offline_weights"]
+__all__ = ["ogr_terms", "gblend_weights", "offline_weights", "overfit_noise", "smooth_weights"]
 
 
 def ogr_terms(train_loss: tuple[float, float], val_loss: tuple[float, float]) -> dict[str, float]:
@@ -39,21 +39,60 @@ def ogr_terms(train_loss: tuple[float, float], val_loss: tuple[float, float]) ->
 
 
 def gblend_weights(train_losses: Mapping[str, tuple[float, float]], val_losses: Mapping[str, tuple[float, float]],
-                   *, min_overfit: float = 1e-2) -> dict[str, float]:
-    """Normalised G-Blend weights per head from each head's (start, end) train and held-out losses."""
+                   *, min_overfit: float = 1e-2, noise: Mapping[str, float] | None = None) -> dict[str, float]:
+    """Normalised G-Blend weights per head from each head's (start, end) train and held-out losses.
+
+    ``noise``: per head, the variance of the ``dO`` estimate itself (from a finite held-out set
+    and training probe, see :func:`overfit_noise`). It is added to ``dO^2``: the squared
+    overfitting a head shows over a window is, in expectation, its true square plus that
+    variance, so a head whose measured ``dO`` is within noise of zero is not given a weight set by
+    ``min_overfit`` alone (what made online weights jump from one super-epoch to the next)."""
     if set(train_losses) != set(val_losses):
         raise ValueError(f"train and held-out losses name different heads: {sorted(train_losses)} vs {sorted(val_losses)}")
     if not train_losses:
         raise ValueError("G-Blend needs the losses of at least one head")
+    noise = dict(noise or {})
+    unknown = [k for k in noise if k not in train_losses]
+    if unknown or any(not (math.isfinite(v) and v >= 0) for v in noise.values()):
+        raise ValueError(f"noise must give a finite variance >= 0 for heads among {sorted(train_losses)}, got {noise}")
     raw = {}
     for k in train_losses:
         t = ogr_terms(train_losses[k], val_losses[k])
-        raw[k] = max(t["dG"], 0.0) / max(t["dO"] ** 2, min_overfit**2)
+        raw[k] = max(t["dG"], 0.0) / max(t["dO"] ** 2 + noise.get(k, 0.0), min_overfit**2)
     z = sum(raw.values())
     if z <= 0:
         warnings.warn("no head generalised better over the window (every dG <= 0): uniform weights", stacklevel=2)
         return {k: 1.0 / len(raw) for k in raw}
     return {k: v / z for k, v in raw.items()}
+
+
+def overfit_noise(train_clips: tuple, val_clips: tuple) -> float:
+    """The variance of the ``dO`` estimate of one head from its per-clip losses at the window's two
+    ends: ``train_clips = (start, end)`` over the same training probe clips, ``val_clips`` over
+    the same held-out clips. ``dO = (mean(v1) - mean(v0)) - (mean(t1) - mean(t0))``, the two
+    splits independent and each difference paired by clip, so its variance is
+    ``var(v1 - v0) / n_val + var(t1 - t0) / n_train``."""
+    import numpy as np
+
+    total = 0.0
+    for a, b in (train_clips, val_clips):
+        d = np.asarray(b, dtype=float) - np.asarray(a, dtype=float)
+        if d.ndim != 1 or len(d) < 2:
+            raise ValueError(f"per-clip losses must be two equally long series of 2 or more clips, got {len(a)}, {len(b)}")
+        total += float(d.var(ddof=1)) / len(d)
+    return total
+
+
+def smooth_weights(previous: Mapping[str, float] | None, estimate: Mapping[str, float], smoothing: float) -> dict:
+    """``smoothing * previous + (1 - smoothing) * estimate`` per head (online G-Blend across
+    super-epochs; ``previous=None``: the estimate as it is), renormalised to sum to one."""
+    if not 0.0 <= smoothing < 1.0:
+        raise ValueError(f"smoothing must be in [0, 1), got {smoothing!r}")
+    if previous is None or smoothing == 0.0:
+        return dict(estimate)
+    w = {k: smoothing * float(previous.get(k, 0.0)) + (1 - smoothing) * float(v) for k, v in estimate.items()}
+    z = sum(w.values())
+    return {k: v / z for k, v in w.items()}
 
 
 def _at(history: Mapping, key: str, head: str, epoch: int) -> float:

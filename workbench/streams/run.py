@@ -127,11 +127,14 @@ def read_result(folder) -> dict:
 
 def run_streams(out, *, dataset: str = "synthetic-mixed", fusion: str = "pyramid",
                 modalities: Sequence[str] | None = None, train_config=None, weights: Mapping[str, float] | None = None,
-                blend: str = "fixed", super_epoch: int = 2, model_kw: Mapping | None = None,
+                blend: str = "fixed", super_epoch: int = 2, noise_floor: bool = False, smoothing: float = 0.0,
+                model_kw: Mapping | None = None,
                 data_kw: Mapping | None = None, root=None, flow_root=None, resume: bool = False,
                 overwrite: bool = False, on_epoch=None) -> dict:
     """Train one stream-fusion network on ``dataset`` and score it on the test split (a folder
-    that holds a run needs ``resume`` or ``overwrite``: :meth:`~workbench.runs.Run.begin`)."""
+    that holds a run needs ``resume`` or ``overwrite``: :meth:`~workbench.runs.Run.begin`).
+    ``noise_floor`` and ``smoothing``: online G-Blend's estimates (see
+    :func:`~workbench.streams.train.train_multimodal`)."""
     from workbench.engine.config import TrainConfig
 
     from ..data import check_data_args
@@ -156,22 +159,25 @@ def run_streams(out, *, dataset: str = "synthetic-mixed", fusion: str = "pyramid
             "data_kw": data_kw, "fusion": fusion, "modalities": list(mods),
             "model_kw": model_kw, "train_config": cfg.to_dict(), "weights": dict(weights) if weights else None,
             "blend": blend, "super_epoch": super_epoch}
+    if noise_floor or smoothing:  # recorded when used, so that older run folders keep their settings
+        spec["online"] = {"noise_floor": bool(noise_floor), "smoothing": float(smoothing)}
     # runs written before run.json named its kind resume as streams runs
     same = [k for k in spec if k != "kind"] if run.has_spec() and "kind" not in run.spec() else None
     with run.start({**spec, "environment": environment(cfg.device)}, resume=resume, overwrite=overwrite,
                    same=same) as resumed:
         return _run_streams(run, model, splits, cfg, mods, fusion, dataset, weights, blend, super_epoch,
-                            model_kw, resumed, on_epoch)
+                            model_kw, resumed, on_epoch, noise_floor=noise_floor, smoothing=smoothing)
 
 
 def _run_streams(run, model, splits, cfg, mods, fusion, dataset, weights, blend, super_epoch, model_kw, resume,
-                 on_epoch) -> dict:
+                 on_epoch, *, noise_floor: bool = False, smoothing: float = 0.0) -> dict:
     from ..analysis import save_netcdf
     from .train import evaluate_heads, train_multimodal
 
     out = run.path
     history = train_multimodal(model, splits["train"], splits["val"], cfg, weights=weights, blend=blend,
-                               super_epoch=super_epoch, out_dir=out, resume=resume,
+                               super_epoch=super_epoch, noise_floor=noise_floor, smoothing=smoothing,
+                               out_dir=out, resume=resume,
                                model_kwargs={"fusion": fusion, **model_kw}, on_epoch=on_epoch)
     test = evaluate_heads(model, splits["test"], batch_size=cfg.batch_size * 2, device=cfg.device,
                           weights=history["final_weights"] if len(history["final_weights"]) > 1 else None)

@@ -44,8 +44,10 @@ def _run(folder: Path, **kw) -> dict:
 def gblend_study(out, *, dataset: str = "synthetic-mixed", modalities: Sequence[str] = ("rgb", "audio"),
                  data_kw: Mapping | None = None, model_kw: Mapping | None = None, train_config=None,
                  seeds: Sequence[int] = (0,), super_epoch: int = 2, window: tuple[int, int] | None = None,
-                 progress: bool = True):
-    """Run the study; returns an ``xarray.Dataset`` (run x seed) and writes ``gblend.nc`` and ``gblend.md``."""
+                 noise_floor: bool = False, smoothing: float = 0.0, progress: bool = True):
+    """Run the study; returns an ``xarray.Dataset`` (run x seed) and writes ``gblend.nc`` and ``gblend.md``.
+    ``noise_floor`` and ``smoothing``: online G-Blend's estimates (see
+    :func:`~workbench.streams.train.train_multimodal`)."""
     import xarray as xr
 
     from workbench.engine.config import TrainConfig
@@ -66,6 +68,7 @@ def gblend_study(out, *, dataset: str = "synthetic-mixed", modalities: Sequence[
     top1 = np.zeros((len(names), len(seeds)))
     fused = np.full((len(names), len(seeds)), np.nan)
     weights = {n: [] for n in names}
+    online_windows = []
     for j, seed in enumerate(seeds):
         c = replace(cfg, seed=seed, progress=progress)
         res = {}
@@ -79,7 +82,9 @@ def gblend_study(out, *, dataset: str = "synthetic-mixed", modalities: Sequence[
         res["G-Blend offline"] = _run(out / "runs" / f"offline-s{seed}", modalities=mods, weights=w_off,
                                       train_config=c, **common)
         res["G-Blend online"] = _run(out / "runs" / f"online-s{seed}", modalities=mods, blend="online",
-                                     super_epoch=super_epoch, train_config=c, **common)
+                                     super_epoch=super_epoch, noise_floor=noise_floor, smoothing=smoothing,
+                                     train_config=c, **common)
+        online_windows.append([w["weights"] for w in res["G-Blend online"]["history"].get("blend_windows", [])])
         for i, n in enumerate(names):
             test = res[n]["test"]
             top1[i, j] = test[n.removesuffix(" only")]["top1"] if n.endswith(" only") else \
@@ -93,6 +98,8 @@ def gblend_study(out, *, dataset: str = "synthetic-mixed", modalities: Sequence[
         attrs={"dataset": dataset, "modalities": json.dumps(list(mods)), "data_kw": json.dumps(common["data_kw"]),
                "train_config": json.dumps(cfg.to_dict()), "window": json.dumps(list(window)),
                "super_epoch": super_epoch, "weights": json.dumps(weights),
+               "online": json.dumps({"noise_floor": bool(noise_floor), "smoothing": float(smoothing)}),
+               "online_windows": json.dumps(online_windows),
                "environment": json.dumps(environment(cfg.device))},  # versions, threads, device
     )
     save_study(ds, gblend_table(ds), out, "gblend")
@@ -108,13 +115,18 @@ def _env_text(ds) -> str:
 
 
 def gblend_table(ds) -> str:
-    """Markdown: test top-1 per run (mean and per seed), the loss weights, and the verdict."""
+    """Markdown: test top-1 per run (mean and per seed), the loss weights, the paired comparisons
+    with their 95% intervals, online G-Blend's weight stability, and the verdict."""
     cfg = json.loads(ds.attrs["train_config"])
     weights = json.loads(ds.attrs["weights"])
+    seeds = [int(x) for x in ds["seed"].values]
+    online = json.loads(ds.attrs.get("online", "{}"))
+    online_text = (f" Online estimates: dO^2 {'plus its noise variance' if online.get('noise_floor') else 'alone'}"
+                   f", smoothing {online.get('smoothing', 0.0):g}." if online else "")
     lines = [f"`{ds.attrs['dataset']}` with {', '.join(json.loads(ds.attrs['modalities']))}; data {ds.attrs['data_kw']}; "
              f"{cfg['epochs']} epochs, batch {cfg['batch_size']}, {cfg['optimizer']} lr {cfg['lr']}; offline window "
-             f"{ds.attrs['window']}, super-epoch {ds.attrs['super_epoch']}." + _env_text(ds), "",
-             f"| run | test top-1 (mean) | per seed | fused head alone | loss weights (seed {int(ds['seed'].values[0])}, "
+             f"{ds.attrs['window']}, super-epoch {ds.attrs['super_epoch']}.{online_text} Seeds {seeds}." + _env_text(ds), "",
+             f"| run | test top-1 (mean) | per seed | fused head alone | loss weights (seed {seeds[0]}, "
              "final) |",
              "|---|---|---|---|---|"]
     for i, n in enumerate(ds["run"].values):
@@ -125,48 +137,96 @@ def gblend_table(ds) -> str:
                         else "-") + " | "
                      + ", ".join(f"{k} {v:.2f}" for k, v in w.items()) + " |")
     v = gblend_verdict(ds)
-    (nd, nse), (gd, gse) = v["naive_minus_best"], v["gblend_minus_best"]
-    seeds = [int(x) for x in ds["seed"].values]
     head = (f"Best single modality: {v['best_single']} ({v['best_single_top1']:.3f}). Naive joint: {v['naive']:.3f}. "
             f"G-Blend offline {v['offline']:.3f}, online {v['online']:.3f}. ")
     if v["seeds"] < 2:
+        (nd, _), (gd, _) = v["naive_minus_best"], v["gblend_minus_best"]
         lines += ["", head + f"One seed ({seeds[0]}): naive joint {nd:+.3f} and {v['best_gblend']} {gd:+.3f} against "
                   "the best single modality, differences without an interval: no verdict (run more seeds)."]
     else:
-        lines += ["", head + f"Paired over seeds {seeds} (mean difference ± one standard error): naive joint {nd:+.3f} "
-                  f"± {nse:.3f}, {'below' if v['naive_below_best'] else 'not below'} the best single modality; "
-                  f"{v['best_gblend']} {gd:+.3f} ± {gse:.3f}: "
-                  f"{'recovers' if v['gblend_recovers'] else 'does not recover'} it and "
-                  f"{'beats' if v['gblend_beats'] else 'does not beat'} it (judged at two standard errors)."]
+        lines += ["", f"Paired differences in test top-1 over seeds {seeds} (same seed, same data): mean, one "
+                  f"standard error, and the 95% t-interval ({v['seeds'] - 1} degrees of freedom).", "",
+                  "| comparison | mean | ± s.e. | 95% interval | per seed | verdict |", "|---|---|---|---|---|---|"]
+        for c in v["comparisons"]:
+            lo, hi = c["interval"]
+            lines.append(f"| {c['a']} − {c['b']} | {c['mean']:+.3f} | {c['se']:.3f} | [{lo:+.3f}, {hi:+.3f}] | "
+                         + ", ".join(f"{x:+.3f}" for x in c["per_seed"]) + f" | {c['verdict']} |")
+        lines += ["", head + f"At 95%: naive joint is {'below' if v['naive_below_best'] else 'not below'} the best "
+                  f"single modality; offline G-Blend {_says(v, 'G-Blend offline')}; online G-Blend "
+                  f"{_says(v, 'G-Blend online')}."]
+    stab = online_stability(ds)
+    if stab is not None and v["seeds"] > 1:
+        lines += ["", f"Online G-Blend's weights over seeds {seeds}: mean change between consecutive super-epochs "
+                  f"{stab['mean_jump']:.3f} (largest {stab['max_jump']:.3f}); spread over seeds of the final weights "
+                  + ", ".join(f"{k} {m:.2f} ± {sd:.2f}" for k, (m, sd) in stab["final"].items()) + " (mean ± SD)."]
     return "\n".join(lines) + "\n"
 
 
-def _paired(ds, a: str, b: str) -> tuple[float, float]:
-    """Mean and standard error over seeds of top-1(a) - top-1(b) (same seed, same data); the
-    standard error is NaN with one seed (no interval to give)."""
+def _says(v: dict, run: str) -> str:
+    """``beats / is below / is not distinguishable from`` the best single modality and naive joint."""
+    words = {"above": "beats", "below": "is below", "not distinguishable": "is not distinguishable from"}
+    c = {(x["a"], x["b"]): x["verdict"] for x in v["comparisons"]}
+    return (f"{words[c[(run, v['best_single'])]]} the best single modality and "
+            f"{words[c[(run, 'naive joint')]]} naive joint training")
+
+
+def _paired(ds, a: str, b: str, var: str = "test_top1") -> dict:
+    """Mean, standard error and 95% t-interval over seeds of ``var(a) - var(b)`` (same seed, same
+    data); with one seed the standard error and interval are NaN (no interval to give) and the
+    verdict None; otherwise ``above`` / ``below`` when the interval excludes zero, else ``not
+    distinguishable``."""
+    from scipy import stats
+
     runs = [str(r) for r in ds["run"].values]
-    d = ds["test_top1"].values[runs.index(a)] - ds["test_top1"].values[runs.index(b)]
-    se = float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("nan")
-    return float(d.mean()), se
+    d = ds[var].values[runs.index(a)] - ds[var].values[runs.index(b)]
+    n = len(d)
+    se = float(d.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
+    half = float(stats.t.ppf(0.975, n - 1) * se) if n > 1 else float("nan")
+    m = float(d.mean())
+    verdict = None if n < 2 else "above" if m - half > 0 else "below" if m + half < 0 else "not distinguishable"
+    return {"a": a, "b": b, "mean": m, "se": se, "interval": (m - half, m + half), "per_seed": d.tolist(),
+            "verdict": verdict}
+
+
+def online_stability(ds) -> dict | None:
+    """Online G-Blend's weights: mean and largest absolute change of a head's weight between
+    consecutive super-epochs (over heads, windows and seeds), and per head the mean and SD over
+    seeds of the final weights; None if the study did not record the windows."""
+    if "online_windows" not in ds.attrs:
+        return None
+    per_seed = [s for s in json.loads(ds.attrs["online_windows"]) if s]
+    if not per_seed:
+        return None
+    jumps = [abs(b.get(k, 0.0) - a.get(k, 0.0)) for s in per_seed for a, b in zip(s, s[1:]) for k in set(a) | set(b)]
+    final = json.loads(ds.attrs["weights"])["G-Blend online"]
+    heads = list(final[0])
+    return {"mean_jump": float(np.mean(jumps)) if jumps else 0.0, "max_jump": float(max(jumps, default=0.0)),
+            "final": {k: (float(np.mean([w.get(k, 0.0) for w in final])),
+                          float(np.std([w.get(k, 0.0) for w in final], ddof=1)) if len(final) > 1 else float("nan"))
+                      for k in heads}}
 
 
 def gblend_verdict(ds) -> dict:
-    """The headline claims judged on paired differences over seeds (same seed, same data), each
-    True, False, or None when there is one seed (no interval, no verdict):
+    """The headline claims judged on paired differences over seeds (same seed, same data) at 95%
+    (t-interval), each True, False, or None when there is one seed (no interval, no verdict):
 
-    * ``naive_below_best``: naive joint training is below the best single modality (the mean
-      difference more than two standard errors under zero);
-    * ``gblend_recovers``: the better G-Blend is not below it (within two standard errors of zero
-      or above);
-    * ``gblend_beats``: the better G-Blend is above it (more than two standard errors over zero),
-      the paper's headline."""
+    * ``naive_below_best``: naive joint training is below the best single modality (the
+      interval of the difference lies under zero);
+    * ``gblend_recovers``: the better G-Blend (by mean) is not below it (its interval reaches zero
+      or lies above);
+    * ``gblend_beats``: the better G-Blend is above it (its interval lies above zero), the paper's
+      headline.
+
+    ``comparisons`` holds each paired difference (:func:`_paired`): naive joint, offline and
+    online G-Blend against the best single modality, and both G-Blends against naive joint."""
     runs = [str(r) for r in ds["run"].values]
     mean = dict(zip(runs, ds["mean_top1"].values.tolist()))
     singles = {r: v for r, v in mean.items() if r.endswith(" only")}
     best = max(singles, key=singles.get)
     g = max(("G-Blend offline", "G-Blend online"), key=mean.get)
-    naive_d, naive_se = _paired(ds, "naive joint", best)
-    g_d, g_se = _paired(ds, g, best)
+    comps = [_paired(ds, "naive joint", best), _paired(ds, "G-Blend offline", best), _paired(ds, "G-Blend online", best),
+             _paired(ds, "G-Blend offline", "naive joint"), _paired(ds, "G-Blend online", "naive joint")]
+    naive, gb = comps[0], _paired(ds, g, best)
     seeds = int(ds.sizes["seed"])
 
     def verdict(ok: bool):
@@ -174,9 +234,10 @@ def gblend_verdict(ds) -> dict:
 
     return {"best_single": best, "best_single_top1": singles[best], "naive": mean["naive joint"],
             "offline": mean["G-Blend offline"], "online": mean["G-Blend online"], "best_gblend": g,
-            "naive_minus_best": (naive_d, naive_se), "gblend_minus_best": (g_d, g_se), "seeds": seeds,
-            "naive_below_best": verdict(naive_d + 2 * naive_se < 0), "gblend_recovers": verdict(g_d + 2 * g_se >= 0),
-            "gblend_beats": verdict(g_d - 2 * g_se > 0)}
+            "naive_minus_best": (naive["mean"], naive["se"]), "gblend_minus_best": (gb["mean"], gb["se"]),
+            "seeds": seeds, "comparisons": comps,
+            "naive_below_best": verdict(naive["verdict"] == "below"), "gblend_recovers": verdict(gb["verdict"] != "below"),
+            "gblend_beats": verdict(gb["verdict"] == "above")}
 
 
 #: The Spatiotemporal Pyramid Network ablation: (label, fusion, modalities, switches).

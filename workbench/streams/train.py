@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from workbench.engine.evaluate import evaluate
 from workbench.engine.loop import Hooks, Loop, TrainConfig, to_device
 
-from .gblend import gblend_weights
+from .gblend import gblend_weights, overfit_noise, smooth_weights
 from .models import blended_loss
 
 __all__ = ["BLENDS", "BlendHooks", "as_heads", "evaluate_heads", "train_multimodal"]
@@ -68,6 +68,28 @@ def _empty_history() -> dict:
             "val_acc": {}, "blend_windows": [], "skipped": []}
 
 
+def _clip_scores(model: nn.Module, dataset: Dataset, *, batch_size: int, device: str) -> tuple[dict, dict]:
+    """``({head: {"loss", "top1", "n"}}, {head: per-clip CE list})`` over ``dataset`` in eval mode
+    (the train/eval mode is kept): the numbers :func:`evaluate_heads` gives, plus each clip's
+    loss, which online G-Blend needs for the noise of its estimates."""
+    was = model.training
+    model.eval()
+    losses: dict[str, list] = {}
+    correct: dict[str, list] = {}
+    try:
+        with torch.no_grad():
+            for x, y in DataLoader(dataset, batch_size=batch_size, shuffle=False):
+                x, y = to_device(x, device), y.to(device)
+                for k, logits in as_heads(model(x)).items():
+                    losses.setdefault(k, []).extend(
+                        torch.nn.functional.cross_entropy(logits.float(), y, reduction="none").tolist())
+                    correct.setdefault(k, []).extend((logits.argmax(1) == y).tolist())
+    finally:
+        model.train(was)
+    summary = {k: {"loss": sum(v) / len(v), "top1": sum(correct[k]) / len(v), "n": len(v)} for k, v in losses.items()}
+    return summary, losses
+
+
 class BlendHooks(Hooks):
     """Stream networks in the engine's loop: the blended loss ``sum_k w_k CE_k`` of the heads;
     before training and after every epoch each head's loss and top-1 on the held-out split and on
@@ -79,10 +101,15 @@ class BlendHooks(Hooks):
     data_parallel = False
 
     def __init__(self, heads: list[str], weights: dict[str, float], *, blend: str, super_epoch: int,
-                 min_overfit: float, probe: Dataset, val_set: Dataset, batch_size: int) -> None:
+                 min_overfit: float, probe: Dataset, val_set: Dataset, batch_size: int,
+                 noise_floor: bool = False, smoothing: float = 0.0) -> None:
         self.heads, self.weights, self.blend = heads, weights, blend
         self.super_epoch, self.min_overfit = super_epoch, min_overfit
+        self.noise_floor, self.smoothing = noise_floor, smoothing
         self.probe, self.val_set, self.batch_size = probe, val_set, batch_size
+        # per-clip losses of the epochs an online window starts or ends at: {epoch: (probe, val)}
+        self.clips: dict[int, tuple[dict, dict]] = {}
+        self.estimated = False  # whether the weights are an estimate yet (not the uniform start)
         # the engine's step with the blended loss; it reads the weights as they are at each step
         self.loss_fn = lambda out, y: blended_loss(as_heads(out), y, self.weights)
 
@@ -95,17 +122,27 @@ class BlendHooks(Hooks):
     def history_dict(self, history: dict) -> dict:
         return history
 
-    def _scores(self, loop: Loop) -> tuple[dict, dict]:
-        return (evaluate_heads(loop.model, self.probe, batch_size=self.batch_size, device=loop.device),
-                evaluate_heads(loop.model, self.val_set, batch_size=self.batch_size, device=loop.device))
+    def _scores(self, loop: Loop, epoch: int) -> tuple[dict, dict]:
+        """Each head's loss and top-1 on the training probe and the held-out split after ``epoch``
+        epochs; with online blending and its noise floor, the per-clip losses are kept for the
+        window (only those at window ends)."""
+        if not (self.blend == "online" and self.noise_floor):
+            return (evaluate_heads(loop.model, self.probe, batch_size=self.batch_size, device=loop.device),
+                    evaluate_heads(loop.model, self.val_set, batch_size=self.batch_size, device=loop.device))
+        (tr, tr_clips), (va, va_clips) = (
+            _clip_scores(loop.model, ds, batch_size=self.batch_size, device=loop.device) for ds in (self.probe, self.val_set))
+        if epoch % self.super_epoch == 0:
+            self.clips = {e: c for e, c in self.clips.items() if e >= epoch - self.super_epoch}
+            self.clips[epoch] = (tr_clips, va_clips)
+        return tr, va
 
     def start(self, loop: Loop) -> None:
         if not loop.history["epoch"]:
             t0 = time.perf_counter()
-            _record(loop.history, 0, *self._scores(loop), self.weights, time.perf_counter() - t0)
+            _record(loop.history, 0, *self._scores(loop, 0), self.weights, time.perf_counter() - t0)
 
     def evaluate(self, loop: Loop, epoch: int):
-        return self._scores(loop)
+        return self._scores(loop, epoch + 1)
 
     def record(self, loop: Loop, epoch: int, phase: str, lr: float, totals: tuple, result, seconds: float,
                skipped: int) -> None:
@@ -116,13 +153,20 @@ class BlendHooks(Hooks):
 
         history, heads, config = loop.history, self.heads, loop.config
         if self.blend == "online" and (epoch + 1) % self.super_epoch == 0 and epoch + 1 < config.epochs:
-            i0 = history["epoch"].index(epoch + 1 - self.super_epoch)
-            self.weights = gblend_weights(
+            e0, e1 = epoch + 1 - self.super_epoch, epoch + 1
+            i0 = history["epoch"].index(e0)
+            noise = None
+            if self.noise_floor and e0 in self.clips and e1 in self.clips:
+                (t0, v0), (t1, v1) = self.clips[e0], self.clips[e1]
+                noise = {k: overfit_noise((t0[k], t1[k]), (v0[k], v1[k])) for k in heads}
+            estimate = gblend_weights(
                 {k: (history["train_loss"][k][i0], history["train_loss"][k][-1]) for k in heads},
                 {k: (history["val_loss"][k][i0], history["val_loss"][k][-1]) for k in heads},
-                min_overfit=self.min_overfit)
-            history["blend_windows"].append({"epochs": [epoch + 1 - self.super_epoch, epoch + 1],
-                                             "weights": self.weights})
+                min_overfit=self.min_overfit, noise=noise)
+            self.weights = smooth_weights(self.weights if self.estimated else None, estimate, self.smoothing)
+            self.estimated = True
+            history["blend_windows"].append({"epochs": [e0, e1], "estimate": estimate, "weights": self.weights,
+                                             **({"noise": noise} if noise is not None else {})})
         if config.progress:
             va = {k: v[-1] for k, v in history["val_loss"].items()}
             top1 = {k: v[-1] for k, v in history["val_acc"].items()}
@@ -131,10 +175,15 @@ class BlendHooks(Hooks):
                        f"top-1 {top1[main]:.3f}  weights " + " ".join(f"{k} {v:.2f}" for k, v in self.weights.items()))
 
     def state(self) -> dict:
-        return {"weights": self.weights, "blend": self.blend}
+        out = {"weights": self.weights, "blend": self.blend, "estimated": self.estimated}
+        if self.clips:  # the per-clip losses a resumed run's current window starts from
+            out["clip_losses"] = {str(e): c for e, c in self.clips.items()}
+        return out
 
     def load_state(self, meta: dict) -> None:
         self.weights = meta["weights"]
+        self.estimated = bool(meta.get("estimated", bool(meta["history"].get("blend_windows"))))
+        self.clips = {int(e): tuple(c) for e, c in meta.get("clip_losses", {}).items()}
 
     def epochs_done(self, meta: dict) -> int:
         return int(meta.get("epochs_done", meta["epoch"]))  # older checkpoints counted epochs done in "epoch"
@@ -154,6 +203,8 @@ def train_multimodal(
     blend: str = "fixed",
     super_epoch: int = 2,
     min_overfit: float = 1e-2,
+    noise_floor: bool = False,
+    smoothing: float = 0.0,
     out_dir: str | Path | None = None,
     resume: bool = False,
     model_kwargs: dict | None = None,
@@ -165,8 +216,12 @@ def train_multimodal(
     ``weights``: per head (default: the fused head alone, i.e. naive joint training, or the one
     head of a single-modality model). ``blend="online"``: start from uniform weights over all heads
     and re-estimate them with G-Blend every ``super_epoch`` epochs from the last ``super_epoch``
-    epochs of the heads' train and held-out losses. ``stop_after`` ends this call after that many
-    epochs (to test resumption).
+    epochs of the heads' train and held-out losses. ``noise_floor``: add to each head's ``dO^2``
+    the variance of its ``dO`` estimate, from per-clip losses at the window's ends
+    (:func:`~workbench.streams.gblend.overfit_noise`); ``smoothing``: each new estimate is blended
+    with the weights in use, ``smoothing * old + (1 - smoothing) * new`` (the first estimate
+    replaces the uniform start). ``stop_after`` ends this call after that many epochs (to test
+    resumption).
     """
 
     if blend not in BLENDS:
@@ -193,7 +248,10 @@ def train_multimodal(
     if unknown:
         raise ValueError(f"loss weights name head(s) {', '.join(unknown)} that the model does not have "
                          f"(heads: {', '.join(heads)})")
+    if not 0.0 <= smoothing < 1.0:
+        raise ValueError(f"smoothing must be in [0, 1), got {smoothing!r}")
     hooks = BlendHooks(heads, weights, blend=blend, super_epoch=super_epoch, min_overfit=min_overfit, probe=probe,
-                       val_set=val_set, batch_size=config.batch_size * 2)
+                       val_set=val_set, batch_size=config.batch_size * 2, noise_floor=noise_floor,
+                       smoothing=smoothing)
     loop = Loop(model, train_set, val_set, config, hooks, out_dir=out_dir, model_kwargs=model_kwargs)
     return loop.run(resume=resume, on_epoch=on_epoch, stop_after=stop_after)

@@ -9,7 +9,9 @@ A *predictor* turns a trained template into one number per strategy. Those measu
 * ``finetuneN``: each strategy extracted with the template's weights and fine-tuned ``N`` steps;
 * ensembles of template seeds (the estimates of several templates averaged), and
 * a surrogate corrected by ``K`` stand-alone anchors (:mod:`workbench.studies.recommend`), whose
-  ``K`` trainings count in its cost.
+  ``K`` trainings count in its cost;
+* zero-cost baselines that need no template (:data:`BASELINES`): the parameter count and the number
+  of layers with a temporal unit. A predictor that does not beat them has not earned its cost.
 
 :func:`predict_run` computes one predictor's estimates for a list of strategies and caches them in
 the run folder (``RUN/predictors/NAME.json``, keyed by the strategy list), so that a table that
@@ -28,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["PREDICTORS", "ensemble", "predict_run", "predictor_report", "predictor_rows", "surrogate_scores"]
+__all__ = ["BASELINES", "PREDICTORS", "baseline_estimates", "ensemble", "predict_run", "predictor_report", "predictor_rows", "surrogate_scores"]
 
 #: name -> (EstimateConfig fields, description)
 PREDICTORS: dict[str, tuple[dict, str]] = {
@@ -40,6 +42,25 @@ PREDICTORS: dict[str, tuple[dict, str]] = {
     "mc8": ({"mc_samples": 8}, "conditioned mode, softmax averaged over 8 Monte-Carlo masks"),
     "finetune50": ({"finetune_steps": 50}, "each strategy fine-tuned 50 steps (batch 64, AdamW 1e-3)"),
 }
+
+
+#: name -> description of the zero-cost baselines (:func:`baseline_estimates`)
+BASELINES: dict[str, str] = {
+    "params": "parameter count (no template)",
+    "temporal layers": "number of layers with a temporal unit (no template)",
+}
+
+
+def baseline_estimates(table, setting: str, name: str) -> dict[str, float]:
+    """A zero-cost baseline's score of every strategy of the table (see :data:`BASELINES`)."""
+    from workbench.strategy import is_temporal, parse_strategy
+
+    codes = table.strategy.values.tolist()
+    if name == "params":
+        return dict(zip(codes, map(float, table["params"].sel(setting=setting).values)))
+    if name == "temporal layers":
+        return {c: float(sum(is_temporal(u) for u in parse_strategy(c).units)) for c in codes}
+    raise ValueError(f"unknown baseline {name!r}; choose one of: {', '.join(BASELINES)}")
 
 
 def _codes_key(codes: Sequence[str]) -> str:
@@ -165,7 +186,8 @@ def _nanmean(v) -> float:
 
 def predictor_rows(table, setting: str, predictions: Mapping[str, Sequence[dict]], *, standalone_s: float,
                    anchors: Sequence[int] = (8,), ensemble_of: Sequence[str] = ("shared+bn2",),
-                   base_for_anchors: str = "shared+bn2", repeats: int = 20) -> list[dict]:
+                   base_for_anchors: str = "shared+bn2", repeats: int = 20,
+                   baselines: Sequence[str] = tuple(BASELINES)) -> list[dict]:
     """One row per predictor (and per ensemble and anchor count): tau on all strategies and on
     each source subset, per template seed with mean and SD, top-5 precision and regret, and the
     cost in seconds per strategy and as a share of one stand-alone training (``standalone_s``).
@@ -198,6 +220,9 @@ def predictor_rows(table, setting: str, predictions: Mapping[str, Sequence[dict]
         return r
 
     rows = []
+    for name in baselines:
+        est = {c: v for c, v in baseline_estimates(table, setting, name).items() if math.isfinite(v)}
+        rows.append(row(f"baseline: {name}", [est], 0.0, note=BASELINES[name]))
     for name, preds in predictions.items():
         if preds:
             rows.append(row(name, [p["estimates"] for p in preds], float(np.mean([p["per_strategy_s"] for p in preds])),

@@ -1,0 +1,204 @@
+"""reports/trust.md from the committed protocol, the truth table and the templates' estimates.
+
+    PYTHONPATH=. .venv/bin/python reports/trust/make.py
+
+Reads every template run's cached predictions (runs/trust/*/predictors/*.json, made by
+reports/trust/predictors.py) into reports/trust/estimates.json, which is committed, so the report
+is rebuilt in seconds from the repository alone. Held-out settings are scored only with the
+predictor and schedule named in reports/trust/choice.json, which is written from the development
+settings before any held-out score (reports/trust/protocol.json).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from workbench.plots.paper import save_figure
+from workbench.plots.trust import regret_vs_budget
+from workbench.studies.fusionbench import DEVELOPMENT, HELD_OUT, collect, flattening_epoch, truth_quality
+from workbench.studies.predictors import predictor_report, predictor_rows
+from workbench.studies.recommend import interval_coverage, simulate_recommend
+from workbench.studies.trust import table_truth
+
+HERE = Path("reports/trust")
+TABLE = "reports/fusionbench/e30"
+RUNS = Path("runs/trust")
+SEEDS = (0, 1, 2)
+BUDGETS = (0, 2, 4, 8, 16)
+REPEATS = 20
+
+
+def gather() -> dict:
+    """Merge the runs' cached predictions and health into estimates.json (committed)."""
+    path = HERE / "estimates.json"
+    store = json.loads(path.read_text()) if path.exists() else {}
+    for run in sorted(RUNS.glob("*")) if RUNS.is_dir() else []:
+        entry = store.setdefault(run.name, {"predictors": {}})
+        for p in sorted((run / "predictors").glob("*.json")):
+            d = json.loads(p.read_text())
+            entry["predictors"][d["predictor"]] = {k: d[k] for k in ("estimates", "per_strategy_s", "seconds",
+                                                                      "environment", "config")}
+        if (run / "health.json").exists():
+            entry["health"] = json.loads((run / "health.json").read_text()).get("template", [])
+        if (run / "history.json").exists():
+            h = json.loads((run / "history.json").read_text())
+            entry["val_top1"] = h["val_acc"][-1]
+            entry["template_seconds"] = round(float(sum(h["seconds"])), 1)
+        if (run / "run.json").exists():
+            entry["environment"] = json.loads((run / "run.json").read_text()).get("environment")
+    path.write_text(json.dumps(store, indent=1, sort_keys=True) + "\n")
+    return store
+
+
+def preds(store, setting, tag, name):
+    got = [store.get(f"{setting}{tag}-s{k}", {}).get("predictors", {}).get(name) for k in SEEDS]
+    return got if all(got) else []
+
+
+def truth_section(tab) -> list[str]:
+    lines = ["## The truth", "",
+             f"FusionBench e30 ([{TABLE}]({TABLE.replace('reports/', '')}/README.md)): 74 strategies of the "
+             "densenet-tiny template, stand-alone at 30 epochs (batch 16, AdamW 6e-3, cosine), paired design, "
+             "seeds 3, 4, 5; a strategy's truth is its seed mean. The noise ceiling is the tau a perfect predictor "
+             "would reach against the seed mean of this many seeds.", "",
+             "| setting | role | trainings | seed SD | tau between seeds | reliability of the seed mean | "
+             "noise ceiling tau | curves flat by epoch |", "|---|---|---|---|---|---|---|---|"]
+    for s in tab.setting.values.tolist():
+        q = truth_quality(tab, s)
+        role = "development" if s in DEVELOPMENT else "held-out" if s in HELD_OUT else "-"
+
+        def f(v):
+            return "-" if v is None else f"{v:.3f}"
+        lines.append(f"| {s} | {role} | {q['finished']} of {tab.sizes['strategy'] * tab.sizes['seed']} | "
+                     f"{f(q['seed_sd'])} | {f(q['tau_between_seeds'])} | {f(q['reliability'])} | "
+                     f"{f(q['noise_ceiling_tau'])} | {flattening_epoch(tab, s) or '-'} |")
+    return lines + [""]
+
+
+def health_section(store) -> list[str]:
+    lines = ["## The templates", "",
+             "densenet-tiny, growth 8, batch 16, lr 6e-3, one thread; template seeds 0, 1, 2 per configuration. "
+             "Problems are those the run itself reports after training (health.json).", "",
+             "| run | schedule | val top-1 | training s | problems |", "|---|---|---|---|---|"]
+    for name, e in sorted(store.items()):
+        if "val_top1" not in e:
+            continue
+        sched = "15 + 15" if "-w15-" in name else "5 + 10"
+        probs = ", ".join(p["problem"] for p in e.get("health", [])) or "none"
+        lines.append(f"| {name} | {sched} | {e['val_top1']:.3f} | {e.get('template_seconds', '-')} | {probs} |")
+    return lines + [""]
+
+
+def dev_section(tab, store) -> list[str]:
+    rows = []
+    for setting in DEVELOPMENT:
+        standalone = float(np.nanmedian(tab["seconds"].sel(setting=setting).values))
+        rows += predictor_rows(tab, setting, {}, standalone_s=standalone)  # the zero-cost baselines
+        for tag, label in (("", "5 + 10"), ("-w15", "15 + 15")):
+            names = sorted({n for k in SEEDS for n in store.get(f"{setting}{tag}-s{k}", {}).get("predictors", {})})
+            p = {n: preds(store, setting, tag, n) for n in names}
+            for r in predictor_rows(tab, setting, {n: v for n, v in p.items() if v}, standalone_s=standalone,
+                                    repeats=REPEATS, baselines=()):
+                r["predictor"] = f"[{label}] {r['predictor']}"
+                rows.append(r)
+    note = ("Development settings (where levers and defaults are chosen). Estimates on each run's own validation "
+            "split (the val5x predictor: five times as many clips of the same generator). Tau per template seed on "
+            "all strategies; gate draws and uniform draws are the means over template seeds on those subsets. "
+            "Cost: seconds per strategy on one thread, and as a share of one stand-alone training (the table's "
+            "median on one thread). Ensembles cost one template per member.")
+    return [predictor_report(rows, title="Development: schedules and predictors", note=note)]
+
+
+def heldout_section(tab, store, choice) -> tuple[list[str], dict]:
+    if choice is None:
+        return ["## Held-out settings", "", "Not scored yet: reports/trust/choice.json (the predictor and schedule "
+                "chosen on the development settings) is written first.", ""], {}
+    tag, name = choice["run_tag"], choice["predictor"]
+    lines = ["## Held-out settings", "",
+             f"Chosen on the development settings ({choice['written']}): {choice['why']}", ""]
+    rows, curves, cover = [], {}, []
+    for setting in HELD_OUT:
+        p = preds(store, setting, tag, name)
+        if not p or setting not in tab.setting.values.tolist():
+            lines.append(f"- {setting}: no templates or no truth yet.")
+            continue
+        standalone = float(np.nanmedian(tab["seconds"].sel(setting=setting).values))
+        rows += predictor_rows(tab, setting, {name: p}, standalone_s=standalone, ensemble_of=(name,), repeats=REPEATS)
+        truth = table_truth(tab, setting)
+        sims = [simulate_recommend(truth, x["estimates"], BUDGETS, repeats=REPEATS) for x in p]
+        curves[setting] = {b: [s["budgets"][b]["mean"] for s in sims] for b in BUDGETS}
+        cover.append((setting, [interval_coverage(truth, x["estimates"], 8, repeats=REPEATS) for x in p],
+                      all(s["held_back"] for s in sims)))
+    lines.append(predictor_report(rows, title="Held-out: tau, regret and cost", note=(
+        "Only the chosen predictor, and its ensembles and anchor surrogate; template seeds 0, 1, 2.")))
+    if curves:
+        lines += ["### From estimates to a decision", "",
+                  f"`workbench recommend --budget B`, simulated {REPEATS} times per budget and template seed: each "
+                  "verification looks one seed of the table up; where every strategy has all its seeds, the "
+                  "returned strategy is judged on a held-back seed. Regret in seed SDs, mean over template seeds "
+                  "+- SD (figure: [regret-vs-budget.png](trust/regret-vs-budget.png)).", "",
+                  "| setting | " + " | ".join(f"B={b}" for b in BUDGETS) + " | judged on | 90% interval coverage "
+                  "(8 anchors) |", "|---|" + "---|" * len(BUDGETS) + "---|---|"]
+        for (setting, by_b), (_, cov, held) in zip(curves.items(), cover):
+            cells = [f"{np.mean(v):.2f} +- {np.std(v, ddof=1):.2f}" for v in by_b.values()]
+            c = [x["coverage"] for x in cov]
+            lines.append(f"| {setting} | " + " | ".join(cells) + f" | {'a held-back seed' if held else 'the seeds it drew (optimistic)'}"
+                         f" | {np.mean(c):.2f} ({min(c):.2f}-{max(c):.2f}) |")
+        lines.append("")
+    return lines, curves
+
+
+def goals_section(tab, store, choice) -> list[str]:
+    lines = ["## Against the goals (held-out settings, mean over template seeds)", ""]
+    if choice is None:
+        return lines + ["Not scored yet.", ""]
+    tag, name = choice["run_tag"], choice["predictor"]
+    lines += ["| setting | tau all (goal >= 0.6 or 0.85 x ceiling) | tau gate draws | worst template seed | "
+              "regret B=0 (goal <= 1) | verdict |", "|---|---|---|---|---|---|"]
+    for setting in HELD_OUT:
+        p = preds(store, setting, tag, name)
+        if not p or setting not in tab.setting.values.tolist():
+            lines.append(f"| {setting} | - | - | - | - | no templates or truth yet |")
+            continue
+        r = predictor_rows(tab, setting, {name: p}, standalone_s=1.0, ensemble_of=(), anchors=(), baselines=())[0]
+        a, g = r["all"], r.get("gates", {})
+        ceil = a.get("ceiling")
+        goal = 0.6 if ceil is None or math.isnan(ceil) else min(0.6, 0.85 * ceil)
+        ok = a["tau_mean"] >= goal and g.get("tau_mean", -1) >= goal and a["regret_mean"] <= 1
+        lines.append(f"| {setting} | {a['tau_mean']:+.2f} (goal {goal:.2f}) | {g.get('tau_mean', float('nan')):+.2f} | "
+                     f"{min(a['tau']):+.2f} | {a['regret_mean']:.2f} | {'met' if ok else 'missed'} |")
+    return lines + [""]
+
+
+def main() -> int:
+    store = gather()
+    tab = collect(TABLE, write=False)
+    protocol = json.loads((HERE / "protocol.json").read_text())
+    choice_path = HERE / "choice.json"
+    choice = json.loads(choice_path.read_text()) if choice_path.exists() else None
+    lines = ["# Trust: do shared-weight estimates rank fusion strategies on data they were not tuned on?", "",
+             "Generated by `reports/trust/make.py` from the committed protocol, truth table and estimates; the "
+             "templates and their estimates: `reports/trust/commands.sh`.", "",
+             "## Protocol", "",
+             f"Written {protocol['written']}; amended {protocol['amendments'][-1]['written']} "
+             f"([protocol.json](trust/protocol.json)). Development settings: {', '.join(protocol['development'])}; "
+             f"held-out: {', '.join(protocol['held_out'])}. Rules:", ""]
+    lines += [f"- {r}" for r in protocol["rules"]] + [""]
+    lines += truth_section(tab) + health_section(store) + dev_section(tab, store)
+    held, curves = heldout_section(tab, store, choice)
+    lines += held + goals_section(tab, store, choice)
+    if curves:
+        fig = regret_vs_budget(curves)
+        save_figure(fig, HERE / "regret-vs-budget", formats=("png", "pdf"))
+    Path("reports/trust.md").write_text("\n".join(lines) + "\n")
+    print("wrote reports/trust.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
