@@ -20,7 +20,13 @@ import numpy as np
 
 from workbench.plots.paper import save_figure
 from workbench.plots.trust import regret_vs_budget
-from workbench.studies.fusionbench import DEVELOPMENT, HELD_OUT, collect, flattening_epoch, truth_quality
+from workbench.studies.fusionbench import (
+    DEVELOPMENT,
+    HELD_OUT,
+    collect,
+    flattening_epoch,
+    truth_quality,
+)
 from workbench.studies.predictors import predictor_report, predictor_rows
 from workbench.studies.recommend import interval_coverage, simulate_recommend
 from workbench.studies.trust import table_truth

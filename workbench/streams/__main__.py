@@ -17,7 +17,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from workbench.cli.common import add_data_args, add_train_args, data_kw_from_args, positive_int, train_config_from_args
+from workbench.cli.common import (
+    add_data_args,
+    add_train_args,
+    data_kw_from_args,
+    positive_int,
+    train_config_from_args,
+)
 
 from .models import AUDIO_ENCODERS
 
