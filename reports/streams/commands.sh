@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
-# The stream-fusion studies of reports/streams.md (2-core CPU, one torch thread each).
+# The stream-fusion studies of reports/streams.md (2-core CPU, one torch thread each). Every study
+# caches its runs under OUT/runs: running a line again continues it and retrains nothing finished.
 set -euo pipefail
 export OMP_NUM_THREADS=1
+# G-Blend, diagnosis on the development seed 0: audio alone and naive joint, per audio encoder and
+# training-set size (reports/streams/gblend-regime.md)
+python reports/streams/diagnosis/encoders.py --what audio joint --encoders mlp spectral --clips 30 100
+# G-Blend, the regime of gblend-regime.md: RGB + an audio track informative for half the clips,
+# a band-spectrum audio encoder, 100 clips per class, online estimates with their noise floor and
+# smoothing, joint networks scored by their fused head; 8 new seeds
+python -m workbench.streams gblend-study --out reports/streams/gblend --seeds 6 7 8 9 10 11 12 13 --epochs 10 \
+    --clips-per-class 100 --data-arg val_per_class=40 --data-arg test_per_class=100 \
+    --data-arg audio_informativeness=0.5 --data-arg audio_noise=1.0 \
+    --audio-encoder spectral --noise-floor --smoothing 0.5 --score fused --no-progress
 DATA=(--dataset synthetic-mixed --clips-per-class 30 --data-arg val_per_class=20 --data-arg test_per_class=40)
-# G-Blend: RGB + an audio track informative for half the clips, noisy enough to memorise
-workbench streams gblend-study --out reports/streams/gblend --seeds 0 1 2 --epochs 10 \
-    "${DATA[@]}" --data-arg audio_informativeness=0.5 --data-arg audio_noise=1.0 --no-progress
 # the Spatiotemporal Pyramid Network's parts, one at a time (RGB + exact optical flow)
 workbench streams ablation --out reports/streams/ablation --seeds 0 1 --epochs 10 "${DATA[@]}" --no-progress
 # speed and memory

@@ -259,3 +259,81 @@ def test_ablation_table_names_the_seeds_it_holds():
     assert "thread count not recorded" in text
     ds.attrs["environment"] = json.dumps({"torch": "2.13.0+cpu", "threads": 2, "device": "cpu"})
     assert "torch 2.13.0+cpu, 2 thread(s), cpu." in ablation_table(ds)
+
+
+def test_spectral_audio_encoder_hears_tones_not_phase():
+    """The band-spectrum encoder: few weights, blind to a tone's phase (so it cannot tell two
+    clips of one tone apart by it), and it tells two tones apart."""
+    torch.manual_seed(0)
+    enc = AudioEncoder(256, "spectral").eval()
+    mlp = AudioEncoder(256, "mlp")
+    assert sum(p.numel() for p in enc.parameters()) < sum(p.numel() for p in mlp.parameters()) / 50
+    n = torch.arange(256.0)
+
+    def tone(cycles, phase):
+        return torch.sin(2 * math.pi * cycles * n / 256 + phase)[None, None]
+
+    bands = enc.net[0]
+    assert 16 <= bands.bands <= 32 and torch.allclose(bands.pool.sum(1), torch.ones(bands.bands))
+    assert torch.allclose(bands(tone(5.0, 0.0)), bands(tone(5.0, 1.3)), atol=1e-4)
+    assert (bands(tone(5.0, 0.0)) - bands(tone(8.0, 0.0))).abs().max() > 1.0
+    # the raw-sample MLP sees the phase: the same tone at another phase is another input
+    assert (mlp.net[1](tone(5.0, 0.0).flatten(1)) - mlp.net[1](tone(5.0, 1.3).flatten(1))).abs().max() > 0.1
+    assert enc.forward_features(torch.randn(3, 1, 256)).shape == (3, enc.feature_dim)
+    with pytest.raises(ValueError, match="expected one of: mlp, cnn, spectral"):
+        AudioEncoder(256, "wav2vec")
+
+
+def test_gblend_noise_floor_and_smoothing_by_hand():
+    from workbench.streams.gblend import overfit_noise, smooth_weights
+
+    # a: dG 0.5, dO 0.2 -> 0.5 / 0.04 = 12.5; b: dG 0.1, dO 0.005 (within noise) -> 0.1 / 1e-4 = 1000
+    train = {"a": (1.9, 1.2), "b": (2.0, 1.895)}
+    val = {"a": (2.0, 1.5), "b": (2.0, 1.9)}
+    w = gblend_weights(train, val)
+    assert w["b"] > 0.98  # the floor alone lets the head with no measurable overfitting take everything
+    # with each dO's noise variance (0.01 for both) added: 12.5 * 0.04 / 0.05 = 10 and 0.1 / 0.010025
+    wn = gblend_weights(train, val, noise={"a": 0.01, "b": 0.01})
+    assert wn["a"] == pytest.approx(10 / (10 + 0.1 / 0.010025)) and 0.4 < wn["b"] < 0.6
+    with pytest.raises(ValueError, match="noise"):
+        gblend_weights(train, val, noise={"c": 0.1})
+    # the variance of dO from per-clip losses: var(v1 - v0) / n_val + var(t1 - t0) / n_train
+    t0, t1 = [1.0, 2.0, 3.0], [1.0, 1.0, 1.0]  # differences 0, -1, -2: variance 1
+    v0, v1 = [2.0, 2.0], [2.0, 3.0]  # differences 0, 1: variance 0.5
+    assert overfit_noise((t0, t1), (v0, v1)) == pytest.approx(1 / 3 + 0.5 / 2)
+    with pytest.raises(ValueError, match="per-clip"):
+        overfit_noise(([1.0], [1.0]), (v0, v1))
+    # smoothing: half the old weights and half the new, renormalised; none for the first estimate
+    assert smooth_weights({"a": 1.0, "b": 0.0}, {"a": 0.0, "b": 1.0}, 0.5) == pytest.approx({"a": 0.5, "b": 0.5})
+    assert smooth_weights(None, {"a": 0.2, "b": 0.8}, 0.5) == {"a": 0.2, "b": 0.8}
+    with pytest.raises(ValueError, match="smoothing"):
+        smooth_weights(None, {"a": 1.0}, 1.0)
+
+
+def test_online_noise_floor_and_smoothing_resume(tmp_path):
+    """Online G-Blend with its noise floor and smoothing: the noise comes from per-clip losses at the
+    window's ends, the weights are half old and half new after the first window, and a run
+    stopped inside a window resumes to the same weights (the window's first per-clip losses are
+    in the checkpoint)."""
+    from workbench.streams.gblend import smooth_weights
+
+    splits = _tiny_data()
+    cfg = TrainConfig(epochs=5, batch_size=16, lr=3e-3, progress=False)
+
+    def model():
+        return build_streams_model("gblend", ("rgb", "audio"), splits["train"].num_classes, frames=8, size=32,
+                                   audio_length=64, audio_encoder="spectral", seed=0)
+
+    kw = dict(blend="online", super_epoch=2, noise_floor=True, smoothing=0.5)
+    full = train_multimodal(model(), splits["train"], splits["val"], cfg, out_dir=tmp_path / "a", **kw)
+    w1, w2 = full["blend_windows"]
+    assert [w1["epochs"], w2["epochs"]] == [[0, 2], [2, 4]]
+    assert set(w1["noise"]) == {"rgb", "audio", "fused"} and all(v > 0 for v in w1["noise"].values())
+    assert w1["weights"] == w1["estimate"]  # the first estimate replaces the uniform start
+    assert w2["weights"] == pytest.approx(smooth_weights(w1["weights"], w2["estimate"], 0.5))
+    train_multimodal(model(), splits["train"], splits["val"], cfg, out_dir=tmp_path / "b", stop_after=3, **kw)
+    resumed = train_multimodal(model(), splits["train"], splits["val"], cfg, out_dir=tmp_path / "b", resume=True,
+                               **kw)
+    r2 = resumed["blend_windows"][1]
+    assert r2["noise"] == pytest.approx(w2["noise"], rel=1e-3) and r2["weights"] == pytest.approx(w2["weights"],
+                                                                                               rel=1e-3)

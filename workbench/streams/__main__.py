@@ -51,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="online: add the variance of each head's dO estimate (per-clip losses) to dO^2")
     q.add_argument("--smoothing", type=float, default=0.0,
                    help="online: weights = s * previous + (1 - s) * new estimate (default 0: none)")
+    q.add_argument("--score", choices=("blend", "fused"), default="blend",
+                   help="a G-Blend network's test score: its heads weighted by its final weights, or its fused head")
 
     q = sub.add_parser("ablation", help="the pyramid network's parts switched off one at a time, and single streams")
     common(q, 10)
@@ -71,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                           model_kw={**model_kw, "audio_encoder": args.audio_encoder},
                           train_config=train_config_from_args(args), seeds=args.seeds, super_epoch=args.super_epoch,
                           window=tuple(args.window) if args.window else None, noise_floor=args.noise_floor,
-                          smoothing=args.smoothing, progress=not args.no_progress)
+                          smoothing=args.smoothing, score=args.score, progress=not args.no_progress)
         fig = gblend_figure(ds)
         for ext in ("pdf", "png"):
             fig.savefig(Path(args.out) / f"gblend.{ext}")

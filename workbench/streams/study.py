@@ -10,11 +10,13 @@ For each seed it trains, on the same data and budget:
 * online G-Blend: the joint network with every head, weights re-estimated every ``super_epoch``.
 
 Each run is a ``workbench streams train`` folder under ``OUT/runs`` (cached: a finished run is not
-trained again). The table scores each network by its main head (a single modality's head, or the
-prediction of the joint ones: the fused head for naive training, ``sum_k w_k softmax_k`` over the
-heads for G-Blend with its final weights) on the test split; the fused head's own top-1 is kept
-beside it (``fused_top1``): when G-Blend finds the fused head overfitting it stops training it, and
-the heads it does train carry the prediction.
+trained again). The table scores each network on the test split by its main head: a single
+modality's head; for the joint networks, with ``score="blend"`` (the default) the fused head for
+naive training and ``sum_k w_k softmax_k`` over the heads for G-Blend with its final weights, with
+``score="fused"`` the fused head of every joint network (G-Blend's weights are loss weights: they
+say how well a head's gradient generalises, not how good its prediction is; an audio head can earn
+a large weight while predicting worse than the fused head). Both are kept (``fused_top1``,
+``blend_top1``).
 """
 
 from __future__ import annotations
@@ -44,10 +46,11 @@ def _run(folder: Path, **kw) -> dict:
 def gblend_study(out, *, dataset: str = "synthetic-mixed", modalities: Sequence[str] = ("rgb", "audio"),
                  data_kw: Mapping | None = None, model_kw: Mapping | None = None, train_config=None,
                  seeds: Sequence[int] = (0,), super_epoch: int = 2, window: tuple[int, int] | None = None,
-                 noise_floor: bool = False, smoothing: float = 0.0, progress: bool = True):
+                 noise_floor: bool = False, smoothing: float = 0.0, score: str = "blend", progress: bool = True):
     """Run the study; returns an ``xarray.Dataset`` (run x seed) and writes ``gblend.nc`` and ``gblend.md``.
     ``noise_floor`` and ``smoothing``: online G-Blend's estimates (see
-    :func:`~workbench.streams.train.train_multimodal`)."""
+    :func:`~workbench.streams.train.train_multimodal`). ``score``: ``"blend"`` or ``"fused"``,
+    what a G-Blend network is scored by (see the module's docstring)."""
     import xarray as xr
 
     from workbench.engine.config import TrainConfig
@@ -60,6 +63,8 @@ def gblend_study(out, *, dataset: str = "synthetic-mixed", modalities: Sequence[
     mods = tuple(modalities)
     if len(mods) < 2:
         raise ValueError(f"a G-Blend study needs at least two modalities, got {list(mods)}")
+    if score not in ("blend", "fused"):
+        raise ValueError(f"score must be 'blend' or 'fused', got {score!r}")
     window = tuple(window) if window is not None else (cfg.epochs // 4, cfg.epochs // 2)
     if not 0 <= window[0] < window[1] <= cfg.epochs:
         raise ValueError(f"window must be (N, N + n) within 0..{cfg.epochs} epochs, got {window}")
@@ -67,6 +72,7 @@ def gblend_study(out, *, dataset: str = "synthetic-mixed", modalities: Sequence[
     names = [f"{m} only" for m in mods] + ["naive joint", "G-Blend offline", "G-Blend online"]
     top1 = np.zeros((len(names), len(seeds)))
     fused = np.full((len(names), len(seeds)), np.nan)
+    blended = np.full((len(names), len(seeds)), np.nan)
     weights = {n: [] for n in names}
     online_windows = []
     for j, seed in enumerate(seeds):
@@ -87,18 +93,20 @@ def gblend_study(out, *, dataset: str = "synthetic-mixed", modalities: Sequence[
         online_windows.append([w["weights"] for w in res["G-Blend online"]["history"].get("blend_windows", [])])
         for i, n in enumerate(names):
             test = res[n]["test"]
-            top1[i, j] = test[n.removesuffix(" only")]["top1"] if n.endswith(" only") else \
-                test.get("blend", test["fused"])["top1"]
             fused[i, j] = test["fused"]["top1"] if "fused" in test else np.nan
+            blended[i, j] = test["blend"]["top1"] if "blend" in test else np.nan
+            top1[i, j] = test[n.removesuffix(" only")]["top1"] if n.endswith(" only") else \
+                test.get("blend", test["fused"])["top1"] if score == "blend" else fused[i, j]
             weights[n].append(res[n]["final_weights"])
     ds = xr.Dataset(
         {"test_top1": (("run", "seed"), top1), "mean_top1": ("run", top1.mean(1)),
-         "fused_top1": (("run", "seed"), fused)},
+         "fused_top1": (("run", "seed"), fused), "blend_top1": (("run", "seed"), blended)},
         coords={"run": names, "seed": list(seeds)},
         attrs={"dataset": dataset, "modalities": json.dumps(list(mods)), "data_kw": json.dumps(common["data_kw"]),
                "train_config": json.dumps(cfg.to_dict()), "window": json.dumps(list(window)),
                "super_epoch": super_epoch, "weights": json.dumps(weights),
                "online": json.dumps({"noise_floor": bool(noise_floor), "smoothing": float(smoothing)}),
+               "score": score,
                "online_windows": json.dumps(online_windows),
                "environment": json.dumps(environment(cfg.device))},  # versions, threads, device
     )
@@ -125,17 +133,24 @@ def gblend_table(ds) -> str:
                    f", smoothing {online.get('smoothing', 0.0):g}." if online else "")
     lines = [f"`{ds.attrs['dataset']}` with {', '.join(json.loads(ds.attrs['modalities']))}; data {ds.attrs['data_kw']}; "
              f"{cfg['epochs']} epochs, batch {cfg['batch_size']}, {cfg['optimizer']} lr {cfg['lr']}; offline window "
-             f"{ds.attrs['window']}, super-epoch {ds.attrs['super_epoch']}.{online_text} Seeds {seeds}." + _env_text(ds), "",
-             f"| run | test top-1 (mean) | per seed | fused head alone | loss weights (seed {seeds[0]}, "
-             "final) |",
-             "|---|---|---|---|---|"]
+             f"{ds.attrs['window']}, super-epoch {ds.attrs['super_epoch']}.{online_text} Seeds {seeds}." + _env_text(ds),
+             "", "A joint network is scored by " + ("its fused head." if ds.attrs.get("score") == "fused" else
+                                                    "its fused head (naive) or its heads weighted by the final "
+                                                    "G-Blend weights (G-Blend)."), "",
+             f"| run | test top-1 (mean) | per seed | fused head alone | heads weighted | loss weights (seed "
+             f"{seeds[0]}, final) |",
+             "|---|---|---|---|---|---|"]
+
+    def mean_of(var: str, i: int) -> str:
+        if var not in ds or not np.isfinite(ds[var].values[i]).any():
+            return "-"
+        return f"{np.nanmean(ds[var].values[i]):.3f}"
+
     for i, n in enumerate(ds["run"].values):
         w = weights[str(n)][0]
         lines.append(f"| {n} | {ds['mean_top1'].values[i]:.3f} | "
-                     + ", ".join(f"{v:.3f}" for v in ds["test_top1"].values[i]) + " | "
-                     + (f"{np.nanmean(ds['fused_top1'].values[i]):.3f}" if np.isfinite(ds["fused_top1"].values[i]).any()
-                        else "-") + " | "
-                     + ", ".join(f"{k} {v:.2f}" for k, v in w.items()) + " |")
+                     + ", ".join(f"{v:.3f}" for v in ds["test_top1"].values[i]) + f" | {mean_of('fused_top1', i)} | "
+                     + f"{mean_of('blend_top1', i)} | " + ", ".join(f"{k} {v:.2f}" for k, v in w.items()) + " |")
     v = gblend_verdict(ds)
     head = (f"Best single modality: {v['best_single']} ({v['best_single_top1']:.3f}). Naive joint: {v['naive']:.3f}. "
             f"G-Blend offline {v['offline']:.3f}, online {v['online']:.3f}. ")
@@ -144,8 +159,9 @@ def gblend_table(ds) -> str:
         lines += ["", head + f"One seed ({seeds[0]}): naive joint {nd:+.3f} and {v['best_gblend']} {gd:+.3f} against "
                   "the best single modality, differences without an interval: no verdict (run more seeds)."]
     else:
+        dof = v["seeds"] - 1
         lines += ["", f"Paired differences in test top-1 over seeds {seeds} (same seed, same data): mean, one "
-                  f"standard error, and the 95% t-interval ({v['seeds'] - 1} degrees of freedom).", "",
+                  f"standard error, and the 95% t-interval ({dof} degree{'s' if dof > 1 else ''} of freedom).", "",
                   "| comparison | mean | ± s.e. | 95% interval | per seed | verdict |", "|---|---|---|---|---|---|"]
         for c in v["comparisons"]:
             lo, hi = c["interval"]
