@@ -245,7 +245,7 @@ def test_ablation_table_names_the_seeds_it_holds():
     import numpy as np
     import xarray as xr
 
-    from workbench.streams.study import ABLATION, ablation_table
+    from workbench.streams.study import ABLATION, ablation_comparisons, ablation_table
 
     runs = [a[0] for a in ABLATION]
     acc = np.full((len(runs), 2), 0.5)
@@ -256,6 +256,18 @@ def test_ablation_table_names_the_seeds_it_holds():
                            "train_config": json.dumps(TrainConfig().to_dict())})
     text = ablation_table(ds)
     assert "seeds [2, 3]" in text and "train s (seed 2)" in text and "seed 0" not in text
+    # every part's paired difference with its interval: here none differs from zero
+    assert "| pyramid − pyramid, one flow snippet | multi-snippet temporal fusion | +0.000 |" in text
+    assert "1 degree of freedom" in text and "| above |" not in text
+    ds["test_top1"].values[runs.index("pyramid")] = [0.6, 0.62]  # pyramid above late fusion on both seeds
+    ds["mean_top1"].values[:] = ds["test_top1"].values.mean(1)
+    c = {(x["a"], x["b"]): x for x in ablation_comparisons(ds)}
+    assert c[("pyramid", "late fusion")]["mean"] == pytest.approx(0.11)
+    # two seeds: t(0.975, 1) = 12.71 times the standard error 0.01
+    assert c[("pyramid", "late fusion")]["interval"] == pytest.approx((0.11 - 0.1271, 0.11 + 0.1271), abs=1e-3)
+    assert c[("pyramid", "late fusion")]["verdict"] == "not distinguishable"
+    assert ("late fusion", "RGB stream alone") in c and c[("pyramid", "RGB stream alone")]["mean"] > 0
+    assert "One seed (3)" in ablation_table(ds.isel(seed=[1]))
     assert "thread count not recorded" in text
     ds.attrs["environment"] = json.dumps({"torch": "2.13.0+cpu", "threads": 2, "device": "cpu"})
     assert "torch 2.13.0+cpu, 2 thread(s), cpu." in ablation_table(ds)

@@ -30,7 +30,8 @@ import numpy as np
 
 from ..runs import Run, environment
 
-__all__ = ["ABLATION", "gblend_study", "gblend_table", "gblend_figure", "stream_ablation", "ablation_table"]
+__all__ = ["ABLATION", "ABLATION_COMPARISONS", "ablation_comparisons", "gblend_study", "gblend_table", "gblend_figure",
+           "online_stability", "stream_ablation", "ablation_table"]
 
 from workbench.plots.streams import gblend_figure  # noqa: E402  (drawn in plots/, re-exported here)
 
@@ -319,4 +320,45 @@ def ablation_table(ds) -> str:
         lines.append(f"| {n} | {int(ds['params'].values[i]):,} | {ds['mean_top1'].values[i]:.3f} | "
                      + ", ".join(f"{v:.3f}" for v in ds["test_top1"].values[i])
                      + f" | {ds['seconds'].values[i, 0]:.0f} |")
+    comps = ablation_comparisons(ds)
+    seeds = [int(s) for s in ds["seed"].values]
+    if len(seeds) < 2:
+        lines += ["", f"One seed ({seeds[0]}): differences without an interval, no verdict (run more seeds)."]
+        return "\n".join(lines) + "\n"
+    dof = len(seeds) - 1
+    lines += ["", f"What each part adds, paired over seeds {seeds} (same seed, same data): mean difference in test "
+              f"top-1, one standard error and the 95% t-interval ({dof} degree{'s' if dof > 1 else ''} of freedom).",
+              "", "| comparison | what it measures | mean | ± s.e. | 95% interval | per seed | verdict |",
+              "|---|---|---|---|---|---|---|"]
+    for c in comps:
+        lo, hi = c["interval"]
+        lines.append(f"| {c['a']} − {c['b']} | {c['measures']} | {c['mean']:+.3f} | {c['se']:.3f} | "
+                     f"[{lo:+.3f}, {hi:+.3f}] | " + ", ".join(f"{x:+.3f}" for x in c["per_seed"]) + f" | {c['verdict']} |")
     return "\n".join(lines) + "\n"
+
+
+#: The paired comparisons of the ablation: (a, b, what a - b measures).
+ABLATION_COMPARISONS = (
+    ("pyramid", "late fusion", "the pyramid against the classic two-stream network (the headline)"),
+    ("pyramid", "STCB of pooled features", "the pyramid against one STCB of the pooled features"),
+    ("pyramid", "pyramid, one flow snippet", "multi-snippet temporal fusion"),
+    ("pyramid", "pyramid, no attention", "the spatiotemporal attention"),
+    ("pyramid", "pyramid, concat instead of final STCB", "the final STCB"),
+    ("STCB of pooled features", "late fusion", "bilinear against late fusion of pooled features"),
+)
+
+
+def ablation_comparisons(ds) -> list[dict]:
+    """The paired differences of :data:`ABLATION_COMPARISONS`, and every two-stream network
+    against the better stream alone (by mean), each with its 95% t-interval and verdict
+    (:func:`_paired`)."""
+    runs = [str(r) for r in ds["run"].values]
+    out = [{**_paired(ds, a, b), "measures": m} for a, b, m in ABLATION_COMPARISONS if a in runs and b in runs]
+    singles = [r for r in ("RGB stream alone", "flow stream alone") if r in runs]
+    if singles:
+        mean = dict(zip(runs, ds["mean_top1"].values.tolist()))
+        best = max(singles, key=mean.get)
+        for r in runs:
+            if r not in singles:
+                out.append({**_paired(ds, r, best), "measures": "fusion against the better stream alone"})
+    return out
