@@ -167,7 +167,11 @@ def gblend_table(ds) -> str:
         for c in v["comparisons"]:
             lo, hi = c["interval"]
             lines.append(f"| {c['a']} − {c['b']} | {c['mean']:+.3f} | {c['se']:.3f} | [{lo:+.3f}, {hi:+.3f}] | "
-                         + ", ".join(f"{x:+.3f}" for x in c["per_seed"]) + f" | {c['verdict']} |")
+                         + ", ".join(f"{x:+.3f}" for x in c["per_seed"]) + f" | {c['verdict'] or '-'} |")
+    if 2 <= v["seeds"] < MIN_SEEDS:
+        lines += ["", head + f"Two seeds: intervals on one degree of freedom, no verdict (a verdict needs "
+                  f"{MIN_SEEDS} seeds)."]
+    elif v["seeds"] >= MIN_SEEDS:
         lines += ["", head + f"At 95%: naive joint is {'below' if v['naive_below_best'] else 'not below'} the best "
                   f"single modality; offline G-Blend {_says(v, 'G-Blend offline')}; online G-Blend "
                   f"{_says(v, 'G-Blend online')}."]
@@ -187,11 +191,16 @@ def _says(v: dict, run: str) -> str:
             f"{words[c[(run, 'naive joint')]]} naive joint training")
 
 
+#: Seeds a verdict needs: with two, the t-interval rests on one degree of freedom, and two equal
+#: differences (a coincidence at a few hundred test clips) give it zero width.
+MIN_SEEDS = 3
+
+
 def _paired(ds, a: str, b: str, var: str = "test_top1") -> dict:
     """Mean, standard error and 95% t-interval over seeds of ``var(a) - var(b)`` (same seed, same
-    data); with one seed the standard error and interval are NaN (no interval to give) and the
-    verdict None; otherwise ``above`` / ``below`` when the interval excludes zero, else ``not
-    distinguishable``."""
+    data); with one seed the standard error and interval are NaN (no interval to give). The
+    verdict is None under :data:`MIN_SEEDS` seeds, otherwise ``above`` / ``below`` when the
+    interval excludes zero, else ``not distinguishable``."""
     from scipy import stats
 
     runs = [str(r) for r in ds["run"].values]
@@ -200,7 +209,7 @@ def _paired(ds, a: str, b: str, var: str = "test_top1") -> dict:
     se = float(d.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
     half = float(stats.t.ppf(0.975, n - 1) * se) if n > 1 else float("nan")
     m = float(d.mean())
-    verdict = None if n < 2 else "above" if m - half > 0 else "below" if m + half < 0 else "not distinguishable"
+    verdict = None if n < MIN_SEEDS else "above" if m - half > 0 else "below" if m + half < 0 else "not distinguishable"
     return {"a": a, "b": b, "mean": m, "se": se, "interval": (m - half, m + half), "per_seed": d.tolist(),
             "verdict": verdict}
 
@@ -247,7 +256,7 @@ def gblend_verdict(ds) -> dict:
     seeds = int(ds.sizes["seed"])
 
     def verdict(ok: bool):
-        return bool(ok) if seeds > 1 else None
+        return bool(ok) if seeds >= MIN_SEEDS else None
 
     return {"best_single": best, "best_single_top1": singles[best], "naive": mean["naive joint"],
             "offline": mean["G-Blend offline"], "online": mean["G-Blend online"], "best_gblend": g,
@@ -333,7 +342,10 @@ def ablation_table(ds) -> str:
     for c in comps:
         lo, hi = c["interval"]
         lines.append(f"| {c['a']} − {c['b']} | {c['measures']} | {c['mean']:+.3f} | {c['se']:.3f} | "
-                     f"[{lo:+.3f}, {hi:+.3f}] | " + ", ".join(f"{x:+.3f}" for x in c["per_seed"]) + f" | {c['verdict']} |")
+                     f"[{lo:+.3f}, {hi:+.3f}] | " + ", ".join(f"{x:+.3f}" for x in c["per_seed"])
+                     + f" | {c['verdict'] or '-'} |")
+    if len(seeds) < MIN_SEEDS:
+        lines += ["", f"Two seeds: intervals on one degree of freedom, no verdict (a verdict needs {MIN_SEEDS} seeds)."]
     return "\n".join(lines) + "\n"
 
 
