@@ -13,6 +13,8 @@ python -m workbench.streams gblend-study --out reports/streams/gblend --seeds 6 
     --clips-per-class 100 --data-arg val_per_class=40 --data-arg test_per_class=100 \
     --data-arg audio_informativeness=0.5 --data-arg audio_noise=1.0 \
     --audio-encoder spectral --noise-floor --smoothing 0.5 --score fused --no-progress
+# what an ideal use of the audio could add: each seed's RGB network and the audio's exact likelihood
+python reports/streams/diagnosis/ceiling.py reports/streams/gblend
 DATA=(--dataset synthetic-mixed --clips-per-class 30 --data-arg val_per_class=20 --data-arg test_per_class=40)
 # the Spatiotemporal Pyramid Network's parts, one at a time (RGB + exact optical flow)
 workbench streams ablation --out reports/streams/ablation --seeds 0 1 --epochs 10 "${DATA[@]}" --no-progress
