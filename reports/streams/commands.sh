@@ -18,5 +18,10 @@ python reports/streams/diagnosis/ceiling.py reports/streams/gblend
 DATA=(--dataset synthetic-mixed --clips-per-class 30 --data-arg val_per_class=20 --data-arg test_per_class=40)
 # the Spatiotemporal Pyramid Network's parts, one at a time (RGB + exact optical flow)
 workbench streams ablation --out reports/streams/ablation --seeds 0 1 --epochs 10 "${DATA[@]}" --no-progress
+# the pyramid at 16 frames (2 flow snippets of 8), L2-normalised sketches; diagnosis on the development seed 0
+# at 8 frames first (reports/streams/pyramid-regime.md)
+python reports/streams/diagnosis/pyramid.py --variants default one-snippet dims l2 l2-one-snippet concat
+python -m workbench.streams ablation --out reports/streams/ablation16 --seeds 10 11 12 --epochs 10 --frames 16 \
+    --snippets 2 --sketch-norm l2 "${DATA[@]}" --no-progress
 # speed and memory
 python benchmarks/streams.py > reports/streams/bench.json

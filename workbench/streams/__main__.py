@@ -60,6 +60,8 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--d-temporal", type=positive_int, default=None)
     q.add_argument("--d-attention", type=positive_int, default=None)
     q.add_argument("--d-final", type=positive_int, default=None)
+    q.add_argument("--sketch-norm", choices=("batch", "l2"), default=None,
+                   help="after each STCB's signed square root: batch norm (default) or unit-scaled L2")
     return p
 
 
@@ -81,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     from .study import ablation_table, stream_ablation
 
-    for k in ("snippets", "d_temporal", "d_attention", "d_final"):
+    for k in ("snippets", "d_temporal", "d_attention", "d_final", "sketch_norm"):
         if getattr(args, k) is not None:
             model_kw[k] = getattr(args, k)
     ds = stream_ablation(args.out, dataset=args.dataset, data_kw=data_kw_from_args(args), model_kw=model_kw,

@@ -31,6 +31,8 @@ __all__ = [
 MODALITY_CHANNELS = {"rgb": 3, "flow": 2}
 #: Two-stream fusions of :class:`TwoStream`.
 FUSIONS = ("late", "stcb", "pyramid")
+#: What follows an STCB's signed square root in :class:`TwoStream`.
+SKETCH_NORMS = ("batch", "l2")
 
 
 def video_stream(model="r3d_18", *, modality: str = "rgb", tiny: bool = True, frames: int = 8,
@@ -128,14 +130,20 @@ class TwoStream(nn.Module):
         * ``final``: ``"stcb"`` fuses the pooled RGB, flow and attended vectors with one STCB,
           ``"concat"`` concatenates them.
 
-    STCB outputs pass a signed square root and a batch norm before the next layer.
+    STCB outputs pass a signed square root, then (``sketch_norm``) a batch norm (``"batch"``) or
+    an L2 normalisation scaled to unit mean square entries (``"l2"``, the usual compact bilinear
+    pooling: a sketch's scale follows the product of its inputs' scales, and a batch norm's running
+    statistics lag behind it while the streams change fast) before the next layer.
     """
 
     def __init__(self, rgb: nn.Module, flow: nn.Module, num_classes: int, *, fusion: str = "pyramid",
                  frames: int = 8, size: int = 32, snippets: int = 2, attention: bool = True, final: str = "stcb",
                  d_temporal: int = 1024, d_attention: int = 512, d_final: int = 2048, dropout: float = 0.0,
-                 seed: int = 0) -> None:
+                 seed: int = 0, sketch_norm: str = "batch") -> None:
         super().__init__()
+        if sketch_norm not in SKETCH_NORMS:
+            raise ValueError(f"sketch_norm must be one of: {', '.join(SKETCH_NORMS)}; got {sketch_norm!r}")
+        self.sketch_norm = sketch_norm
         if fusion not in FUSIONS:
             raise ValueError(f"unknown two-stream fusion {fusion!r}; expected one of: {', '.join(FUSIONS)}")
         if final not in ("stcb", "concat"):
@@ -156,13 +164,13 @@ class TwoStream(nn.Module):
             return
         if fusion == "stcb":
             self.fuse = CompactBilinear((c_rgb, c_flow), d_final, seed=seed, signed_sqrt=True)
-            self.norm = nn.BatchNorm1d(d_final)
+            self.norm = _sketch_norm(sketch_norm, d_final)
             self.fc = nn.Linear(d_final, num_classes)
             return
         d_t = c_flow
         if snippets > 1:
             self.temporal = CompactBilinear([c_flow] * snippets, d_temporal, seed=seed + 1, signed_sqrt=True)
-            self.temporal_norm = nn.BatchNorm1d(d_temporal)
+            self.temporal_norm = _sketch_norm(sketch_norm, d_temporal)
             d_t = d_temporal
         c_map = _probe(rgb, (3, frames, size, size), "forward_map")[1]
         parts = [c_map, d_t]
@@ -173,7 +181,7 @@ class TwoStream(nn.Module):
             parts.append(c_map)
         if final == "stcb":
             self.fuse = CompactBilinear(parts, d_final, seed=seed + 3, signed_sqrt=True)
-            self.norm = nn.BatchNorm1d(d_final)
+            self.norm = _sketch_norm(sketch_norm, d_final)
             self.fc = nn.Linear(d_final, num_classes)
         else:
             self.norm = nn.BatchNorm1d(sum(parts))
@@ -219,6 +227,17 @@ class TwoStream(nn.Module):
 
 #: The audio encoders of :class:`AudioEncoder`.
 AUDIO_ENCODERS = ("mlp", "cnn", "spectral")
+
+
+class _UnitL2(nn.Module):
+    """``x / ||x|| * sqrt(d)``: L2 normalisation scaled so that the entries have unit mean square."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(x, dim=-1) * x.shape[-1] ** 0.5
+
+
+def _sketch_norm(kind: str, dim: int) -> nn.Module:
+    return nn.BatchNorm1d(dim) if kind == "batch" else _UnitL2()
 
 
 class AudioEncoder(nn.Module):

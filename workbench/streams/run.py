@@ -60,7 +60,7 @@ def build_streams_model(fusion: str, modalities: Sequence[str], num_classes: int
                         audio_length: int = 256,
                         audio_encoder: str = "mlp", snippets: int = 2, attention: bool = True, final: str = "stcb",
                         d_temporal: int = 1024, d_attention: int = 512, d_final: int = 2048, dropout: float = 0.0,
-                        seed: int = 0):
+                        seed: int = 0, sketch_norm: str = "batch"):
     """The network of ``fusion`` over ``modalities`` (see :data:`STREAM_FUSIONS`). ``backbone``: a
     zoo name or a strategy (or its dict) built with ``backbone_kw``, for every video stream."""
     from .models import AudioEncoder, MultiModalNet, TwoStream, video_stream
@@ -81,7 +81,7 @@ def build_streams_model(fusion: str, modalities: Sequence[str], num_classes: int
                             backbone_kw=backbone_kw)
         return TwoStream(rgb, flow, num_classes, fusion=fusion, frames=frames, size=size, snippets=snippets,
                          attention=attention, final=final, d_temporal=d_temporal, d_attention=d_attention,
-                         d_final=d_final, dropout=dropout, seed=seed)
+                         d_final=d_final, dropout=dropout, seed=seed, sketch_norm=sketch_norm)
     torch_seed(seed)
     encoders = {}
     shapes = {}

@@ -279,6 +279,16 @@ ABLATION = (
 )
 
 
+#: The row added when the pyramid's sketches are L2-normalised (``model_kw={"sketch_norm": "l2"}``):
+#: the pyramid with the batch norm after each STCB it replaces.
+BATCH_NORM_ROW = ("pyramid, batch norm after each STCB", "pyramid", ("rgb", "flow"), {"sketch_norm": "batch"})
+
+
+def ablation_rows(model_kw: Mapping | None = None) -> tuple:
+    """:data:`ABLATION`, and :data:`BATCH_NORM_ROW` when ``model_kw`` L2-normalises the sketches."""
+    return ABLATION + ((BATCH_NORM_ROW,) if dict(model_kw or {}).get("sketch_norm") == "l2" else ())
+
+
 def stream_ablation(out, *, dataset: str = "synthetic-mixed", data_kw: Mapping | None = None,
                     model_kw: Mapping | None = None, train_config=None, seeds: Sequence[int] = (0,),
                     progress: bool = True):
@@ -292,12 +302,13 @@ def stream_ablation(out, *, dataset: str = "synthetic-mixed", data_kw: Mapping |
 
     out = Path(out)
     cfg = train_config or TrainConfig(epochs=10, batch_size=16, lr=3e-3)
-    top1 = np.zeros((len(ABLATION), len(seeds)))
-    params = np.zeros(len(ABLATION), np.int64)
-    seconds = np.zeros((len(ABLATION), len(seeds)))
+    rows = ablation_rows(model_kw)
+    top1 = np.zeros((len(rows), len(seeds)))
+    params = np.zeros(len(rows), np.int64)
+    seconds = np.zeros((len(rows), len(seeds)))
     for j, seed in enumerate(seeds):
         c = replace(cfg, seed=seed, progress=progress)
-        for i, (label, fusion, mods, switches) in enumerate(ABLATION):
+        for i, (label, fusion, mods, switches) in enumerate(rows):
             slug = label.replace(" ", "-").replace(",", "")
             res = _run(out / "runs" / f"{slug}-s{seed}", dataset=dataset, fusion=fusion, modalities=mods,
                        train_config=c, data_kw=dict(data_kw or {}), model_kw={**dict(model_kw or {}), **switches})
@@ -308,7 +319,7 @@ def stream_ablation(out, *, dataset: str = "synthetic-mixed", data_kw: Mapping |
     ds = xr.Dataset(
         {"test_top1": (("run", "seed"), top1), "mean_top1": ("run", top1.mean(1)), "params": ("run", params),
          "seconds": (("run", "seed"), seconds)},
-        coords={"run": [a[0] for a in ABLATION], "seed": list(seeds)},
+        coords={"run": [a[0] for a in rows], "seed": list(seeds)},
         attrs={"dataset": dataset, "data_kw": json.dumps(dict(data_kw or {})),
                "model_kw": json.dumps(dict(model_kw or {})), "train_config": json.dumps(cfg.to_dict()),
                "environment": json.dumps(environment(cfg.device))},  # versions, threads, device
@@ -357,6 +368,7 @@ ABLATION_COMPARISONS = (
     ("pyramid", "pyramid, no attention", "the spatiotemporal attention"),
     ("pyramid", "pyramid, concat instead of final STCB", "the final STCB"),
     ("STCB of pooled features", "late fusion", "bilinear against late fusion of pooled features"),
+    ("pyramid", BATCH_NORM_ROW[0], "L2 normalisation instead of batch norm after the sketches"),
 )
 
 

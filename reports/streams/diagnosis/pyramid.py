@@ -26,6 +26,8 @@ VARIANTS = {
     "dims": ({"d_temporal": 1024, "d_attention": 2048, "d_final": 4096}, 10),
     "concat": ({"final": "concat"}, 10),
     "budget": ({}, 20),
+    "l2": ({"sketch_norm": "l2"}, 10),
+    "l2-one-snippet": ({"sketch_norm": "l2", "snippets": 1}, 10),
 }
 
 p = argparse.ArgumentParser()
