@@ -44,6 +44,32 @@ def test_two_stream_fusions_and_switches(fusion, kw):
         assert hasattr(m, "attend") == kw.get("attention", True)
 
 
+def test_l2_sketch_norm_has_no_running_statistics():
+    """``sketch_norm="l2"``: the sketches are L2-normalised to unit mean square entries instead of
+    batch-normalised, so eval mode gives what train mode gives (no running statistics to lag)."""
+    from workbench.streams.study import ABLATION, BATCH_NORM_ROW, ablation_rows
+
+    torch.manual_seed(0)
+    kw = dict(frames=8, size=32, d_temporal=64, d_attention=32, d_final=128)
+    m = build_streams_model("pyramid", ("rgb", "flow"), 5, sketch_norm="l2", **kw)
+    bn = build_streams_model("pyramid", ("rgb", "flow"), 5, **kw)
+    assert isinstance(bn.norm, torch.nn.BatchNorm1d) and isinstance(bn.temporal_norm, torch.nn.BatchNorm1d)
+    assert not any(isinstance(x, torch.nn.BatchNorm1d) for x in (m.norm, m.temporal_norm))
+    b = _batch()
+    z = m.norm(m.fuse(torch.rand(2, m.fuse.input_dims[0]), torch.rand(2, 64), torch.rand(2, m.fuse.input_dims[2])))
+    assert torch.allclose(z.pow(2).mean(1), torch.ones(2), atol=1e-4)
+    x = torch.randn(4, 64) * 5 + 3  # sketches far from the running statistics' start (mean 0, variance 1)
+    for net, same in ((m, True), (bn, False)):
+        with torch.no_grad():
+            a = net.temporal_norm.train()(x)
+            e = net.temporal_norm.eval()(x)
+        assert torch.allclose(a, e) == same
+    assert m.train()(b).shape == (2, 5)
+    with pytest.raises(ValueError, match="sketch_norm"):
+        build_streams_model("pyramid", ("rgb", "flow"), 5, sketch_norm="layer", **kw)
+    assert ablation_rows() == ABLATION and ablation_rows({"sketch_norm": "l2"}) == (*ABLATION, BATCH_NORM_ROW)
+
+
 def test_motion_steers_the_attention():
     torch.manual_seed(0)
     m = build_streams_model("pyramid", ("rgb", "flow"), 4, frames=8, size=32, d_temporal=64, d_attention=64,
