@@ -62,3 +62,13 @@ done
 # predictors and their cost (cached in each run's predictors/ folder; reports/trust/predictors.py scores them)
 PYTHONPATH=. .venv/bin/python reports/trust/predictors.py compute --costly --runs $R/mixed*-s? $R/motion*-s?
 PYTHONPATH=. .venv/bin/python reports/trust/predictors.py report
+
+# lever on the development settings: sandwich steps (a share of the gated steps trains one uniformly
+# drawn strategy), aimed at the strategies the gates rarely draw (skip-heavy ones are underrated)
+for S in 0 1 2; do
+  for SET in mixed motion; do
+    DATA=$MIXED; [ $SET = motion ] && DATA=$MOTION
+    [ -f $R/$SET-w15-sw50-s$S/marginals.nc ] || $W template train $DATA ${TEMPLATE/--epochs 15 --warmup 5/--epochs 30 --warmup 15} --sandwich 0.5 --seed $S --out $R/$SET-w15-sw50-s$S
+  done
+done
+PYTHONPATH=. .venv/bin/python reports/trust/predictors.py compute --runs $R/mixed-w15-sw50-s? $R/motion-w15-sw50-s?

@@ -37,6 +37,13 @@ RUNS = Path("runs/trust")
 SEEDS = (0, 1, 2)
 BUDGETS = (0, 2, 4, 8, 16)
 REPEATS = 20
+#: run-name tag -> the template configuration (densenet-tiny, growth 8, batch 16, lr 6e-3)
+CONFIGS = {"": "5 + 10", "-w15": "15 + 15", "-w15-sw50": "15 + 15, sandwich 0.5"}
+
+
+def config_of(run_name: str) -> str:
+    tag = run_name.split("-", 1)[1].rsplit("-s", 1)[0] if run_name.count("-") > 1 else ""
+    return CONFIGS.get("-" + tag if tag else "", tag)
 
 
 def gather() -> dict:
@@ -94,7 +101,7 @@ def health_section(store) -> list[str]:
     for name, e in sorted(store.items()):
         if "val_top1" not in e:
             continue
-        sched = "15 + 15" if "-w15-" in name else "5 + 10"
+        sched = config_of(name)
         probs = ", ".join(p["problem"] for p in e.get("health", [])) or "none"
         lines.append(f"| {name} | {sched} | {e['val_top1']:.3f} | {e.get('template_seconds', '-')} | {probs} |")
     return lines + [""]
@@ -105,19 +112,44 @@ def dev_section(tab, store) -> list[str]:
     for setting in DEVELOPMENT:
         standalone = float(np.nanmedian(tab["seconds"].sel(setting=setting).values))
         rows += predictor_rows(tab, setting, {}, standalone_s=standalone)  # the zero-cost baselines
-        for tag, label in (("", "5 + 10"), ("-w15", "15 + 15")):
+        for tag, label in CONFIGS.items():
             names = sorted({n for k in SEEDS for n in store.get(f"{setting}{tag}-s{k}", {}).get("predictors", {})})
             p = {n: preds(store, setting, tag, n) for n in names}
             for r in predictor_rows(tab, setting, {n: v for n, v in p.items() if v}, standalone_s=standalone,
                                     repeats=REPEATS, baselines=()):
                 r["predictor"] = f"[{label}] {r['predictor']}"
                 rows.append(r)
+    pilots = []
+    for setting in DEVELOPMENT:
+        for tag, label in CONFIGS.items():
+            runs = [f"{setting}{tag}-s{k}" for k in SEEDS]
+            names = sorted({n for r in runs for n in store.get(r, {}).get("predictors", {})})
+            for n in names:
+                got = [(r, store[r]["predictors"][n]) for r in runs if n in store.get(r, {}).get("predictors", {})]
+                if len(got) < len(SEEDS):
+                    pilots.append((setting, label, n, got))
     note = ("Development settings (where levers and defaults are chosen). Estimates on each run's own validation "
             "split (the val5x predictor: five times as many clips of the same generator). Tau per template seed on "
             "all strategies; gate draws and uniform draws are the means over template seeds on those subsets. "
             "Cost: seconds per strategy on one thread, and as a share of one stand-alone training (the table's "
             "median on one thread). Ensembles cost one template per member.")
-    return [predictor_report(rows, title="Development: schedules and predictors", note=note)]
+    out = [predictor_report(rows, title="Development: schedules and predictors", note=note)]
+    if pilots:
+        from workbench.studies.fusionbench_score import score_estimates
+
+        out += ["Pilots on fewer than three template seeds (a predictor stopped once it cost far more than the "
+                "default and ranked worse; one template seed is no figure, only a reason not to spend more):", "",
+                "| setting | configuration | predictor | template | tau [95% CI] | default predictor's tau, same "
+                "template | s per strategy |", "|---|---|---|---|---|---|---|"]
+        for setting, label, n, got in pilots:
+            for r, d in got:
+                sc = score_estimates(tab, setting, d["estimates"], bootstrap=500)
+                ref = store[r]["predictors"].get("shared+bn2")
+                rt = score_estimates(tab, setting, ref["estimates"], bootstrap=10)["tau"] if ref else float("nan")
+                out.append(f"| {setting} | {label} | {n} | {r} | {sc['tau']:+.2f} [{sc['tau_ci'][0]:+.2f}, "
+                           f"{sc['tau_ci'][1]:+.2f}] | {rt:+.2f} | {d['per_strategy_s']:.1f} |")
+        out.append("")
+    return out
 
 
 def heldout_section(tab, store, choice) -> tuple[list[str], dict]:
