@@ -1,5 +1,5 @@
 """The probability space finds the known answer on synthetic data, with the template schedule
-every command trains with (5 warm-up + 10 gated epochs at batch 16).
+every command trains with (15 warm-up + 15 gated epochs at batch 16).
 
 Appearance data must come out spatial, motion data temporal; the S-only strategy (a frame-level
 network on the 'spatial' scaffold) must be at chance on motion; nothing may collapse. The

@@ -14,6 +14,7 @@ from workbench.cli.common import (
     template_fields_from_args,
     train_config_from_args,
 )
+from workbench.engine.config import TEMPLATE_TRAINING
 
 
 def cmd_template_train(args) -> int:
@@ -154,7 +155,8 @@ def add_commands(sub) -> None:
                    help="anneal the temperature geometrically from this value to --tau over the gated epochs")
     g.add_argument("--sandwich", type=float, default=0.0,
                    help="share of gated steps that train one uniformly drawn strategy instead (0: none)")
-    add_train_args(q, epochs=15, warmup=5, lr=6e-3, batch_size=16)
+    add_train_args(q, epochs=TEMPLATE_TRAINING.epochs, warmup=TEMPLATE_TRAINING.warmup_epochs, lr=TEMPLATE_TRAINING.lr,
+                   batch_size=TEMPLATE_TRAINING.batch_size)
     q.set_defaults(func=cmd_template_train)
 
     q = ss.add_parser("few-shot", help="split a trained template on one layer's unit and train the parts")

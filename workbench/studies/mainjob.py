@@ -17,6 +17,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from workbench.engine.config import TEMPLATE_TRAINING
 from workbench.runs import Run, write_json, write_text
 
 __all__ = ["MainJobSettings", "MAIN_JOB", "SMOKE", "run_main_job", "write_figures", "main_job_report"]
@@ -30,12 +31,12 @@ class MainJobSettings:
     test_per_class: int = 50
     growth: int = 8
     bn_size: int = 2
-    # the defaults the rank study chose (reports/rank-study.md): 5 warm-up + 10 gated epochs at
-    # batch 16, and 2 batches of BN recalibration per scored strategy
-    epochs: int = 15
-    warmup_epochs: int = 5
-    batch_size: int = 16
-    lr: float = 6e-3
+    # the template schedule of every command (engine.config.TEMPLATE_TRAINING, chosen on the trust
+    # study's development settings), and 2 batches of BN recalibration per scored strategy
+    epochs: int = TEMPLATE_TRAINING.epochs
+    warmup_epochs: int = TEMPLATE_TRAINING.warmup_epochs
+    batch_size: int = TEMPLATE_TRAINING.batch_size
+    lr: float = TEMPLATE_TRAINING.lr
     tau_start: float | None = None  # temperature annealing (see workbench.train.TrainConfig)
     sandwich: float = 0.0
     recalibrate_batches: int = 2  # BN recalibration of each scored strategy

@@ -67,8 +67,7 @@ def train_template(
     root: str | None = None,
     data_kw: dict | None = None,
     template: dict | TemplateConfig | None = None,
-    # the template schedule whose estimates ranked strategies best in the rank study
-    # (reports/rank-study.md): 5 warm-up + 10 gated epochs at batch 16
+    # the template schedule of every command (15 warm-up + 15 gated epochs at batch 16; reports/trust.md)
     train_config: TrainConfig = TEMPLATE_TRAINING,
     resume: bool = False,
     overwrite: bool = False,
