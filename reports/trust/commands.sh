@@ -63,12 +63,18 @@ done
 PYTHONPATH=. .venv/bin/python reports/trust/predictors.py compute --costly --runs $R/mixed*-s? $R/motion*-s?
 PYTHONPATH=. .venv/bin/python reports/trust/predictors.py report
 
-# lever on the development settings: sandwich steps (a share of the gated steps trains one uniformly
-# drawn strategy), aimed at the strategies the gates rarely draw (skip-heavy ones are underrated)
-for S in 0 1 2; do
-  for SET in mixed motion; do
-    DATA=$MIXED; [ $SET = motion ] && DATA=$MOTION
-    [ -f $R/$SET-w15-sw50-s$S/marginals.nc ] || $W template train $DATA ${TEMPLATE/--epochs 15 --warmup 5/--epochs 30 --warmup 15} --sandwich 0.5 --seed $S --out $R/$SET-w15-sw50-s$S
+# levers on the development settings, three template seeds each, then their predictors:
+#  sw50: sandwich steps (half the gated steps train one uniformly drawn strategy), aimed at the
+#        strategies the gates rarely draw (skip-heavy ones are underrated);
+#  k05:  a smaller length-scale k (the weight penalty grows with k^2/N)
+for LEVER in "sw50:--sandwich 0.5" "k05:--k 0.5"; do
+  TAG=${LEVER%%:*}; ARGS=${LEVER#*:}
+  for S in 0 1 2; do
+    for SET in mixed motion; do
+      DATA=$MIXED; [ $SET = motion ] && DATA=$MOTION
+      [ -f $R/$SET-w15-$TAG-s$S/marginals.nc ] || $W template train $DATA ${TEMPLATE/--epochs 15 --warmup 5/--epochs 30 --warmup 15} $ARGS --seed $S --out $R/$SET-w15-$TAG-s$S
+    done
   done
+  PYTHONPATH=. .venv/bin/python reports/trust/predictors.py compute --runs $R/mixed-w15-$TAG-s? $R/motion-w15-$TAG-s?
 done
-PYTHONPATH=. .venv/bin/python reports/trust/predictors.py compute --runs $R/mixed-w15-sw50-s? $R/motion-w15-sw50-s?
+PYTHONPATH=. .venv/bin/python reports/trust/make.py

@@ -38,7 +38,7 @@ SEEDS = (0, 1, 2)
 BUDGETS = (0, 2, 4, 8, 16)
 REPEATS = 20
 #: run-name tag -> the template configuration (densenet-tiny, growth 8, batch 16, lr 6e-3)
-CONFIGS = {"": "5 + 10", "-w15": "15 + 15", "-w15-sw50": "15 + 15, sandwich 0.5"}
+CONFIGS = {"": "5 + 10", "-w15": "15 + 15", "-w15-sw50": "15 + 15, sandwich 0.5", "-w15-k05": "15 + 15, k 0.5"}
 
 
 def config_of(run_name: str) -> str:
