@@ -60,8 +60,10 @@ for S in 0 1 2; do
 done
 
 # predictors and their cost (cached in each run's predictors/ folder; reports/trust/predictors.py scores them)
-PYTHONPATH=. .venv/bin/python reports/trust/predictors.py compute --costly --runs $R/mixed*-s? $R/motion*-s?
-PYTHONPATH=. .venv/bin/python reports/trust/predictors.py report
+PYTHONPATH=. .venv/bin/python reports/trust/predictors.py compute --runs $R/mixed-s? $R/motion-s? $R/mixed-w15-s? $R/motion-w15-s?
+# the costly predictors (8 Monte-Carlo masks, 50 fine-tuning steps) as a pilot on one template: they ranked
+# worse than the default at 250x and 350x its cost, so no more seeds were spent on them
+PYTHONPATH=. .venv/bin/python reports/trust/predictors.py compute --costly --runs $R/motion-w15-s0
 
 # levers on the development settings, three template seeds each, then their predictors:
 #  sw50: sandwich steps (half the gated steps train one uniformly drawn strategy), aimed at the

@@ -18,11 +18,12 @@ for p in sorted(pathlib.Path("runs/trust").glob("*/health.json")):
     health[p.parent.name] = ", ".join(x["problem"] for x in probs) or "none"
 for p in sorted(pathlib.Path("runs/trust").glob("*/history.json")):
     val[p.parent.name] = json.loads(p.read_text())["val_acc"][-1]
-note = ("PRELIMINARY, development settings only. The truth is FusionBench seed 0 alone (%d mixed and %d motion "
+note = (f"PRELIMINARY, development settings only. The truth is FusionBench seed 0 alone ({n['mixed']} mixed and "
+        f"{n['motion']} motion "
         "strategies of 74 finished when scored; presets and uniform draws first, no gate draws yet): one "
         "stand-alone seed is itself noisy, so these taus carry no noise ceiling yet and move as the table grows. "
         "Templates: densenet-tiny, growth 8, batch 16, lr 6e-3, scored with 2 BN-recalibration batches on their "
-        "own validation split; one thread each; template seeds 0, 1, 2." % (n["mixed"], n["motion"]))
+        "own validation split; one thread each; template seeds 0, 1, 2.")
 text = trust_report(cfgs, title="Trust on the development settings: template seeds against FusionBench (preliminary)",
                     note=note)
 text += "\n## Template health and final validation top-1\n\n| run | val top-1 | problems (health.json) |\n|---|---|---|\n"
