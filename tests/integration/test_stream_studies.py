@@ -84,10 +84,10 @@ def test_gblend_regime_command(tmp_path):
     """The committed regime's command at tiny size: band-spectrum audio, online estimates with
     their noise and smoothing, joint networks scored by their fused head."""
     from workbench.analysis import load_netcdf
-    from workbench.streams.__main__ import main as streams_main
+    from workbench.cli import main
 
     out = tmp_path / "gb"
-    assert streams_main(["gblend-study", "--out", str(out), "--seeds", "0", "--epochs", "3", "--window", "1", "2",
+    assert main(["streams", "gblend-study", "--out", str(out), "--seeds", "0", "--epochs", "3", "--window", "1", "2",
                          "--clips-per-class", "4", "--data-arg", "val_per_class=3", "--data-arg", "test_per_class=3",
                          "--audio-encoder", "spectral", "--noise-floor", "--smoothing", "0.5", "--score", "fused",
                          "--no-progress"]) == 0
@@ -101,3 +101,29 @@ def test_gblend_regime_command(tmp_path):
     assert set(online["blend_windows"][0]["noise"]) == {"rgb", "audio", "fused"}
     assert json.loads((out / "runs" / "online-s0" / "run.json").read_text())["online"]["smoothing"] == 0.5
     assert "scored by its fused head" in (out / "gblend.md").read_text()
+
+
+def test_the_study_knobs_reach_the_studies_through_workbench_streams(monkeypatch, tmp_path):
+    """`workbench streams ablation` passes the pyramid's settings on (unset ones stay the study's),
+    and `streams train` takes the sketch normalisation; nothing is trained here."""
+    import workbench.streams.study as study
+    from workbench.cli import main
+
+    seen = {}
+
+    def fake_ablation(out, **kw):
+        seen.update(kw)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(study, "stream_ablation", fake_ablation)
+    with pytest.raises(SystemExit):
+        main(["streams", "ablation", "--out", str(tmp_path), "--frames", "16", "--snippets", "2", "--sketch-norm", "l2"])
+    assert seen["model_kw"] == {"backbone": "r3d_18", "tiny": True, "snippets": 2, "sketch_norm": "l2"}
+    with pytest.raises(SystemExit):
+        main(["streams", "ablation", "--out", str(tmp_path)])
+    assert seen["model_kw"] == {"backbone": "r3d_18", "tiny": True}
+    from workbench.cli import build_parser
+
+    args = build_parser().parse_args(["streams", "train", "--out", str(tmp_path), "--sketch-norm", "l2",
+                                      "--audio-encoder", "spectral"])
+    assert args.sketch_norm == "l2" and args.audio_encoder == "spectral"

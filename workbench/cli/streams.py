@@ -32,7 +32,7 @@ def _weights(items: Sequence[str]) -> dict | None:
 def _streams_model_kw(args) -> dict:
     return {"backbone": args.backbone, "tiny": args.tiny, "audio_encoder": args.audio_encoder, "snippets": args.snippets,
             "attention": not args.no_attention, "final": args.final, "d_temporal": args.d_temporal,
-            "d_attention": args.d_attention, "d_final": args.d_final}
+            "d_attention": args.d_attention, "d_final": args.d_final, "sketch_norm": args.sketch_norm}
 
 
 def cmd_streams_train(args) -> int:
@@ -79,7 +79,8 @@ def cmd_streams_gblend_study(args) -> int:
     ds = gblend_study(args.out, dataset=args.dataset, modalities=args.modalities, data_kw=data_kw_from_args(args),
                       model_kw={"backbone": args.backbone, "tiny": args.tiny, "audio_encoder": args.audio_encoder},
                       train_config=train_config_from_args(args), seeds=args.seeds, super_epoch=args.super_epoch,
-                      window=tuple(args.window) if args.window else None, progress=not args.no_progress)
+                      window=tuple(args.window) if args.window else None, noise_floor=args.noise_floor,
+                      smoothing=args.smoothing, score=args.score, progress=not args.no_progress)
     fig = gblend_figure(ds)
     for ext in ("pdf", "png"):
         fig.savefig(Path(args.out) / f"gblend.{ext}")
@@ -91,17 +92,19 @@ def cmd_streams_gblend_study(args) -> int:
 def cmd_streams_ablation(args) -> int:
     from workbench.streams.study import ablation_table, stream_ablation
 
-    ds = stream_ablation(args.out, dataset=args.dataset, data_kw=data_kw_from_args(args),
-                         model_kw={"backbone": args.backbone, "tiny": args.tiny}, train_config=train_config_from_args(args),
-                         seeds=args.seeds, progress=not args.no_progress)
+    model_kw = {"backbone": args.backbone, "tiny": args.tiny}
+    for k in ("snippets", "d_temporal", "d_attention", "d_final", "sketch_norm"):
+        if getattr(args, k) is not None:  # unset: the study's own defaults
+            model_kw[k] = getattr(args, k)
+    ds = stream_ablation(args.out, dataset=args.dataset, data_kw=data_kw_from_args(args), model_kw=model_kw,
+                         train_config=train_config_from_args(args), seeds=args.seeds, progress=not args.no_progress)
     print(ablation_table(ds))
     print(f"table and ablation.nc in {args.out}")
     return 0
 
 
-
-
 def add_commands(sub) -> None:
+    from workbench.streams.models import AUDIO_ENCODERS
     from workbench.streams.run import STREAM_FUSIONS
 
     p = sub.add_parser("streams", help="fuse whole streams: two-stream RGB + flow (STCB, pyramid), G-Blend")
@@ -111,7 +114,8 @@ def add_commands(sub) -> None:
         g = q.add_argument_group("streams")
         g.add_argument("--backbone", default="r3d_18", help="zoo name of each video stream (default r3d_18)")
         g.add_argument("--full-width", dest="tiny", action="store_false", help="the zoo's widths, not the tiny ones")
-        g.add_argument("--audio-encoder", choices=("mlp", "cnn"), default="mlp")
+        g.add_argument("--audio-encoder", choices=AUDIO_ENCODERS, default="mlp",
+                       help="spectral: band energies of the spectrum, which cannot memorise the clips' noise")
 
     q = ss.add_parser("train", help="train one stream-fusion network and score it on the test split")
     q.add_argument("--out", required=True, help="run folder")
@@ -127,6 +131,8 @@ def add_commands(sub) -> None:
     g.add_argument("--d-temporal", type=positive_int, default=1024)
     g.add_argument("--d-attention", type=positive_int, default=512)
     g.add_argument("--d-final", type=positive_int, default=2048)
+    g.add_argument("--sketch-norm", choices=("batch", "l2"), default="batch",
+                   help="after each STCB's signed square root: batch norm or unit-scaled L2")
     g = q.add_argument_group("gblend")
     g.add_argument("--blend", choices=("naive", "uniform", "online"), default="naive",
                    help="naive: the fused head alone; uniform: every head alike; online: G-Blend every super-epoch")
@@ -147,6 +153,12 @@ def add_commands(sub) -> None:
     q.add_argument("--super-epoch", type=positive_int, default=2)
     q.add_argument("--window", type=int, nargs=2, default=None, metavar=("N", "N_PLUS_n"),
                    help="offline G-Blend's epochs (default: epochs/4 and epochs/2)")
+    q.add_argument("--noise-floor", action="store_true",
+                   help="online: add the variance of each head's dO estimate (per-clip losses) to dO^2")
+    q.add_argument("--smoothing", type=float, default=0.0,
+                   help="online: weights = s * previous + (1 - s) * new estimate (default 0: none)")
+    q.add_argument("--score", choices=("blend", "fused"), default="blend",
+                   help="a G-Blend network's test score: its heads weighted by its final weights, or its fused head")
     add_data_args(q)
     add_train_args(q, epochs=10, warmup=None, lr=3e-3, batch_size=16, run_folder=False)
     q.set_defaults(func=cmd_streams_gblend_study)
@@ -155,6 +167,13 @@ def add_commands(sub) -> None:
     q.add_argument("--out", required=True, help="study folder (ablation.nc, ablation.md, runs/)")
     model_args(q)
     q.add_argument("--seeds", type=int, nargs="+", default=[0])
+    g = q.add_argument_group("the pyramid (default: the study's own)")
+    g.add_argument("--snippets", type=positive_int, default=None, help="the pyramid's flow snippets (default 2)")
+    g.add_argument("--d-temporal", type=positive_int, default=None)
+    g.add_argument("--d-attention", type=positive_int, default=None)
+    g.add_argument("--d-final", type=positive_int, default=None)
+    g.add_argument("--sketch-norm", choices=("batch", "l2"), default=None,
+                   help="after each STCB's signed square root: batch norm (default) or unit-scaled L2")
     add_data_args(q)
     add_train_args(q, epochs=10, warmup=None, lr=3e-3, batch_size=16, run_folder=False)
     q.set_defaults(func=cmd_streams_ablation)
