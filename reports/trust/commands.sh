@@ -64,6 +64,8 @@ PYTHONPATH=. .venv/bin/python reports/trust/predictors.py compute --runs $R/mixe
 # the costly predictors (8 Monte-Carlo masks, 50 fine-tuning steps) as a pilot on one template: they ranked
 # worse than the default at 250x and 350x its cost, so no more seeds were spent on them
 PYTHONPATH=. .venv/bin/python reports/trust/predictors.py compute --costly --runs $R/motion-w15-s0
+# few-shot templates (split on the least sure layer, one part per unit, 4 more epochs each)
+PYTHONPATH=. .venv/bin/python reports/trust/predictors.py compute --only fewshot --runs $R/mixed-w15-s? $R/motion-w15-s?
 
 # levers on the development settings, three template seeds each, then their predictors:
 #  sw50: sandwich steps (half the gated steps train one uniformly drawn strategy), aimed at the

@@ -14,7 +14,7 @@ import argparse
 from pathlib import Path
 
 from workbench.studies.fusionbench import collect
-from workbench.studies.predictors import predict_run
+from workbench.studies.predictors import PREDICTORS, predict_run
 
 TABLE = "reports/fusionbench/e30"
 RUNS = Path("runs/trust")
@@ -23,10 +23,10 @@ COSTLY = ("mc8", "finetune50")
 SCHEDULES = {"": "5 + 10", "-w15": "15 + 15"}
 
 
-def compute(runs, costly: bool) -> None:
+def compute(runs, costly: bool, only=None) -> None:
     codes = collect(TABLE, write=False).strategy.values.tolist()
     for run in runs:
-        names = CHEAP + (COSTLY if costly and "-w15-" in Path(run).name else ())
+        names = tuple(only) if only else CHEAP + (COSTLY if costly and "-w15-" in Path(run).name else ())
         for name in names:
             r = predict_run(run, codes, name, threads=1)
             print(f"{run} {name}: {r['seconds']:.1f} s ({r['per_strategy_s']:.3f} s per strategy)", flush=True)
@@ -38,8 +38,9 @@ def main() -> None:
     c = sub.add_parser("compute")
     c.add_argument("--runs", nargs="+", required=True)
     c.add_argument("--costly", action="store_true", help=f"also {', '.join(COSTLY)} on the 15 + 15 templates")
+    c.add_argument("--only", nargs="+", default=None, choices=sorted(PREDICTORS), help="just these predictors")
     a = p.parse_args()
-    compute(a.runs, a.costly)
+    compute(a.runs, a.costly, a.only)
 
 
 if __name__ == "__main__":

@@ -110,6 +110,13 @@ def test_score_run_estimates_exactly_the_table_strategies(tiny_setting, tmp_path
     assert set(more["estimates"]) == set(codes) and more["config"]["val_scale"] == 5
     with pytest.raises(ValueError, match="unknown predictor"):
         predict_run(run, codes, "oracle")
+    # few-shot: the parts are trained once (their time counts), each strategy scored by its part
+    fs = predict_run(run, codes, "fewshot", cache=False)
+    manifest = json.loads((run / "fewshot" / "fewshot.json").read_text())
+    assert all(np.isfinite(v) for v in fs["estimates"].values())
+    assert fs["seconds"] >= sum(manifest["seconds"].values())
+    again = predict_run(run, codes, "fewshot", cache=False)  # parts kept, their time still counted
+    assert again["estimates"] == fs["estimates"] and again["seconds"] >= sum(manifest["seconds"].values())
 
 
 def test_truth_quality_at_the_edges():

@@ -7,6 +7,8 @@ A *predictor* turns a trained template into one number per strategy. Those measu
   ``N`` training batches (the default predictor is ``shared+bn2``);
 * ``mcN``: the template in ``conditioned`` mode, the softmax averaged over ``N`` Monte-Carlo masks;
 * ``finetuneN``: each strategy extracted with the template's weights and fine-tuned ``N`` steps;
+* ``fewshot``: a few-shot template (:mod:`workbench.template.fewshot`), each strategy scored by
+  the part that matches its unit at the split layer;
 * ensembles of template seeds (the estimates of several templates averaged), and
 * a surrogate corrected by ``K`` stand-alone anchors (:mod:`workbench.studies.recommend`), whose
   ``K`` trainings count in its cost;
@@ -41,6 +43,10 @@ PREDICTORS: dict[str, tuple[dict, str]] = {
                          "shared weights, BN re-estimated on 2 batches, scored on 5x the validation clips"),
     "mc8": ({"mc_samples": 8}, "conditioned mode, softmax averaged over 8 Monte-Carlo masks"),
     "finetune50": ({"finetune_steps": 50}, "each strategy fine-tuned 50 steps (batch 64, AdamW 1e-3)"),
+    "fewshot": ({"recalibrate_batches": 2, "few_shot_epochs": 4},
+                "few-shot template: split on its least sure layer, one part per unit trained 4 more epochs "
+                "(RUN/fewshot, trained when missing; its training time counts), each strategy scored by its "
+                "part with 2 BN batches"),
 }
 
 
@@ -111,12 +117,19 @@ def predict_run(run: str | Path, codes: Sequence[str], predictor: str, *, thread
                 raise ValueError(f"predictor {predictor!r} needs a run on synthetic data with val_per_class")
             data_kw["val_per_class"] = int(data_kw["val_per_class"] * scale)
         splits = open_splits(spec["dataset"], root=spec.get("root"), splits=("train", "val"), **data_kw)
+        few_epochs = fields.pop("few_shot_epochs", 0)
+        extra = 0.0
         t0 = time.perf_counter()
-        est = estimate_strategies(template, strategies, splits["val"], train_set=splits["train"],
-                                  config=EstimateConfig(progress=progress, **fields))
-        seconds = time.perf_counter() - t0
+        if few_epochs:
+            top1, extra = _few_shot_top1(run, strategies, splits, few_epochs,
+                                         EstimateConfig(progress=progress, **fields))
+        else:
+            est = estimate_strategies(template, strategies, splits["val"], train_set=splits["train"],
+                                      config=EstimateConfig(progress=progress, **fields))
+            top1 = est["top1"].values
+        seconds = time.perf_counter() - t0 + extra
         out = {"predictor": predictor, "config": PREDICTORS[predictor][0], "run": str(run), "codes_key": key,
-               "estimates": dict(zip(codes, (round(float(v), 6) for v in est["top1"].values))),
+               "estimates": dict(zip(codes, (round(float(v), 6) for v in top1))),
                "seconds": round(seconds, 2), "per_strategy_s": round(seconds / len(codes), 4),
                "environment": environment("cpu")}
     finally:
@@ -124,6 +137,29 @@ def predict_run(run: str | Path, codes: Sequence[str], predictor: str, *, thread
     if cache:
         write_json(path, out)
     return out
+
+
+def _few_shot_top1(run: Path, strategies, splits, epochs: int, config) -> tuple[list[float], float]:
+    """Each strategy scored by the part of the run's few-shot template (``run/fewshot``, trained
+    for ``epochs`` when missing or unfinished) that matches its unit at the split layer; and the
+    seconds to add to this call's for the parts' training done by earlier calls."""
+    from workbench.engine.estimate import estimate_strategies
+    from workbench.template.fewshot import load_few_shot, train_few_shot
+
+    t0 = time.perf_counter()
+    manifest = train_few_shot(run, run / "fewshot", epochs=epochs, progress=False)  # finished parts are kept
+    training = time.perf_counter() - t0
+    fs = load_few_shot(run / "fewshot")
+    top1 = [float("nan")] * len(strategies)
+    for u, part in fs.parts.items():
+        idx = [i for i, s in enumerate(strategies) if s.units[fs.layer] == u]
+        if idx:
+            ds = estimate_strategies(part, [strategies[i] for i in idx], splits["val"], train_set=splits["train"],
+                                     config=config)
+            for i, v in zip(idx, ds["top1"].values):
+                top1[i] = float(v)
+    # the cost counts the parts' training as recorded, whether trained now or by an earlier call
+    return top1, max(0.0, float(sum(manifest["seconds"].values())) - training)
 
 
 def ensemble(estimates: Sequence[Mapping[str, float]]) -> dict[str, float]:
