@@ -92,6 +92,15 @@ def test_comparison_says_what_it_will_train_before_it_trains(tmp_path, capsys):
     assert [p["model"] for p in plan["pending"]] == ["c3d", "r3d_18", "most probable"]
     assert "3 training(s) to run" in capsys.readouterr().out
     assert not (tmp_path / "lit" / "runs").exists()  # a dry run trains nothing
+    # two at a time, one thread each; a second call finds every training cached
+    tc = TrainConfig(epochs=1, batch_size=8, progress=False)
+    ds = literature_comparison(tmp_path / "lit", r["run"], models=("c3d", "r3d_18"), train_config=tc, parallel=2,
+                               progress=False)
+    assert ds.sizes["model"] == 3 and np.isfinite(ds["test_top1"].values).all()
+    envs = [json.loads(p.read_text())["environment"] for p in (tmp_path / "lit" / "runs").glob("*/result.json")]
+    assert len(envs) == 3 and {e["threads"] for e in envs} == {1}
+    again = literature_comparison(tmp_path / "lit", r["run"], models=("c3d", "r3d_18"), train_config=tc, dry_run=True)
+    assert again["cached"] == 3 and again["trainings"] == 0
 
 
 def test_designer_records_refuses_and_never_overwrites(tmp_path):
@@ -194,7 +203,10 @@ def test_trust_from_anchors_and_recommend_at_tiny_size(tmp_path, capsys):
     r = run_main_job(tmp_path / "demo", settings=SMOKE, progress=False)
     run = str(r["run"])
     tiny = ["--epochs", "1", "--batch-size", "16", "--no-progress"]
-    assert main(["trust", "--run", run, "--out", str(tmp_path / "anchors"), *tiny]) == 0
+    # the anchors trained two at a time, each in a one-thread process
+    assert main(["trust", "--run", run, "--out", str(tmp_path / "anchors"), "--parallel", "2", *tiny]) == 0
+    envs = [json.loads(p.read_text())["environment"] for p in (tmp_path / "anchors").glob("*/result.json")]
+    assert len(envs) == 8 and {e["threads"] for e in envs} == {1}
     t = read_trust(run)
     assert t["source"] == "anchors" and t["strategies"] == 8 and len(set(t["chosen_by_tool"])) == 8
     assert -1 <= t["tau"] <= 1 and t["interval_90"] > 0

@@ -111,7 +111,9 @@ def test_levers_on_the_same_strategies(template, tmp_path, capsys):
     from workbench.template.fewshot import load_few_shot, train_few_shot
 
     cfg = StudyConfig(strategies=8, pool=24, epochs=1, batch_size=16, recalibrate=(0, 2), bootstrap=100)
-    first = run_rank_study(template, tmp_path / "a", config=cfg, progress=False)
+    first = run_rank_study(template, tmp_path / "a", config=cfg, progress=False, parallel=2)
+    envs = [json.loads(p.read_text())["environment"] for p in (tmp_path / "a" / "standalone").glob("*/result.json")]
+    assert len(envs) == 8 and {e["threads"] for e in envs} == {1}  # two at a time, one thread each
     m = train_few_shot(template, tmp_path / "fs", layer=3, epochs=1, progress=False)
     assert m["layer"] == 3 and set(m["parts"]) == {"S", "ST", "S+ST", "skip"}
     fs = load_few_shot(tmp_path / "fs")

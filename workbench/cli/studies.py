@@ -39,7 +39,7 @@ def cmd_compare(args) -> int:
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, device=args.device)
     ds = literature_comparison(args.out, args.run, models=args.models or LITERATURE, estimates=est,
                                tiny=not args.full_width, train_config=cfg, seeds=args.seeds,
-                               progress=not args.no_progress, streams=args.streams)
+                               progress=not args.no_progress, streams=args.streams, parallel=args.parallel)
     fig = comparison_figure(ds)
     for ext in ("pdf", "png"):
         fig.savefig(Path(args.out) / f"comparison.{ext}")
@@ -79,7 +79,7 @@ def cmd_trust(args) -> int:
     from workbench.studies.trust_record import trust_line
 
     run_trust(args.run, _run_estimates(args), args.out, k=args.anchors, train_config=train_config_from_args(args),
-              seed=args.anchor_seed)
+              seed=args.anchor_seed, parallel=args.parallel)
     print(trust_line(args.run))
     return 0
 
@@ -117,7 +117,7 @@ def cmd_study_rank(args) -> int:
         except (OSError, json.JSONDecodeError, TypeError, KeyError) as e:
             raise ValueError(f"--fixed {args.fixed}: expected a strategies.json written by a study ({e})") from None
     ds = run_rank_study(args.run, args.out, config=cfg, strategies=fixed, cache=args.cache,
-                        few_shot=args.few_shot, progress=not args.no_progress)
+                        few_shot=args.few_shot, progress=not args.no_progress, parallel=args.parallel)
     print(f"{'predictor':<34}{'tau':>6}{'95% CI':>16}{'rho':>7}{'top-k':>7}")
     for i, n in enumerate(ds["predictor"].values):
         print(f"{str(n):<34}{ds.tau.values[i]:>6.2f}   [{ds.tau_lo.values[i]:>5.2f}, {ds.tau_hi.values[i]:>5.2f}]"
@@ -179,6 +179,9 @@ def add_commands(sub) -> None:
                         "shared weights with 2 BN recalibration batches)")
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--cache", default=None, help="stand-alone results cache (default OUT/standalone)")
+    q.add_argument("--parallel", type=positive_int, default=1,
+                   help="stand-alone trainings at once, each in a one-thread process (default 1; on a CPU, "
+                        "the number of cores)")
     q.add_argument("--no-progress", action="store_true")
     q.set_defaults(func=cmd_study_rank)
 
@@ -202,6 +205,9 @@ def add_commands(sub) -> None:
     q.add_argument("--batch-size", type=positive_int, default=16)
     q.add_argument("--lr", type=float, default=6e-3)
     q.add_argument("--device", default="cpu")
+    q.add_argument("--parallel", type=positive_int, default=1,
+                   help="single-network trainings at once, each in a one-thread process (default 1; on a CPU, "
+                        "the number of cores)")
     q.add_argument("--no-progress", action="store_true")
     q.set_defaults(func=cmd_compare)
 
@@ -216,6 +222,9 @@ def add_commands(sub) -> None:
         if name == "trust":
             q.add_argument("--anchors", type=_at_least_8, default=8, help="stand-alone anchors (>= 8)")
             q.add_argument("--anchor-seed", type=int, default=0, help="which anchors the tool draws in each stratum")
+            q.add_argument("--parallel", type=positive_int, default=1,
+                           help="anchor trainings at once, each in a one-thread process (default 1; on a CPU, "
+                                "the number of cores)")
         else:
             q.add_argument("--budget", type=nonnegative_int, required=True, help="stand-alone trainings to spend (>= 0)")
             q.add_argument("--kappa", type=float, default=1.0, help="weight of the surrogate's uncertainty")

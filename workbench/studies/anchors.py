@@ -16,6 +16,7 @@ schema every writer uses. Selection uses the validation top-1; the test top-1 is
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +62,12 @@ def _recorded(run, cfg: TrainConfig) -> dict[str, dict]:
     return out
 
 
+def anchor_folder(out, strategy: Strategy, train_config: TrainConfig) -> Path:
+    """Where a stand-alone training of ``strategy`` at ``train_config`` lives under ``out`` (the
+    budget in the name: a training at another budget is never read back as this one)."""
+    return Path(out) / f"{strategy.key}-{cache_key(_budget(train_config))[:8]}-s{train_config.seed}"
+
+
 def train_and_record(run, strategy: Strategy, estimate: float, out, *, train_config: TrainConfig = STUDY_BUDGET,
                      source: str) -> dict:
     """Train ``strategy`` stand-alone on the run's data at ``train_config`` (its folder under
@@ -71,8 +78,7 @@ def train_and_record(run, strategy: Strategy, estimate: float, out, *, train_con
 
     spec = read_run(run)
     template, _ = load_template(run)
-    # the budget in the name: a training at another budget is never read back as this one
-    folder = Path(out) / f"{strategy.key}-{cache_key(_budget(train_config))[:8]}-s{train_config.seed}"
+    folder = anchor_folder(out, strategy, train_config)
 
     res = Run(folder).reuse_or(lambda resume: train_strategy(
         strategy, folder, dataset=spec["dataset"], root=spec.get("root"), data_kw=spec["data_kw"],
@@ -86,9 +92,9 @@ def train_and_record(run, strategy: Strategy, estimate: float, out, *, train_con
 
 
 def run_trust(run, estimates, out, *, k: int = MIN_ANCHORS, train_config: TrainConfig = STUDY_BUDGET,
-              seed: int = 0, bootstrap: int = 2000) -> dict:
+              seed: int = 0, bootstrap: int = 2000, parallel: int = 1) -> dict:
     """Train the tool-chosen anchors the run still lacks and write its trust figure
-    (``RUN/trust.json``); returns it."""
+    (``RUN/trust.json``); returns it. ``parallel``: anchor trainings at once, one thread each."""
     from workbench.studies.agreement import rank_metrics
     from workbench.studies.recommend import Surrogate, choose_anchors
     from workbench.studies.trust_record import TRUST_FILE
@@ -101,6 +107,17 @@ def run_trust(run, estimates, out, *, k: int = MIN_ANCHORS, train_config: TrainC
     est = {c: e for c, (_, e) in cands.items()}
     chosen = choose_anchors(est, k, seed=seed)
     done = _recorded(run, train_config)
+    missing = [c for c in chosen if c not in done]
+    if parallel > 1 and len(missing) > 1:  # train side by side; recorded below, one at a time
+        from workbench.engine.parallel import run_jobs
+        from workbench.studies.pipeline import read_run, train_cached
+        from workbench.template.network import load_template
+
+        spec = read_run(run)
+        model_kw = load_template(run)[0].config.model_kwargs()
+        tc = replace(train_config, progress=False).to_dict()
+        run_jobs(train_cached, [(cands[c][0].to_dict(), anchor_folder(out, cands[c][0], train_config), spec, model_kw,
+                                 tc) for c in missing], parallel, progress=True, desc="anchor trainings")
     for c in chosen:
         if c not in done:
             done[c] = train_and_record(run, cands[c][0], est[c], out, train_config=train_config, source="anchor")

@@ -27,7 +27,8 @@ LITERATURE = ("c3d", "r3d_18", "mc3_18", "rmc3_18", "r2plus1d_18", "p3d_resnet50
 
 def literature_comparison(out, template_run, *, models: Sequence[str] = LITERATURE, estimates=None, tiny: bool = True,
                           train_config=None, seeds: Sequence[int] = (0,), progress: bool = True,
-                          streams: Sequence[str] = (), stream_backbone: str = "r3d_18", dry_run: bool = False):
+                          streams: Sequence[str] = (), stream_backbone: str = "r3d_18", dry_run: bool = False,
+                          parallel: int = 1):
     """Train ``models`` (zoo names) and the template's strategies on the template run's dataset,
     each for every seed with ``train_config`` (default: 20 epochs, batch 16, lr 6e-3).
 
@@ -37,7 +38,8 @@ def literature_comparison(out, template_run, *, models: Sequence[str] = LITERATU
 
     Before any training it prints what will run and about how long it takes on this machine (from
     one measured training step per model); ``dry_run=True`` returns that plan (a dict) and trains
-    nothing."""
+    nothing. ``parallel``: the single-network trainings run that many at once, one thread each
+    (:mod:`workbench.engine.parallel`); the two-stream ones one after another."""
     import torch
     import xarray as xr
 
@@ -82,6 +84,15 @@ def literature_comparison(out, template_run, *, models: Sequence[str] = LITERATU
     acc = np.zeros((len(rows), len(seeds)))
     params, gmacs = [], []
     folders = []
+    if parallel > 1:  # train the missing ones side by side; the loop below reads them back
+        from workbench.engine.parallel import run_jobs
+        from workbench.studies.pipeline import train_cached
+
+        jobs = [(strategy.to_dict(), _folder(out, label, strategy, kw, data_key, seed), spec, kw,
+                 replace(cfg, seed=seed, progress=False).to_dict())
+                for label, _, strategy, kw in rows for seed in seeds]
+        run_jobs(train_cached, [j for j in jobs if not Run(j[1]).is_finished()], parallel, progress=progress,
+                 desc="comparison: trainings")
     # one overall bar (with its ETA) over every training, cached ones included; each training's own
     # bars name its model
     overall = tqdm(total=(len(rows) + len(streams or ())) * len(seeds), desc="comparison: trainings",

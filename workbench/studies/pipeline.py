@@ -26,7 +26,8 @@ from workbench.runs import Run, environment, write_json
 from workbench.strategy import Strategy
 from workbench.template.network import TemplateConfig, TemplateNetwork, load_template
 
-__all__ = ["TEMPLATE_TRAINING", "open_splits", "train_template", "estimate_run", "train_strategy", "read_run", "warn_if_collapsed"]
+__all__ = ["TEMPLATE_TRAINING", "open_splits", "train_template", "estimate_run", "train_strategy", "train_cached",
+           "read_run", "warn_if_collapsed"]
 
 
 def open_splits(dataset: str, *, root: str | None = None, splits: Sequence[str] = ("train", "val"), **data_kw):
@@ -329,3 +330,20 @@ def _train_standalone(run: Run, strategy: Strategy, model, model_kwargs: dict, s
 
 #: the previous release's name, kept for one release
 train_supernet = train_template
+
+
+def train_cached(job) -> dict:
+    """One stand-alone training into its own folder, reused when finished and resumed when
+    interrupted; ``job`` = (strategy dict, folder, run spec with dataset / root / data_kw, model
+    kwargs, TrainConfig dict). Module level and picklable, so that worker processes can run it
+    (:func:`workbench.engine.parallel.run_jobs`). Returns the folder's result."""
+    from workbench.engine import distributed as dist_
+    from workbench.runs import Run
+    from workbench.strategy import Strategy
+
+    strategy, folder, spec, model_kw, tc = job
+    tc = TrainConfig.from_dict(tc)
+    with dist_.local():  # one training per process, no data parallelism
+        return Run(folder).reuse_or(lambda resume: train_strategy(
+            Strategy.from_dict(strategy), folder, dataset=spec["dataset"], root=spec.get("root"),
+            data_kw=spec["data_kw"], model_kw=model_kw, train_config=tc, resume=resume))

@@ -136,13 +136,16 @@ def select_strategies(template, pool_estimates, k: int, *, include_presets: bool
 
 # ---- 2. stand-alone trainings --------------------------------------------------------------------
 def standalone_results(strategies: Sequence[Strategy], template_run, cache: str | Path, config: StudyConfig,
-                       *, template=None, progress: bool = True) -> dict[tuple[str, int], dict]:
+                       *, template=None, progress: bool = True, parallel: int = 1) -> dict[tuple[str, int], dict]:
     """Train every (strategy, seed) stand-alone from scratch, on the template run's dataset and
     architecture, unless its result is cached; returns ``{(strategy key, seed): result}``.
-    ``template``: the run's loaded template, when the caller has it already."""
+    ``template``: the run's loaded template, when the caller has it already. ``parallel``: trainings
+    at once, each in a one-thread process (:mod:`workbench.engine.parallel`); under torchrun the
+    processes share the trainings out instead."""
     from workbench.engine import distributed as dist_
     from workbench.engine.config import TrainConfig
-    from workbench.studies.pipeline import read_run, train_strategy
+    from workbench.engine.parallel import run_jobs
+    from workbench.studies.pipeline import read_run, train_cached
     from workbench.template.network import load_template
 
     spec = read_run(template_run)
@@ -156,17 +159,13 @@ def standalone_results(strategies: Sequence[Strategy], template_run, cache: str 
     jobs = [(s, seed) for s in strategies for seed in config.seeds]
     r, world = dist_.task_rank()
     mine = [j for i, j in enumerate(jobs) if i % world == r]
-    from tqdm.auto import tqdm
-
-    # one overall bar (with its ETA) over this process's trainings; each training's own bars name it
-    for s, seed in tqdm(mine, desc="stand-alone trainings", unit="training", disable=not progress):
-        folder = cache / f"{s.key}-{data_key}-s{seed}"
-        tc = TrainConfig(epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
-                         optimizer=config.optimizer, seed=seed, progress=progress)
-        with dist_.local():  # one training per process, no data parallelism
-            Run(folder).reuse_or(lambda resume, s=s, folder=folder, tc=tc: train_strategy(
-                s, folder, dataset=spec["dataset"], root=spec.get("root"), data_kw=spec["data_kw"],
-                model_kw=model_kw, train_config=tc, resume=resume))
+    # one overall bar (with its ETA) over this process's trainings; one at a time, each training's
+    # own bars name it; several at once, their own bars stay quiet
+    todo = [(s.to_dict(), cache / f"{s.key}-{data_key}-s{seed}", spec, model_kw,
+             TrainConfig(epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, optimizer=config.optimizer,
+                         seed=seed, progress=progress and parallel == 1).to_dict())
+            for s, seed in mine]
+    run_jobs(train_cached, todo, parallel if world == 1 else 1, progress=progress, desc="stand-alone trainings")
     dist_.barrier()
     out = {}
     for s, seed in jobs:
@@ -184,11 +183,12 @@ def standalone_results(strategies: Sequence[Strategy], template_run, cache: str 
 
 # ---- the study -----------------------------------------------------------------------------------
 def run_rank_study(template_run, out, *, config: StudyConfig = StudyConfig(), strategies: Sequence[Strategy] | None = None,
-                   cache: str | Path | None = None, few_shot: str | Path | None = None, progress: bool = True):
+                   cache: str | Path | None = None, few_shot: str | Path | None = None, progress: bool = True,
+                   parallel: int = 1):
     """The whole study; returns the ``xarray.Dataset`` also written to ``out/study.nc`` (with
     ``out/report.md``, ``out/estimate_vs_standalone.png/.pdf``, ``out/strategies.json``).
     ``few_shot``: the folder of :func:`workbench.fewshot.train_few_shot` for this template; adds
-    the few-shot predictor."""
+    the few-shot predictor. ``parallel``: stand-alone trainings at once (one thread each)."""
     import torch
     import xarray as xr
 
@@ -227,7 +227,7 @@ def run_rank_study(template_run, out, *, config: StudyConfig = StudyConfig(), st
     # 2. stand-alone
     t0 = time.perf_counter()
     results = standalone_results(strategies, template_run, cache, config, template=template,
-                                 progress=progress and dist_.is_main())
+                                 progress=progress and dist_.is_main(), parallel=parallel)
     standalone_seconds = time.perf_counter() - t0
     acc = np.array([[results[s.key, sd]["test_top1"] for sd in config.seeds] for s in strategies])
 
