@@ -104,8 +104,7 @@ def cmd_streams_ablation(args) -> int:
 
 
 def add_commands(sub) -> None:
-    from workbench.streams.models import AUDIO_ENCODERS
-    from workbench.streams.run import STREAM_FUSIONS
+    from workbench.streams.run import AUDIO_ENCODERS, STREAM_FUSIONS
 
     p = sub.add_parser("streams", help="fuse whole streams: two-stream RGB + flow (STCB, pyramid), G-Blend")
     ss = p.add_subparsers(dest="streams_command", required=True, metavar="STREAMS_COMMAND")

@@ -20,6 +20,8 @@ __all__ = ["STREAM_FUSIONS", "open_streams", "build_streams_model", "run_streams
 
 #: ``late`` / ``stcb`` / ``pyramid``: two-stream RGB + flow; ``gblend``: the multi-head network
 #: (any modalities) trained with blended losses.
+#: the audio encoders of a multi-modal network (:func:`workbench.streams.models.audio_encoder`)
+AUDIO_ENCODERS = ("mlp", "cnn", "spectral")
 STREAM_FUSIONS = ("late", "stcb", "pyramid", "gblend")
 
 
