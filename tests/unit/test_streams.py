@@ -376,3 +376,22 @@ def test_online_noise_floor_and_smoothing_resume(tmp_path):
     r2 = resumed["blend_windows"][1]
     assert r2["noise"] == pytest.approx(w2["noise"], rel=1e-3) and r2["weights"] == pytest.approx(w2["weights"],
                                                                                                rel=1e-3)
+
+
+def test_a_study_refuses_a_folder_trained_with_other_settings():
+    """Rerunning a study into its --out with other settings names what differs instead of reading
+    the old runs back as new ones."""
+    from workbench.engine.config import TrainConfig
+    from workbench.streams.study import _settings_differ
+
+    tc = TrainConfig(epochs=2, batch_size=8)
+    spec = {"fusion": "pyramid", "data_kw": {"frames": 16}, "model_kw": {"snippets": 2, "seed": 0, "sketch_norm": "l2"},
+            "train_config": {**tc.to_dict(), "progress": False}, "blend": "fixed", "super_epoch": 2}
+    same = {"fusion": "pyramid", "data_kw": {"frames": 16}, "model_kw": {"snippets": 2, "sketch_norm": "l2"},
+            "train_config": tc}
+    assert _settings_differ(spec, same) == []
+    assert _settings_differ(spec, {**same, "model_kw": {"snippets": 2, "sketch_norm": "batch"}}) == \
+        ["sketch_norm 'l2' vs 'batch'"]
+    assert "online estimates" in _settings_differ(spec, {**same, "noise_floor": True})[0]
+    assert _settings_differ(spec, {**same, "train_config": TrainConfig(epochs=3, batch_size=8)})[0].startswith(
+        "training epochs 2 vs 3")

@@ -36,10 +36,42 @@ __all__ = ["ABLATION", "ABLATION_COMPARISONS", "ablation_comparisons", "gblend_s
 from workbench.plots.streams import gblend_figure  # noqa: E402  (drawn in plots/, re-exported here)
 
 
+def _settings_differ(spec: dict, kw: dict) -> list[str]:
+    """What a study asks of a run folder that the run there was not trained with (a study's folder
+    rerun with other settings must not read old results back as new ones)."""
+    diffs = []
+    for key in ("fusion", "blend", "super_epoch"):
+        if key in kw and spec.get(key) != kw[key]:
+            diffs.append(f"{key} {spec.get(key)!r} vs {kw[key]!r}")
+    if "data_kw" in kw and spec.get("data_kw") != dict(kw["data_kw"] or {}):
+        diffs.append(f"data {spec.get('data_kw')} vs {dict(kw['data_kw'] or {})}")
+    have = spec.get("model_kw") or {}
+    for k, v in (kw.get("model_kw") or {}).items():
+        if have.get(k) != v:
+            diffs.append(f"{k} {have.get(k)!r} vs {v!r}")
+    online = ({"noise_floor": bool(kw.get("noise_floor")), "smoothing": float(kw.get("smoothing") or 0.0)}
+              if kw.get("noise_floor") or kw.get("smoothing") else None)
+    if spec.get("online") != online:
+        diffs.append(f"online estimates {spec.get('online')} vs {online}")
+    tc = kw.get("train_config")
+    if tc is not None:
+        want = {k: v for k, v in tc.to_dict().items() if k not in ("progress", "device")}
+        got = {k: v for k, v in (spec.get("train_config") or {}).items() if k in want}
+        if got != want:
+            diffs.append("training " + ", ".join(f"{k} {got.get(k)!r} vs {v!r}" for k, v in want.items()
+                                                  if got.get(k) != v))
+    return diffs
+
+
 def _run(folder: Path, **kw) -> dict:
     from .run import run_streams
 
     run = Run(folder)
+    if run.has_spec():
+        diffs = _settings_differ(run.spec(), kw)
+        if diffs:
+            raise ValueError(f"{folder} holds a run with other settings ({'; '.join(diffs)}): the study's --out "
+                             "belongs to another configuration; pick another --out or remove that folder")
     res = run.reuse_or(lambda resume: run_streams(folder, resume=resume, **kw))
     return {**res, "history": run.history()}
 
