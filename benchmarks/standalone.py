@@ -1,6 +1,6 @@
 """Stand-alone trainings per hour on this machine: the rank study's path against FusionBench's.
 
-Both paths train the same strategies at the study budget (20 epochs, batch 16, AdamW 6e-3,
+Every path trains the same strategies at the study budget (30 epochs, batch 16, AdamW 6e-3,
 cosine) on the same data (FusionBench's ``mixed`` setting), with every core busy, cold: data
 rendering, process start-up and evaluation included.
 
@@ -9,12 +9,15 @@ rendering, process start-up and evaluation included.
   validation split scored every epoch, a checkpoint every epoch, the test split at the end);
 * ``fast``: ``workbench bench build``'s path: ``--workers`` one-thread processes, the splits
   rendered once and memory-mapped, batches sliced from memory, a 200-clip learning-curve subset
-  each epoch, validation and test at the end.
+  each epoch, validation and test at the end;
+* ``parallel``: the study path side by side (``study rank / trust / compare --parallel``):
+  ``pipeline.train_strategy`` as today, in ``--workers`` one-thread processes.
 
 Prints JSON and writes it to ``--out`` (default reports/fusionbench/standalone-bench.json), with
-``speedup`` = fast trainings per hour / today's. Run it on a quiet machine.
+``speedup`` = fast trainings per hour / today's and ``speedup_parallel_study_path`` = parallel's /
+today's. Run it on a quiet machine.
 
-    python benchmarks/standalone.py [--today 2] [--fast 4] [--workers 2]
+    python benchmarks/standalone.py [--today 2] [--fast 4] [--parallel 4] [--workers 2] [--epochs 30]
 """
 
 from __future__ import annotations
@@ -36,8 +39,9 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--today", type=int, default=2, help="trainings on today's path")
     p.add_argument("--fast", type=int, default=4, help="trainings on the fast path")
+    p.add_argument("--parallel", type=int, default=4, help="trainings on the study path, --workers at once")
     p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--setting", default="mixed")
     p.add_argument("--out", default="reports/fusionbench/standalone-bench.json")
     args = p.parse_args(argv)
@@ -51,7 +55,7 @@ def main(argv=None) -> int:
     cfg = replace(fb.BenchConfig(), epochs=args.epochs, seeds=(0,))
     entries = fb.bench_strategies(cfg)
     # the same strategies on both paths: presets first, then uniform draws
-    strategies = [e["strategy"] for e in entries][: max(args.today, args.fast)]
+    strategies = [e["strategy"] for e in entries][: max(args.today, args.fast, args.parallel)]
     spec = fb.SETTINGS[args.setting]
     tmp = Path(tempfile.mkdtemp(prefix="standalone-bench-"))
     result = {"torch": torch.__version__, "threads_default": torch.get_num_threads(), "cpus": os.cpu_count(),
@@ -75,6 +79,16 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         fast_acc = _fast(tmp / "fast", strategies[: args.fast], args.setting, bench_cfg, args.workers)
         fast_s = time.perf_counter() - t0
+        # the study path side by side (`study rank --parallel`, `trust --parallel`): train_strategy
+        # in one-thread worker processes, each with its own data loading, validation and checkpoints
+        from workbench.engine.parallel import run_jobs
+        from workbench.studies.pipeline import train_cached
+
+        t0 = time.perf_counter()
+        jobs = [(s.to_dict(), tmp / f"parallel-{i}", spec, model_kw, tc.to_dict())
+                for i, s in enumerate(strategies[: args.parallel])]
+        par_acc = [r["test"]["top1"] for r in run_jobs(train_cached, jobs, args.workers)]
+        par_s = time.perf_counter() - t0
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     today_rate = args.today / today_s * 3600
@@ -84,7 +98,10 @@ def main(argv=None) -> int:
                "test_top1": today_acc},
         fast={"trainings": args.fast, "workers": args.workers, "seconds": round(fast_s, 1),
               "per_hour": round(fast_rate, 1), "test_top1": fast_acc},
+        parallel={"trainings": args.parallel, "workers": args.workers, "seconds": round(par_s, 1),
+                  "per_hour": round(args.parallel / par_s * 3600, 1), "test_top1": par_acc},
         speedup=round(fast_rate / today_rate, 2),
+        speedup_parallel_study_path=round(args.parallel / par_s * 3600 / today_rate, 2),
         same_strategies_same_numbers=[round(a - b, 6) for a, b in zip(today_acc, fast_acc)],
     )
     out = Path(args.out)

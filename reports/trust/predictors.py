@@ -11,6 +11,7 @@ reports/trust/make.py scores them against the table as it stands.
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 from workbench.studies.fusionbench import collect
@@ -20,13 +21,12 @@ TABLE = "reports/fusionbench/e30"
 RUNS = Path("runs/trust")
 CHEAP = ("shared", "shared+bn2", "shared+bn8", "shared+bn2+val5x")
 COSTLY = ("mc8", "finetune50")
-SCHEDULES = {"": "5 + 10", "-w15": "15 + 15"}
 
 
 def compute(runs, costly: bool, only=None) -> None:
     codes = collect(TABLE, write=False).strategy.values.tolist()
     for run in runs:
-        names = tuple(only) if only else CHEAP + (COSTLY if costly and "-w15-" in Path(run).name else ())
+        names = tuple(only) if only else CHEAP + (COSTLY if costly and re.search(r"-w15-s\d+$", Path(run).name) else ())
         for name in names:
             r = predict_run(run, codes, name, threads=1)
             print(f"{run} {name}: {r['seconds']:.1f} s ({r['per_strategy_s']:.3f} s per strategy)", flush=True)

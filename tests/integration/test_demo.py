@@ -37,6 +37,17 @@ def test_main_job_smoke(tmp_path, capsys):
     assert main(["demo", "--smoke", "--no-progress", "--out", str(out)]) == 0
     assert (out / "template" / "last.safetensors").stat().st_mtime_ns == before
     assert np.array_equal(load_netcdf(out / "estimates.nc")["top1"].values, est["top1"].values)
+    # a template of another schedule (an earlier version's default) is named, not resumed or reused
+    from dataclasses import replace
+
+    import pytest
+
+    from workbench.runs import RunError
+    from workbench.studies.mainjob import run_main_job
+
+    with pytest.raises(RunError, match="another schedule .2 epochs, 1 warm-up.*trains 3, 1 warm-up"):
+        run_main_job(out, settings=replace(SMOKE, epochs=3), progress=False)
+    assert (out / "template" / "last.safetensors").stat().st_mtime_ns == before
 
 
 def test_designer_trains_in_the_background(tmp_path):

@@ -93,3 +93,17 @@ def test_baselines_count_temporal_layers_and_read_the_parameter_count():
     assert list(baseline_estimates(table, "mixed", "params").values()) == [1.0, 2.0, 3.0]
     with pytest.raises(ValueError, match="unknown baseline"):
         baseline_estimates(table, "mixed", "flops")
+
+
+def test_a_cached_prediction_is_keyed_by_weights_settings_and_threads(tmp_path):
+    from workbench.studies.predictors import _cache_key
+
+    (tmp_path / "last.safetensors").write_bytes(b"weights of one template")
+    codes = ["densenet-tiny[2D]:ssssssss", "densenet-tiny[2D]:33333333"]
+    k = _cache_key(tmp_path, codes, "shared+bn2", 1)
+    assert _cache_key(tmp_path, codes, "shared+bn2", 1) == k
+    assert _cache_key(tmp_path, codes[:1], "shared+bn2", 1) != k
+    assert _cache_key(tmp_path, codes, "shared+bn8", 1) != k
+    assert _cache_key(tmp_path, codes, "shared+bn2", 2) != k
+    (tmp_path / "last.safetensors").write_bytes(b"weights of a retrained template")
+    assert _cache_key(tmp_path, codes, "shared+bn2", 1) != k

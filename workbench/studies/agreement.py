@@ -8,7 +8,15 @@ import math
 
 import numpy as np
 
-__all__ = ["kendall_tau", "rank_average", "rank_metrics", "spearman_rho", "top_k_precision"]
+__all__ = ["kendall_tau", "rank_average", "rank_metrics", "seed_sd", "spearman_rho", "top_k_precision"]
+
+
+def seed_sd(rows) -> float:
+    """The seed standard deviation of a truth table (one row of seeds per strategy, NaN where not
+    trained): the mean over strategies with two or more seeds of their sample SD; NaN without any.
+    Regret everywhere is in these units."""
+    sds = [np.std(v[np.isfinite(v)], ddof=1) for v in (np.asarray(r, float) for r in rows) if np.isfinite(v).sum() >= 2]
+    return float(np.mean(sds)) if sds else float("nan")
 
 
 def kendall_tau(x, y) -> float:

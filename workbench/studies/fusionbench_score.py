@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from workbench.studies.agreement import kendall_tau, spearman_rho
+from workbench.studies.agreement import seed_sd as _seed_sd
 
 __all__ = ["truth_quality", "score_estimates", "matching_setting", "score_run", "score_report", "readme",
            "fidelity", "flattening_epoch", "build_command"]
@@ -56,7 +57,7 @@ def truth_quality(table, setting: str) -> dict:
         rel = k * r_single / (1 + (k - 1) * r_single)
         # a perfect predictor correlates with the seed mean at sqrt(reliability)
         ceiling_tau = 2 / math.pi * math.asin(min(1.0, math.sqrt(rel)))
-    seed_sd = float(np.nanmean(acc.std(1, ddof=1)))
+    seed_sd = _seed_sd(acc)
     return {"strategies": int(n), "seeds": int(k), "tau_between_seeds": round(r1, 4), "reliability": round(rel, 4),
             "noise_ceiling_tau": round(ceiling_tau, 4), "seed_sd": round(seed_sd, 4), **partial}
 
@@ -95,7 +96,7 @@ def score_estimates(table, setting: str, estimates: dict[str, float], *, top_k: 
     pred = np.asarray([estimates[c] for c in codes], dtype=float)
     with warnings.catch_warnings():  # strategies with a single finished seed have no SD
         warnings.simplefilter("ignore", RuntimeWarning)
-        seed_sd = float(np.nanmean(np.nanstd(truth_seeds, 1, ddof=1))) if truth_seeds.shape[1] > 1 else float("nan")
+        seed_sd = _seed_sd(truth_seeds)
 
     def metrics(idx):
         p, t = pred[idx], truth[idx]
@@ -119,7 +120,9 @@ def score_estimates(table, setting: str, estimates: dict[str, float], *, top_k: 
         out[n] = round(float(point[i]), 4)
         out[f"{n}_ci"] = [round(float(lo[i]), 4), round(float(hi[i]), 4)]
     # the ceiling of these strategies (a subset spreads less than the whole table)
-    out["noise_ceiling_tau"] = truth_quality(table.sel(strategy=codes), setting)["noise_ceiling_tau"]
+    q = truth_quality(table.sel(strategy=codes), setting)
+    out["noise_ceiling_tau"] = q["noise_ceiling_tau"]
+    out["noise_ceiling_strategies"] = q["strategies"]  # the strategies with every counted seed: what it rests on
     return out
 
 

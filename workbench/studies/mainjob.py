@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from workbench.engine.config import TEMPLATE_TRAINING
-from workbench.runs import Run, write_json, write_text
+from workbench.runs import Run, RunError, write_json, write_text
 
 __all__ = ["MainJobSettings", "MAIN_JOB", "SMOKE", "run_main_job", "write_figures", "main_job_report"]
 
@@ -159,8 +159,9 @@ def main_job_report(run, estimates, *, settings: MainJobSettings, seconds: dict,
                          f"({', '.join(p.suffix[1:] for p in paths)})")
     lines += ["", "## Time", "", ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items()) + ".", "",
               "## Next", "", "- `jupyter lab notebooks/`: explore this run (set `RUN` in the parameters cell).",
-              f"- `workbench study rank --run-dir {run} --out {Path(run).parent / 'study'}`: measure how well the "
-              "estimates rank strategies against stand-alone training.", ""]
+              f"- `workbench trust --run {run} --out {Path(run).parent / 'anchors'} --parallel 2`: how well the "
+              "estimates rank strategies against stand-alone training, from 8 tool-chosen anchors "
+              f"(`workbench study rank --run-dir {run} --out {Path(run).parent / 'study'}` for a full study).", ""]
     return "\n".join(lines)
 
 
@@ -173,6 +174,15 @@ def run_main_job(out="runs/demo", *, settings: MainJobSettings = MAIN_JOB, progr
     run = out / "template"
     t0 = time.perf_counter()
     cfg = settings.train_config(progress)
+    if Run(run).has_spec():  # a template of an earlier version's schedule is neither resumed nor reused
+        saved = Run(run).spec().get("train_config") or {}
+        want = {k: v for k, v in cfg.to_dict().items() if k not in ("progress", "device")}
+        if {k: saved.get(k) for k in want} != want:
+            raise RunError(
+                f"{run} holds a template trained with another schedule ({saved.get('epochs')} epochs, "
+                f"{saved.get('warmup_epochs')} warm-up, batch {saved.get('batch_size')}; the main job trains "
+                f"{cfg.epochs}, {cfg.warmup_epochs} warm-up, batch {cfg.batch_size}): move or delete {out}, "
+                "or give the main job another --out")
     if Run(run).epochs_done() < settings.epochs:  # an interrupted run resumes from its last epoch
         train_template(run, dataset=settings.dataset, data_kw=settings.data_kw(),
                        template={"growth": settings.growth, "bn_size": settings.bn_size}, train_config=cfg,

@@ -45,8 +45,8 @@ PREDICTORS: dict[str, tuple[dict, str]] = {
     "finetune50": ({"finetune_steps": 50}, "each strategy fine-tuned 50 steps (batch 64, AdamW 1e-3)"),
     "fewshot": ({"recalibrate_batches": 2, "few_shot_epochs": 4},
                 "few-shot template: split on its least sure layer, one part per unit trained 4 more epochs "
-                "(RUN/fewshot, trained when missing; its training time counts), each strategy scored by its "
-                "part with 2 BN batches"),
+                "(RUN/fewshot-<weights>, trained when missing; its training time counts), each strategy scored "
+                "by its part with 2 BN batches"),
 }
 
 
@@ -69,8 +69,21 @@ def baseline_estimates(table, setting: str, name: str) -> dict[str, float]:
     raise ValueError(f"unknown baseline {name!r}; choose one of: {', '.join(BASELINES)}")
 
 
-def _codes_key(codes: Sequence[str]) -> str:
-    return hashlib.sha256("\n".join(codes).encode()).hexdigest()[:16]
+def _checkpoint_fingerprint(run: Path) -> str:
+    """A hash of the run's trained weights: a retrained template never reads old predictions back."""
+    h = hashlib.sha256()
+    for name in ("last.safetensors",):
+        p = run / name
+        h.update(p.read_bytes() if p.is_file() else b"")
+    return h.hexdigest()[:16]
+
+
+def _cache_key(run: Path, codes: Sequence[str], predictor: str, threads: int | None) -> str:
+    """What a cached prediction depends on: the strategies, the predictor's settings, the thread
+    count its cost was measured at, and the template's weights."""
+    text = json.dumps({"codes": list(codes), "predictor": predictor, "config": PREDICTORS[predictor][0],
+                       "threads": threads, "weights": _checkpoint_fingerprint(run)}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def predict_run(run: str | Path, codes: Sequence[str], predictor: str, *, threads: int | None = None,
@@ -85,7 +98,7 @@ def predict_run(run: str | Path, codes: Sequence[str], predictor: str, *, thread
         raise ValueError("no strategies to predict")
     run = Path(run)
     path = run / "predictors" / f"{predictor}.json"
-    key = _codes_key(codes)
+    key = _cache_key(run, codes, predictor, threads)
     if cache and path.exists():
         try:
             old = json.loads(path.read_text())
@@ -110,6 +123,7 @@ def predict_run(run: str | Path, codes: Sequence[str], predictor: str, *, thread
         strategies = [template.on_scaffold(parse_strategy(c)) for c in codes]
         fields, _ = PREDICTORS[predictor]
         fields = dict(fields)
+        t0 = time.perf_counter()  # opening (and for val5x, rendering) the clips counts in the cost
         data_kw = dict(spec["data_kw"])
         scale = fields.pop("val_scale", 1)
         if scale != 1:  # more validation clips of the same generator (synthetic data only)
@@ -119,7 +133,6 @@ def predict_run(run: str | Path, codes: Sequence[str], predictor: str, *, thread
         splits = open_splits(spec["dataset"], root=spec.get("root"), splits=("train", "val"), **data_kw)
         few_epochs = fields.pop("few_shot_epochs", 0)
         extra = 0.0
-        t0 = time.perf_counter()
         if few_epochs:
             top1, extra = _few_shot_top1(run, strategies, splits, few_epochs,
                                          EstimateConfig(progress=progress, **fields))
@@ -131,7 +144,8 @@ def predict_run(run: str | Path, codes: Sequence[str], predictor: str, *, thread
         out = {"predictor": predictor, "config": PREDICTORS[predictor][0], "run": str(run), "codes_key": key,
                "estimates": dict(zip(codes, (round(float(v), 6) for v in top1))),
                "seconds": round(seconds, 2), "per_strategy_s": round(seconds / len(codes), 4),
-               "environment": environment("cpu")}
+               "environment": environment("cpu"),
+               "computed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     finally:
         torch.set_num_threads(before)
     if cache:
@@ -140,16 +154,17 @@ def predict_run(run: str | Path, codes: Sequence[str], predictor: str, *, thread
 
 
 def _few_shot_top1(run: Path, strategies, splits, epochs: int, config) -> tuple[list[float], float]:
-    """Each strategy scored by the part of the run's few-shot template (``run/fewshot``, trained
+    """Each strategy scored by the part of the run's few-shot template (``run/fewshot-<weights>``, trained
     for ``epochs`` when missing or unfinished) that matches its unit at the split layer; and the
     seconds to add to this call's for the parts' training done by earlier calls."""
     from workbench.engine.estimate import estimate_strategies
     from workbench.template.fewshot import load_few_shot, train_few_shot
 
+    folder = run / f"fewshot-{_checkpoint_fingerprint(run)[:8]}"  # parts of these weights only
     t0 = time.perf_counter()
-    manifest = train_few_shot(run, run / "fewshot", epochs=epochs, progress=False)  # finished parts are kept
+    manifest = train_few_shot(run, folder, epochs=epochs, progress=False)  # finished parts are kept
     training = time.perf_counter() - t0
-    fs = load_few_shot(run / "fewshot")
+    fs = load_few_shot(folder)
     top1 = [float("nan")] * len(strategies)
     for u, part in fs.parts.items():
         idx = [i for i, s in enumerate(strategies) if s.units[fs.layer] == u]
@@ -176,7 +191,7 @@ def surrogate_scores(truth: Mapping[str, Sequence[float]], estimates: Mapping[st
     random seed's stand-alone result, then the posterior mean of every other strategy. Kendall tau
     on the strategies that were not anchors (against the seed mean), and the regret of its top
     strategy over all (anchors included, judged by the seed mean, in seed SDs), over ``repeats``."""
-    from workbench.studies.agreement import kendall_tau
+    from workbench.studies.agreement import kendall_tau, seed_sd
     from workbench.studies.recommend import Surrogate, choose_anchors
 
     codes = [c for c in estimates if c in truth and np.isfinite(np.asarray(truth[c], float)).any()]
@@ -185,8 +200,7 @@ def surrogate_scores(truth: Mapping[str, Sequence[float]], estimates: Mapping[st
     table = [np.asarray(truth[c], float) for c in codes]
     finite = [v[np.isfinite(v)] for v in table]
     mean = np.array([v.mean() for v in finite])
-    several = [v for v in finite if len(v) >= 2]
-    seed_sd = float(np.sqrt(np.mean([v.var(ddof=1) for v in several]))) if several else float("nan")
+    sd = seed_sd(table)
     taus, regrets = [], []
     for r in range(repeats):
         rng = np.random.default_rng([seed, k, r])
@@ -197,7 +211,7 @@ def surrogate_scores(truth: Mapping[str, Sequence[float]], estimates: Mapping[st
         pred, _ = sur.predict()
         rest = np.array([c not in anchors for c in codes])
         taus.append(kendall_tau(pred[rest], mean[rest]))
-        regrets.append((mean.max() - mean[int(np.argmax(pred))]) / seed_sd if seed_sd > 0 else float("nan"))
+        regrets.append((mean.max() - mean[int(np.argmax(pred))]) / sd if sd > 0 else float("nan"))
     return {"anchors": k, "tau": float(np.mean(taus)), "tau_sd": float(np.std(taus)),
             "regret_sd": float(np.mean(regrets)), "repeats": repeats, "strategies": len(codes)}
 
@@ -252,13 +266,20 @@ def predictor_rows(table, setting: str, predictions: Mapping[str, Sequence[dict]
                          "rho_mean": float(np.mean([g["rho"] for g in got])),
                          "top5_mean": float(np.mean([g["top5_precision"] for g in got])),
                          "regret_mean": _nanmean([g["regret_sd"] for g in got]),
-                         "strategies": got[0]["strategies"], "ceiling": got[0]["noise_ceiling_tau"]}
+                         "strategies": got[0]["strategies"], "ceiling": got[0]["noise_ceiling_tau"],
+                         "ceiling_n": got[0].get("noise_ceiling_strategies")}
         return r
 
     rows = []
     for name in baselines:
         est = {c: v for c, v in baseline_estimates(table, setting, name).items() if math.isfinite(v)}
-        rows.append(row(f"baseline: {name}", [est], 0.0, note=BASELINES[name]))
+        r = row(f"baseline: {name}", [est], 0.0, note=BASELINES[name])
+        if len(set(est.values())) < len(est):  # tied scores: the top strategy and top-5 are arbitrary
+            for subset in ("all", "preset", "uniform", "gates"):
+                if subset in r:
+                    r[subset].update(top5_mean=float("nan"), regret_mean=float("nan"))
+            r["note"] += "; tied scores, so no top-5 or regret (Kendall's tau-b counts the ties)"
+        rows.append(r)
     for name, preds in predictions.items():
         if preds:
             rows.append(row(name, [p["estimates"] for p in preds], float(np.mean([p["per_strategy_s"] for p in preds])),
@@ -269,8 +290,9 @@ def predictor_rows(table, setting: str, predictions: Mapping[str, Sequence[dict]
         for m in range(2, len(preds) + 1):
             ens = [ensemble([preds[i]["estimates"] for i in ix]) for ix in combinations(range(len(preds)), m)]
             rows.append(row(f"{name} x{m} templates", ens, m * cost,
-                            note=f"mean of {m} template seeds' {name} ({len(ens)} combination(s)); "
-                                 f"costs {m} template trainings"))
+                            note=f"mean of {m} template seeds' {name}; one tau per combination of {m} of the "
+                                 f"{len(preds)} templates ({len(ens)}, overlapping, so their spread understates a "
+                                 f"fresh ensemble's); costs {m} template trainings besides"))
     base = predictions.get(base_for_anchors) or []
     for k in anchors:
         if not base:
@@ -296,15 +318,23 @@ def _f(v, fmt="{:+.2f}"):
     return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else fmt.format(v)
 
 
+def _ceiling(a: dict) -> str:
+    c, n = a.get("ceiling"), a.get("ceiling_n")
+    if c is None or (isinstance(c, float) and math.isnan(c)):
+        return "-"
+    return f"{c:.2f}" + (f" (on {n})" if n else "")
+
+
 def predictor_report(rows: Sequence[dict], *, title: str = "Predictors and their cost", note: str = "") -> str:
     """Markdown: per setting and predictor, tau per template seed (all strategies), mean +- SD,
-    tau on the gate draws and on the uniform draws, top-5 precision, regret, and the cost."""
+    tau on the gate draws and on the uniform draws, top-5 precision, regret, the noise ceiling
+    (with the number of strategies it rests on: those with every counted seed), and the cost."""
     lines = [f"## {title}", ""]
     if note:
         lines += [note, ""]
     lines += ["| setting | predictor | tau per template (all) | mean +- SD | gate draws | uniform draws | top-5 | "
-              "regret (seed SD) | noise ceiling | s per strategy | share of a stand-alone training |",
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
+              "regret (seed SD) | noise ceiling | s per strategy | share of a stand-alone training | note |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         a = r.get("all", {})
         g, u = r.get("gates", {}), r.get("uniform", {})
@@ -313,6 +343,6 @@ def predictor_report(rows: Sequence[dict], *, title: str = "Predictors and their
             f"| {r['setting']} | {r['predictor']} | {', '.join(_f(t) for t in a.get('tau', []))} | "
             f"{_f(a.get('tau_mean'))} +- {_f(a.get('tau_sd'), '{:.2f}')} | {_f(g.get('tau_mean'))} | "
             f"{_f(u.get('tau_mean'))} | {_f(a.get('top5_mean'), '{:.2f}')} | {_f(a.get('regret_mean'), '{:.2f}')} | "
-            f"{_f(a.get('ceiling'), '{:.2f}')} | {r['per_strategy_s']:.2f} | "
-            f"{_f(r['share_of_standalone'], '{:.3f}')}{extra} |")
+            f"{_ceiling(a)} | {r['per_strategy_s']:.2f} | "
+            f"{_f(r['share_of_standalone'], '{:.3f}')}{extra} | {r.get('note', '')} |")
     return "\n".join(lines) + "\n"

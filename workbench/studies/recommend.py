@@ -174,8 +174,9 @@ def simulate_recommend(truth: Mapping[str, Sequence[float]], estimates: Mapping[
     if len(codes) < 3:
         raise ValueError("fewer than 3 strategies have both an estimate and a stand-alone result")
     table = np.array([np.asarray(truth[c], float) for c in codes])  # strategy x seed (NaN: not trained)
-    several = [v[np.isfinite(v)] for v in table if np.isfinite(v).sum() >= 2]
-    seed_sd = float(np.sqrt(np.mean([v.var(ddof=1) for v in several]))) if several else float("nan")
+    from workbench.studies.agreement import seed_sd as _seed_sd
+
+    seed_sd = _seed_sd(table)
     held_back = bool(np.isfinite(table).all() and table.shape[1] >= 2)
     est = {c: estimates[c] for c in codes}
     out = {}

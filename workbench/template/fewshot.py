@@ -99,7 +99,7 @@ def train_few_shot(template_run, out, *, layer: int | None = None, units=None, e
             train(model, splits["train"], splits.get("val"), cfg, out_dir=folder,
                   resume=Run(folder).has_checkpoint(), extra_meta={"supernet_config": template.config.to_dict()})
         handle.remove()
-        seconds[u] = time.perf_counter() - t0
+        seconds[u] = seconds.get(u, 0.0) + time.perf_counter() - t0  # a resumed part adds to its earlier time
     manifest = {"template_run": str(template_run), "layer": layer, "parts": parts, "epochs": epochs,
                 "train_config": cfg.to_dict(), "seconds": seconds}
     if dist_.is_main():
