@@ -67,7 +67,7 @@ def test_trust_line_names_the_run_as_the_user_types_it(tmp_path, monkeypatch):
     (tmp_path / "runs" / "demo").mkdir(parents=True)
     monkeypatch.chdir(tmp_path)
     line = trust_line(tmp_path / "runs" / "demo")
-    assert "--run-dir runs/demo`" in line and str(tmp_path) not in line
+    assert "--run runs/demo --out" in line and str(tmp_path) not in line
 
 
 def test_trust_report_summarises_template_seeds():
