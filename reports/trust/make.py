@@ -223,23 +223,29 @@ def goals_section(tab, store, choice) -> list[str]:
         ceil, regret = a.get("ceiling"), a["regret_mean"]
         known = ceil is not None and math.isfinite(ceil)
         goal = min(0.6, 0.85 * ceil) if known else float("nan")
-        verdict = goal_verdict(a["tau_mean"], g.get("tau_mean", float("nan")), regret, goal)
+        # until the truth is ready (the ceiling needs 24 strategies with two seeds), regret is judged
+        # against mostly one-seed truths, whose maximum is inflated by noise: shown, not judged
+        verdict = goal_verdict(a["tau_mean"], g.get("tau_mean", float("nan")), regret if known else float("nan"),
+                               goal)
         goal_text = f"goal {goal:.2f}" if known else "goal open: no noise ceiling yet"
+        regret_text = "-" if not math.isfinite(regret) else f"{regret:.2f}" + ("" if known else " (provisional)")
         lines.append(f"| {setting} | {a['tau_mean']:+.2f} ({goal_text}) | {g.get('tau_mean', float('nan')):+.2f} | "
-                     f"{min(a['tau']):+.2f} | {'-' if not math.isfinite(regret) else f'{regret:.2f}'} | {verdict} |")
+                     f"{min(a['tau']):+.2f} | {regret_text} | {verdict} |")
     return lines + [""]
 
 
 def goal_verdict(tau_all: float, tau_gates: float, regret: float, goal: float) -> str:
-    """'met' when every measure is known and meets its goal, 'missed' when a known one misses,
-    else 'open' (the goal needs the noise ceiling and regret needs two truth seeds)."""
-    checks = [(tau_all, lambda v: v >= goal), (tau_gates, lambda v: v >= goal), (regret, lambda v: v <= 1.0)]
-    if not math.isfinite(goal):
-        return "open: the truth needs a second seed (noise ceiling, regret)"
-    known = [ok(v) for v, ok in checks if math.isfinite(v)]
+    """'missed' when a measure that is known misses its goal, 'met' when every one is known and
+    meets it, else 'open' (the tau goal needs the noise ceiling; regret needs two truth seeds)."""
+    checks = [(tau_all, goal, lambda v, g: v >= g), (tau_gates, goal, lambda v, g: v >= g),
+              (regret, 1.0, lambda v, g: v <= g)]
+    known = [ok(v, g) for v, g, ok in checks if math.isfinite(v) and math.isfinite(g)]
     if not all(known):
         return "missed"
-    return "met" if len(known) == len(checks) else "open: regret needs a second truth seed"
+    if len(known) == len(checks):
+        return "met"
+    return "open: " + ("the noise ceiling needs a second truth seed" if not math.isfinite(goal)
+                       else "regret needs a second truth seed")
 
 
 def main() -> int:
