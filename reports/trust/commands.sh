@@ -75,7 +75,11 @@ PYTHONPATH=. .venv/bin/python reports/trust/predictors.py compute --only fewshot
 #  sw50: sandwich steps (half the gated steps train one uniformly drawn strategy), aimed at the
 #        strategies the gates rarely draw (skip-heavy ones are underrated);
 #  k05:  a smaller length-scale k (the weight penalty grows with k^2/N)
-for LEVER in "sw50:--sandwich 0.5" "k05:--k 0.5"; do
+#  pu:   a path-uniform warm-up (every warm-up step trains one uniformly drawn strategy, as in
+#        single-path one-shot NAS), aimed at the same weak spot from the start;
+#  t1:   the relaxation temperature annealed from 1.0 to the template's 0.2 over the gated epochs;
+#  b32:  batch 32 (half the steps, the same learning rate)
+for LEVER in "sw50:--sandwich 0.5" "k05:--k 0.5" "pu:--warmup-uniform 1" "t1:--tau-start 1.0" "b32:--batch-size 32"; do
   TAG=${LEVER%%:*}; ARGS=${LEVER#*:}
   for S in 0 1 2; do
     for SET in mixed motion; do

@@ -106,6 +106,41 @@ def test_sandwich_steps_train_weights_but_not_gates(data):
     assert moved[0] > 1e-3 and moved[1] == 0.0
 
 
+def test_path_uniform_warmup_trains_one_drawn_strategy_per_step(data):
+    # warmup_uniform 1: every warm-up step runs one uniformly drawn strategy and the template is
+    # back in warm-up mode (every branch on) afterwards; 0: the full template, no strategy drawn
+    with pytest.raises(ValueError, match="warmup_uniform"):
+        TrainConfig(warmup_uniform=1.5)
+    for share in (0.0, 0.5, 1.0):
+        net = _net()
+        drawn, modes = [], []
+        set_strategy = net.set_strategy
+
+        def spy(strategy, _f=set_strategy):
+            if strategy is not None:
+                drawn.append(strategy)
+            return _f(strategy)
+
+        net.set_strategy = spy
+        forward = net.forward
+        net.forward = lambda x, _f=forward: (modes.append(net.mode), _f(x))[1]
+        g0 = net.drop_probabilities().clone()
+        w0 = net.net.fc.weight.detach().clone()
+        train(net, data, None, TrainConfig(epochs=4, warmup_epochs=4, batch_size=8, warmup_uniform=share,
+                                           progress=False))
+        steps = 4 * math.ceil(len(data) / 8)
+        assert not torch.equal(net.net.fc.weight, w0)
+        assert torch.equal(net.drop_probabilities(), g0)  # warm-up: the gates never train
+        assert net._fixed is None and len(modes) == steps
+        if share == 0.0:
+            assert drawn == [] and set(modes) == {"warmup"}
+        elif share == 1.0:
+            assert len(drawn) == steps and modes == ["fixed"] * steps
+            assert len({s.units for s in drawn}) > 1  # drawn, not one strategy repeated
+        else:  # after a drawn strategy's step the template is back to every branch on, never relaxed
+            assert set(modes) == {"warmup", "fixed"} and len(drawn) == modes.count("fixed")
+
+
 def test_pinned_layer_stays_fixed_while_the_rest_trains(data):
     net = _net()
     layer = split_layer(net)

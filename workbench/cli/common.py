@@ -124,7 +124,7 @@ TRAIN_FIELDS = {
     "epochs": "epochs", "warmup": "warmup_epochs", "batch_size": "batch_size", "optimizer": "optimizer", "lr": "lr",
     "weight_decay": "weight_decay", "schedule": "schedule", "milestones": "milestones", "seed": "seed",
     "workers": "num_workers", "device": "device", "amp": "amp", "no_progress": "progress", "gate_lr": "gate_lr",
-    "tau_start": "tau_start", "sandwich": "sandwich",
+    "tau_start": "tau_start", "sandwich": "sandwich", "warmup_uniform": "warmup_uniform",
 }
 #: TrainConfig fields no command sets (their defaults serve every command)
 TRAIN_FIELDS_NOT_ON_CLI = ("momentum", "gamma", "n_train", "grad_clip")

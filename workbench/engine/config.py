@@ -36,6 +36,10 @@ class TrainConfig:
     # gate update) instead of the relaxed masks: strategies the gates would rarely draw keep
     # trained weights ("sandwich" sampling)
     sandwich: float = 0.0
+    # share of warm-up steps that train one uniformly drawn strategy (hard mask) instead of every
+    # branch at once: a path-uniform warm-up as in single-path one-shot NAS, so that the weights
+    # each strategy will be scored with were trained in the configurations it uses
+    warmup_uniform: float = 0.0
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -51,6 +55,8 @@ class TrainConfig:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if not 0.0 <= self.sandwich < 1.0:
             raise ValueError(f"sandwich must lie in [0, 1) (a share of the gated steps), got {self.sandwich}")
+        if not 0.0 <= self.warmup_uniform <= 1.0:
+            raise ValueError(f"warmup_uniform must lie in [0, 1] (a share of the warm-up steps), got {self.warmup_uniform}")
         if self.tau_start is not None and self.tau_start <= 0:
             raise ValueError(f"tau_start must be positive, got {self.tau_start}")
 

@@ -194,8 +194,9 @@ class Hooks:
 
 
 class TemplateHooks(Hooks):
-    """The template network: its first ``warmup_epochs`` with every branch on, then relaxed gates
-    and the regulariser, the relaxation temperature annealed when ``tau_start`` is set, a share
+    """The template network: its first ``warmup_epochs`` with every branch on (or, for a share
+    ``warmup_uniform`` of their steps, one uniformly drawn strategy), then relaxed gates and the
+    regulariser, the relaxation temperature annealed when ``tau_start`` is set, a share
     ``sandwich`` of gated steps training one uniformly drawn strategy; validation with expected
     masks; every gate's drop probability recorded per epoch."""
 
@@ -216,7 +217,8 @@ class TemplateHooks(Hooks):
 
     def step(self, loop: Loop, x, y: torch.Tensor, weight: float) -> torch.Tensor:
         config = loop.config
-        uniform = self.gated and config.sandwich > 0 and float(torch.rand((), generator=self.rng)) < config.sandwich
+        share = config.sandwich if self.gated else config.warmup_uniform
+        uniform = share > 0 and float(torch.rand((), generator=self.rng)) < share
         strategy = uniform_strategy(loop.model, self.rng) if uniform else None
         return loop.step_fn(x, y, gated=self.gated, uniform=strategy, weight=weight)
 

@@ -79,7 +79,8 @@ class TrainStep:
     synchronising with the host, so a GPU step never waits for the CPU. ``loss_fn(output, y)``
     replaces the cross-entropy (multi-head stream networks; ``correct`` is then 0).
 
-    ``uniform``: a strategy to train this step alone (sandwich steps of the template); its gates
+    ``uniform``: a strategy to train this step alone (sandwich and path-uniform warm-up steps of
+    the template); its gates
     are not stepped and no regulariser is added. ``weight`` rescales the loss (DDP shares).
     """
 
@@ -100,6 +101,7 @@ class TrainStep:
         if gate_opt is not None:
             gate_opt.zero_grad(set_to_none=True)
         if uniform is not None:
+            mode = model.mode  # warmup or relaxed: put back after this strategy's forward pass
             model.set_strategy(uniform)
         with torch.autocast(device_type="cuda", dtype=self.dtype or torch.float16, enabled=self.dtype is not None):
             logits = self.net(x)
@@ -108,7 +110,7 @@ class TrainStep:
         reg = None
         if uniform is not None:
             model.set_strategy(None)
-            model.set_mode("relaxed")
+            model.set_mode(mode)
         elif gated:
             reg = model.regularizer(self.n_train)
             total = total + reg
