@@ -83,3 +83,22 @@ def test_trust_report_summarises_template_seeds():
     text = trust_report({"default": scores})
     assert "| default | motion | all | 40 | +0.30, +0.50, -0.10 | +0.23 +- 0.31 | -0.10 |" in text
     assert "| default | motion | gates | 20 |" in text
+
+
+def test_a_run_whose_estimates_rank_poorly_says_so(tmp_path):
+    from workbench.studies.trust_record import LOW_TAU, trust_line, trust_short, trust_verdict
+
+    def figure(tau, lo, hi):
+        t = {"predictor": "anchors", "source": "anchors", "tau": tau, "tau_ci": [lo, hi], "rho": tau,
+             "strategies": 8, "seeds": 1, "interval_90": 0.05, "study": "x"}
+        (tmp_path / "trust.json").write_text(json.dumps(t))
+        return t
+
+    assert trust_verdict(figure(0.2, -0.3, 0.7))[0] == "low"
+    assert "LOW rank agreement" in trust_line(tmp_path) and "LOW (below 0.4)" in trust_short(tmp_path)
+    assert trust_verdict(figure(0.6, 0.1, 0.9))[0] == "unproven"
+    assert "cannot rule out a rank agreement below 0.4" in trust_line(tmp_path)
+    assert "not shown above 0.4" in trust_short(tmp_path) and "LOW" not in trust_short(tmp_path)
+    assert trust_verdict(figure(0.8, LOW_TAU + 0.01, 0.95))[0] == "ok"
+    assert "LOW" not in trust_line(tmp_path) and "not shown" not in trust_short(tmp_path)
+    assert trust_verdict(figure(LOW_TAU, LOW_TAU, 0.9))[0] == "ok"  # the threshold itself is not low

@@ -7,10 +7,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-__all__ = ["TRUST_FILE", "display_path", "health_suffix", "read_health", "read_trust", "trust_line", "trust_short",
-           "write_trust"]
+__all__ = ["LOW_TAU", "TRUST_FILE", "display_path", "health_suffix", "read_health", "read_trust", "trust_line",
+           "trust_short", "trust_verdict", "write_trust"]
 
 TRUST_FILE = "trust.json"  # in a template run folder: the latest study's headline figures
+#: below this Kendall tau a ranking of the estimates is not to be acted on without stand-alone checks
+LOW_TAU = 0.4
 
 
 def write_trust(template_run, ds, predictor: str, out: Path) -> None:
@@ -64,6 +66,26 @@ def display_path(path) -> str:
         return str(p)
 
 
+def trust_verdict(trust: dict) -> tuple[str, str]:
+    """``(level, text)`` for a trust figure, against :data:`LOW_TAU`:
+
+    * ``low``: the measured tau lies below it;
+    * ``unproven``: the tau is above it but its 95% interval reaches below it (8 anchors rarely
+      settle it: their tau has an SD of about 0.2-0.3);
+    * ``ok``: the whole interval lies above it."""
+    lo = trust["tau_ci"][0]
+    n = trust["strategies"]
+    what = "anchors" if trust.get("source") == "anchors" else "strategies"
+    if trust["tau"] < LOW_TAU:
+        return "low", (f"LOW rank agreement (tau below {LOW_TAU}): do not pick a strategy from these estimates "
+                       f"without stand-alone checks (`workbench recommend --budget 8`); remedies: another template "
+                       f"seed, a longer warm-up, an ensemble of template seeds")
+    if lo < LOW_TAU:
+        return "unproven", (f"{n} {what} cannot rule out a rank agreement below {LOW_TAU} "
+                            f"(more anchors narrow it: `workbench trust --anchors 16`)")
+    return "ok", f"rank agreement above {LOW_TAU} at 95% confidence"
+
+
 def trust_line(run) -> str:
     """One line for tables: the run's tau with its interval, or an 'unvalidated' mark, and the
     template's problems when it has any (:mod:`workbench.template.health`)."""
@@ -74,10 +96,10 @@ def trust_line(run) -> str:
     lo, hi = t["tau_ci"]
     if t.get("source") == "anchors":
         return (f"estimates checked on {t['strategies']} tool-chosen stand-alone anchors: Kendall tau {t['tau']:.2f} "
-                f"[95% CI {lo:.2f}, {hi:.2f}]; model error of a prediction about ±{t['interval_90']:.3f} (90%)"
-                ) + health_suffix(run)
+                f"[95% CI {lo:.2f}, {hi:.2f}]; model error of a prediction about ±{t['interval_90']:.3f} (90%); "
+                f"{trust_verdict(t)[1]}") + health_suffix(run)
     return (f"estimates validated: Kendall tau {t['tau']:.2f} [95% CI {lo:.2f}, {hi:.2f}] against stand-alone "
-            f"training over {t['strategies']} strategies ({t['predictor']})") + health_suffix(run)
+            f"training over {t['strategies']} strategies ({t['predictor']}); {trust_verdict(t)[1]}") + health_suffix(run)
 
 
 def trust_short(run) -> str:
@@ -87,5 +109,7 @@ def trust_short(run) -> str:
         return "estimates UNVALIDATED (no stand-alone check)" + health_suffix(run, short=True)
     lo, hi = t["tau_ci"]
     what = "anchors" if t.get("source") == "anchors" else "strategies"
+    level = trust_verdict(t)[0]
+    mark = {"low": f"; LOW (below {LOW_TAU})", "unproven": f"; not shown above {LOW_TAU}", "ok": ""}[level]
     return (f"rank agreement with stand-alone: Kendall tau {t['tau']:.2f} [{lo:.2f}, {hi:.2f}], "
-            f"{t['strategies']} {what}") + health_suffix(run, short=True)
+            f"{t['strategies']} {what}{mark}") + health_suffix(run, short=True)
