@@ -10,6 +10,7 @@ from workbench.studies.recommend import (
     interval_coverage,
     recommend,
     simulate_recommend,
+    trust_flag_rates,
 )
 
 UNITS = "s3b0"
@@ -78,6 +79,20 @@ def test_the_intervals_cover_about_what_they_claim():
     _, _, est, truth = _world(noise=0.02)
     cov = interval_coverage(truth, est, 16, repeats=10, level=0.9)
     assert 0.8 <= cov["coverage"] <= 0.99 and cov["checked"] > 300
+
+
+def test_the_trust_figure_calls_a_random_ranking_low_and_a_good_one_not():
+    codes, true, est, truth = _world(noise=0.002)
+    rng = np.random.default_rng(3)
+    noise = {c: float(rng.normal()) for c in codes}  # estimates that know nothing
+    good = trust_flag_rates(truth, {c: true[c] for c in codes}, 8, repeats=20)
+    bad = trust_flag_rates(truth, noise, 8, repeats=20)
+    assert good["full_tau"] > 0.9 and abs(bad["full_tau"]) < 0.3
+    assert good["low"] <= 0.1 and bad["low"] >= 0.6
+    assert good["low"] + good["unproven"] + good["ok"] == pytest.approx(1.0)
+    assert good["ok"] > bad["ok"]
+    with pytest.raises(ValueError, match="k must lie"):
+        trust_flag_rates(truth, noise, 2)
 
 
 def test_decision_report_from_template_scores():

@@ -10,9 +10,10 @@
 * :func:`recommend`: with a budget of ``B`` stand-alone trainings, verify first where the surrogate
   is high or unsure (an upper confidence bound), refit after each, and return the best verified
   strategy with its evidence.
-* :func:`simulate_recommend` and :func:`interval_coverage`: the same policy run against a truth
-  table (each "training" looks up one seed of the table), for regret-vs-budget curves and the
-  coverage of the surrogate's intervals.
+* :func:`simulate_recommend`, :func:`interval_coverage` and :func:`trust_flag_rates`: the same
+  policy run against a truth table (each "training" looks up one seed of the table), for
+  regret-vs-budget curves, the coverage of the surrogate's intervals and how often a run's trust
+  figure calls its ranking low.
 
 No torch: the trainings are a function the caller passes in.
 """
@@ -24,7 +25,8 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["Surrogate", "choose_anchors", "interval_coverage", "recommend", "simulate_recommend", "unit_features"]
+__all__ = ["Surrogate", "choose_anchors", "interval_coverage", "recommend", "simulate_recommend", "trust_flag_rates",
+           "unit_features"]
 
 #: prior standard deviations of the intercept (offset of the estimates) and of the estimate's slope around 1
 OFFSET_SD, SLOPE_SD = 0.3, 0.5
@@ -226,3 +228,37 @@ def interval_coverage(truth: Mapping[str, Sequence[float]], estimates: Mapping[s
         widths.append(float(np.mean(2 * z * sd)))
     return {"level": level, "anchors": k, "coverage": hits / total, "checked": total,
             "mean_width": float(np.mean(widths)), "mean_half_width": float(np.mean(widths)) / 2, "repeats": repeats}
+
+
+def trust_flag_rates(truth: Mapping[str, Sequence[float]], estimates: Mapping[str, float], k: int = 8, *,
+                     repeats: int = 20, seed: int = 0, bootstrap: int = 500) -> dict:
+    """How a run's trust figure (``workbench trust``: ``k`` tool-chosen anchors, one stand-alone
+    training each) judges these estimates, simulated against a truth table: the share of draws in
+    which it says ``low`` (anchor tau below :data:`~workbench.studies.trust_record.LOW_TAU`),
+    ``unproven`` or ``ok`` (:func:`~workbench.studies.trust_record.trust_verdict`), the mean anchor
+    tau, and the tau of the estimates against the seed mean of every strategy (what the figure
+    stands for)."""
+    from scipy.stats import kendalltau
+
+    from workbench.studies.agreement import rank_metrics
+    from workbench.studies.trust_record import trust_verdict
+
+    codes = [c for c in estimates if c in truth and np.isfinite(np.asarray(truth[c], float)).any()]
+    acc = {c: np.asarray(truth[c], float)[np.isfinite(np.asarray(truth[c], float))] for c in codes}
+    if not 3 <= k <= len(codes):
+        raise ValueError(f"k must lie in 3..{len(codes)} (strategies with a truth), got {k}")
+    est = {c: estimates[c] for c in codes}
+    levels, taus = [], []
+    for r in range(repeats):
+        rng = np.random.default_rng([seed, k, r, 7])
+        anchors = choose_anchors(est, k, seed=int(rng.integers(1 << 31)))
+        y = np.array([float(rng.choice(acc[c])) for c in anchors])
+        m = rank_metrics(np.array([est[c] for c in anchors]), y, bootstrap=bootstrap, seed=r)
+        t = {"tau": m["tau"] if np.isfinite(m["tau"]) else 0.0, "tau_ci": list(m["tau_ci"]), "strategies": k,
+             "source": "anchors"}
+        levels.append(trust_verdict(t)[0])
+        taus.append(t["tau"])
+    full = float(kendalltau([est[c] for c in codes], [acc[c].mean() for c in codes]).statistic)
+    return {"anchors": k, "repeats": repeats, "full_tau": full, "anchor_tau_mean": float(np.mean(taus)),
+            "anchor_tau_sd": float(np.std(taus, ddof=1)) if repeats > 1 else float("nan"),
+            **{level: levels.count(level) / repeats for level in ("low", "unproven", "ok")}}
