@@ -68,6 +68,9 @@ PYTHONPATH=. .venv/bin/python reports/trust/predictors.py compute --runs $R/mixe
 # the costly predictors (8 Monte-Carlo masks, 50 fine-tuning steps) as a pilot on one template: they ranked
 # worse than the default at 250x and 350x its cost, so no more seeds were spent on them
 PYTHONPATH=. .venv/bin/python reports/trust/predictors.py compute --costly --runs $R/motion-w15-s0
+# the gates' own log-probability of each strategy (no forward pass), on the development templates
+PYTHONPATH=. .venv/bin/python reports/trust/predictors.py compute --only gate-logp --runs $R/mixed-s? $R/motion-s? \
+  $R/mixed-w15-s? $R/motion-w15-s? $R/mixed-w15-sw50-s? $R/motion-w15-sw50-s? $R/mixed-w15-k05-s? $R/motion-w15-k05-s?
 # few-shot templates (split on the least sure layer, one part per unit, 4 more epochs each)
 PYTHONPATH=. .venv/bin/python reports/trust/predictors.py compute --only fewshot --runs $R/mixed-w15-s? $R/motion-w15-s?
 

@@ -19,7 +19,7 @@ from workbench.studies.predictors import PREDICTORS, predict_run
 
 TABLE = "reports/fusionbench/e30"
 RUNS = Path("runs/trust")
-CHEAP = ("shared", "shared+bn2", "shared+bn8", "shared+bn2+val5x")
+CHEAP = ("shared", "shared+bn2", "shared+bn8", "shared+bn2+val5x", "gate-logp")
 COSTLY = ("mc8", "finetune50")
 
 

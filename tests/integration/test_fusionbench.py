@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -110,6 +111,16 @@ def test_score_run_estimates_exactly_the_table_strategies(tiny_setting, tmp_path
     assert set(more["estimates"]) == set(codes) and more["config"]["val_scale"] == 5
     with pytest.raises(ValueError, match="unknown predictor"):
         predict_run(run, codes, "oracle")
+    # the gates' log-probability: no forward pass, the sum of each layer's log marginal
+    from workbench.strategy import parse_strategy
+    from workbench.template.network import load_template
+
+    lp = predict_run(run, codes, "gate-logp", cache=False)["estimates"]
+    template = load_template(run)[0]
+    up = template.unit_probabilities()
+    s = template.on_scaffold(parse_strategy(codes[1]))
+    want = sum(math.log(float(up[i, template.units.index(u)])) for i, u in enumerate(s.units))
+    assert lp[codes[1]] == pytest.approx(want, abs=1e-5) and all(v <= 0 for v in lp.values())
     # few-shot: the parts are trained once (their time counts), each strategy scored by its part
     fs = predict_run(run, codes, "fewshot", cache=False)
     manifest = json.loads(next(run.glob("fewshot-*/fewshot.json")).read_text())

@@ -43,6 +43,8 @@ PREDICTORS: dict[str, tuple[dict, str]] = {
                          "shared weights, BN re-estimated on 2 batches, scored on 5x the validation clips"),
     "mc8": ({"mc_samples": 8}, "conditioned mode, softmax averaged over 8 Monte-Carlo masks"),
     "finetune50": ({"finetune_steps": 50}, "each strategy fine-tuned 50 steps (batch 64, AdamW 1e-3)"),
+    "gate-logp": ({"gate_logp": True}, "the log-probability of the strategy under the template's learned gates "
+                                       "(the sum over layers of its unit's log marginal; no forward pass)"),
     "fewshot": ({"recalibrate_batches": 2, "few_shot_epochs": 4},
                 "few-shot template: split on its least sure layer, one part per unit trained 4 more epochs "
                 "(RUN/fewshot-<weights>, trained when missing; its training time counts), each strategy scored "
@@ -124,16 +126,22 @@ def predict_run(run: str | Path, codes: Sequence[str], predictor: str, *, thread
         fields, _ = PREDICTORS[predictor]
         fields = dict(fields)
         t0 = time.perf_counter()  # opening (and for val5x, rendering) the clips counts in the cost
+        if fields.pop("gate_logp", False):
+            top1 = _gate_log_probability(template, strategies)
+            fields = None
         data_kw = dict(spec["data_kw"])
-        scale = fields.pop("val_scale", 1)
+        scale = fields.pop("val_scale", 1) if fields is not None else 1
         if scale != 1:  # more validation clips of the same generator (synthetic data only)
             if "val_per_class" not in data_kw:
                 raise ValueError(f"predictor {predictor!r} needs a run on synthetic data with val_per_class")
             data_kw["val_per_class"] = int(data_kw["val_per_class"] * scale)
-        splits = open_splits(spec["dataset"], root=spec.get("root"), splits=("train", "val"), **data_kw)
-        few_epochs = fields.pop("few_shot_epochs", 0)
         extra = 0.0
-        if few_epochs:
+        if fields is not None:
+            splits = open_splits(spec["dataset"], root=spec.get("root"), splits=("train", "val"), **data_kw)
+        few_epochs = fields.pop("few_shot_epochs", 0) if fields is not None else 0
+        if fields is None:
+            pass
+        elif few_epochs:
             top1, extra = _few_shot_top1(run, strategies, splits, few_epochs,
                                          EstimateConfig(progress=progress, **fields))
         else:
@@ -151,6 +159,16 @@ def predict_run(run: str | Path, codes: Sequence[str], predictor: str, *, thread
     if cache:
         write_json(path, out)
     return out
+
+
+def _gate_log_probability(template, strategies) -> list[float]:
+    """Each strategy's log-probability under the template's gates (layers independent)."""
+    import torch
+
+    with torch.no_grad():
+        logp = torch.log(template.unit_probabilities().clamp_min(1e-12))
+    col = {u: j for j, u in enumerate(template.units)}
+    return [float(sum(logp[i, col[u]] for i, u in enumerate(s.units))) for s in strategies]
 
 
 def _few_shot_top1(run: Path, strategies, splits, epochs: int, config) -> tuple[list[float], float]:
