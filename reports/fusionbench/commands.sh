@@ -18,5 +18,6 @@ $W bench build --out reports/fusionbench/e30 --epochs 30 --paired --seeds 3 4 5 
 $W bench build --out reports/fusionbench/fidelity-e10 --epochs 10 --seeds 10 11 --first 24 --workers 2 \
     --setting mixed --setting motion
 
-# 3. the speed of the stand-alone path (quiet machine)
+# 3. the speed of the stand-alone path (quiet machine), and of one step by execution mode
 .venv/bin/python benchmarks/standalone.py
+.venv/bin/python benchmarks/step_modes.py

@@ -59,9 +59,15 @@ for S in 0 1 2; do
   [ -f $R/shake-w15-s$S/marginals.nc ] || $W template train $SHAKE ${TEMPLATE/--epochs 15 --warmup 5/--epochs 30 --warmup 15} --seed $S --out $R/shake-w15-s$S
 done
 
+LONG="--dataset synthetic-motion --frames 16 --clips-per-class 100 --data-arg val_per_class=50 --data-arg test_per_class=250 \
+  --data-arg noise=0.1 --data-arg difficulty=0.5 --data-arg num_classes=8"
+for S in 0 1 2; do
+  [ -f $R/long-w15-s$S/marginals.nc ] || $W template train $LONG ${TEMPLATE/--epochs 15 --warmup 5/--epochs 30 --warmup 15} --seed $S --out $R/long-w15-s$S
+done
+
 # the held-out estimates, with the predictor chosen on the development settings (reports/trust/choice.json),
 # computed only after that choice was committed (make.py refuses any computed before it)
-PYTHONPATH=. .venv/bin/python reports/trust/predictors.py compute --only shared+bn2 --runs $R/shake-w15-s?
+PYTHONPATH=. .venv/bin/python reports/trust/predictors.py compute --only shared+bn2 --runs $R/shake-w15-s? $R/long-w15-s?
 
 # predictors and their cost (cached in each run's predictors/ folder; reports/trust/predictors.py scores them)
 PYTHONPATH=. .venv/bin/python reports/trust/predictors.py compute --runs $R/mixed-s? $R/motion-s? $R/mixed-w15-s? $R/motion-w15-s?
