@@ -77,6 +77,9 @@ PYTHONPATH=. .venv/bin/python reports/trust/predictors.py compute --costly --run
 # the gates' own log-probability of each strategy (no forward pass), on the development templates
 PYTHONPATH=. .venv/bin/python reports/trust/predictors.py compute --only gate-logp --runs $R/mixed-s? $R/motion-s? \
   $R/mixed-w15-s? $R/motion-w15-s? $R/mixed-w15-sw50-s? $R/motion-w15-sw50-s? $R/mixed-w15-k05-s? $R/motion-w15-k05-s?
+# ranked by validation loss instead of top-1
+PYTHONPATH=. .venv/bin/python reports/trust/predictors.py compute --only shared+bn2-nll --runs $R/mixed-w15-s? \
+  $R/motion-w15-s? $R/mixed-w15-sw50-s? $R/motion-w15-sw50-s? $R/mixed-w15-k05-s? $R/motion-w15-k05-s?
 # few-shot templates (split on the least sure layer, one part per unit, 4 more epochs each)
 PYTHONPATH=. .venv/bin/python reports/trust/predictors.py compute --only fewshot --runs $R/mixed-w15-s? $R/motion-w15-s?
 

@@ -146,6 +146,7 @@ def dev_section(tab, store, choice=None) -> list[str]:
             "Cost: seconds per strategy on one thread, and as a share of one stand-alone training (the table's "
             "median on one thread). Ensembles cost one template per member.")
     out = [predictor_report(rows, title="Development: schedules and predictors", note=note)]
+    out += lever_summary(rows)
     if pilots:
         from workbench.studies.fusionbench_score import score_estimates
 
@@ -162,6 +163,32 @@ def dev_section(tab, store, choice=None) -> list[str]:
                            f"{sc['tau_ci'][1]:+.2f}] | {rt:+.2f} | {d['per_strategy_s']:.1f} |")
         out.append("")
     return out
+
+
+def lever_summary(rows, predictor: str = "shared+bn2") -> list[str]:
+    """One line per template configuration: the default predictor's tau on each development
+    setting (mean +- SD over template seeds) and the change against 15 + 15."""
+    by = {}
+    for r in rows:
+        name = r["predictor"]
+        if not name.startswith("[") or not name.endswith("] " + predictor):
+            continue
+        by.setdefault(name[1:name.index("]")], {})[r["setting"]] = r["all"]["tau"]
+    if "15 + 15" not in by:
+        return []
+    lines = [f"Template configurations at a glance ({predictor}, tau on all strategies, mean +- SD over template "
+             "seeds; the change is against 15 + 15, per setting):", "",
+             "| configuration | " + " | ".join(DEVELOPMENT) + " | change | mean change |",
+             "|---|" + "---|" * len(DEVELOPMENT) + "---|---|"]
+    base = by["15 + 15"]
+    for label, taus in by.items():
+        if set(taus) != set(DEVELOPMENT):
+            continue
+        cells = [f"{np.mean(taus[s]):+.2f} +- {np.std(taus[s], ddof=1):.2f}" for s in DEVELOPMENT]
+        delta = [np.mean(taus[s]) - np.mean(base[s]) for s in DEVELOPMENT]
+        lines.append(f"| {label} | " + " | ".join(cells) + " | " + ", ".join(f"{d:+.2f}" for d in delta)
+                     + f" | {np.mean(delta):+.2f} |")
+    return lines + [""]
 
 
 def heldout_section(tab, store, choice) -> tuple[list[str], dict]:

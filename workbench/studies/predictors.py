@@ -39,6 +39,9 @@ PREDICTORS: dict[str, tuple[dict, str]] = {
     "shared": ({"recalibrate_batches": 0}, "shared weights, the template's BN statistics"),
     "shared+bn2": ({"recalibrate_batches": 2}, "shared weights, BN re-estimated on 2 batches (default)"),
     "shared+bn8": ({"recalibrate_batches": 8}, "shared weights, BN re-estimated on 8 batches"),
+    "shared+bn2-nll": ({"recalibrate_batches": 2, "score": "nll"},
+                       "shared weights, BN re-estimated on 2 batches, ranked by validation loss (lower is "
+                       "better) instead of top-1"),
     "shared+bn2+val5x": ({"recalibrate_batches": 2, "val_scale": 5},
                          "shared weights, BN re-estimated on 2 batches, scored on 5x the validation clips"),
     "mc8": ({"mc_samples": 8}, "conditioned mode, softmax averaged over 8 Monte-Carlo masks"),
@@ -139,6 +142,7 @@ def predict_run(run: str | Path, codes: Sequence[str], predictor: str, *, thread
         if fields is not None:
             splits = open_splits(spec["dataset"], root=spec.get("root"), splits=("train", "val"), **data_kw)
         few_epochs = fields.pop("few_shot_epochs", 0) if fields is not None else 0
+        score = fields.pop("score", "top1") if fields is not None else "top1"
         if fields is None:
             pass
         elif few_epochs:
@@ -147,7 +151,7 @@ def predict_run(run: str | Path, codes: Sequence[str], predictor: str, *, thread
         else:
             est = estimate_strategies(template, strategies, splits["val"], train_set=splits["train"],
                                       config=EstimateConfig(progress=progress, **fields))
-            top1 = est["top1"].values
+            top1 = est["top1"].values if score == "top1" else -est["loss"].values
         seconds = time.perf_counter() - t0 + extra
         out = {"predictor": predictor, "config": PREDICTORS[predictor][0], "run": str(run), "codes_key": key,
                "estimates": dict(zip(codes, (round(float(v), 6) for v in top1))),
