@@ -109,6 +109,8 @@ def test_score_run_estimates_exactly_the_table_strategies(tiny_setting, tmp_path
     assert predict_run(run, codes[:3], "shared+bn2")["estimates"][codes[0]] != -1.0  # another list: recomputed
     more = predict_run(run, codes, "shared+bn2+val5x", cache=False)
     assert set(more["estimates"]) == set(codes) and more["config"]["val_scale"] == 5
+    nll = predict_run(run, codes, "shared+bn2-nll", cache=False)["estimates"]  # minus the validation loss
+    assert all(v < 0 for v in nll.values()) and nll != p["estimates"]
     with pytest.raises(ValueError, match="unknown predictor"):
         predict_run(run, codes, "oracle")
     # the gates' log-probability: no forward pass, the sum of each layer's log marginal
