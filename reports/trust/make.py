@@ -86,8 +86,8 @@ def truth_section(tab) -> list[str]:
              "seeds 3, 4, 5; a strategy's truth is its seed mean. The noise ceiling is the tau a perfect predictor "
              "would reach against the seed mean of this many seeds.", "",
              "| setting | role | trainings | agreement measured on | seed SD | tau between seeds | "
-             "reliability of the seed mean | noise ceiling tau | curves flat by epoch |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "reliability of the seed mean | seeds for 0.8 | noise ceiling tau | curves flat by epoch |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for s in tab.setting.values.tolist():
         q = truth_quality(tab, s)
         role = "development" if s in DEVELOPMENT else "held-out" if s in HELD_OUT else "-"
@@ -96,7 +96,7 @@ def truth_section(tab) -> list[str]:
             return "-" if v is None else f"{v:.3f}"
         lines.append(f"| {s} | {role} | {q['finished']} of {tab.sizes['strategy'] * tab.sizes['seed']} | "
                      f"{q['strategies']} strategies x {q['seeds']} seeds | {f(q['seed_sd'])} | {f(q['tau_between_seeds'])} | {f(q['reliability'])} | "
-                     f"{f(q['noise_ceiling_tau'])} | {flattening_epoch(tab, s) or '-'} |")
+                     f"{q['seeds_for_goal'] or '-'} | {f(q['noise_ceiling_tau'])} | {flattening_epoch(tab, s) or '-'} |")
     return lines + [""]
 
 

@@ -18,6 +18,8 @@ __all__ = ["truth_quality", "score_estimates", "matching_setting", "score_run", 
 
 #: strategies a partly built seed needs before the agreement between seeds counts it
 MIN_AGREEMENT = 24
+#: the reliability of the seed mean a table aims at on every setting
+RELIABILITY_GOAL = 0.8
 #: a learning curve has flattened once the mean curve is within this of its final value for good
 FLAT_TOLERANCE = 0.01
 
@@ -45,11 +47,12 @@ def truth_quality(table, setting: str) -> dict:
     n, k = acc.shape
     if n < 3 or k < 2:
         return {"strategies": int(n), "seeds": int(k), "tau_between_seeds": None, "reliability": None,
-                "noise_ceiling_tau": None, "seed_sd": None, **partial}
+                "noise_ceiling_tau": None, "seed_sd": None, "seeds_for_goal": None, **partial}
     taus = [kendall_tau(acc[:, i], acc[:, j]) for i in range(k) for j in range(i + 1, k)]
     r1 = float(np.mean(taus))
     if not math.isfinite(r1):  # a seed whose accuracies are all equal: no ranking to agree on
         rel = ceiling_tau = float("nan")
+        need = None
     else:
         # Spearman-Brown on the rank correlation between seeds (Kendall's tau -> Pearson's r on
         # ranks); seeds that disagree on average carry no signal: reliability 0, not negative
@@ -57,9 +60,13 @@ def truth_quality(table, setting: str) -> dict:
         rel = k * r_single / (1 + (k - 1) * r_single)
         # a perfect predictor correlates with the seed mean at sqrt(reliability)
         ceiling_tau = 2 / math.pi * math.asin(min(1.0, math.sqrt(rel)))
+        # Spearman-Brown solved for the seeds whose mean reaches the goal (None: seeds never agree)
+        g = RELIABILITY_GOAL
+        need = max(1, math.ceil(g * (1 - r_single) / ((1 - g) * r_single) - 1e-9)) if r_single > 0 else None
     seed_sd = _seed_sd(acc)
     return {"strategies": int(n), "seeds": int(k), "tau_between_seeds": round(r1, 4), "reliability": round(rel, 4),
-            "noise_ceiling_tau": round(ceiling_tau, 4), "seed_sd": round(seed_sd, 4), **partial}
+            "noise_ceiling_tau": round(ceiling_tau, 4), "seed_sd": round(seed_sd, 4), "seeds_for_goal": need,
+            **partial}
 
 
 def flattening_epoch(table, setting: str, tol: float = FLAT_TOLERANCE) -> int | None:
@@ -231,14 +238,15 @@ def readme(table, out: str | Path = "reports/fusionbench") -> str:
         f"test splits at the end. Environments: {table.attrs.get('environments')}.",
         "",
         "Best and worst: seed means of the strategies with a finished training; the agreement columns need two "
-        "seeds on at least three strategies.",
+        f"seeds on at least three strategies. Seeds for {RELIABILITY_GOAL}: how many seeds the seed mean needs to "
+        f"reach a reliability of {RELIABILITY_GOAL} (Spearman-Brown from the agreement between seeds so far).",
         "",
         f"Curves flat by: the first epoch from which the mean learning curve stays within {FLAT_TOLERANCE} of its final "
         "value (the curves: curves.png).",
         "",
         "| setting | data | clips train/val/test | trainings finished | best | worst | seed SD | tau between seeds | "
-        "reliability of the seed mean | noise ceiling tau | curves flat by |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        f"reliability of the seed mean | seeds for {RELIABILITY_GOAL} | noise ceiling tau | curves flat by |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in table.setting.values.tolist():
         q = truth_quality(table, s)
@@ -252,7 +260,7 @@ def readme(table, out: str | Path = "reports/fusionbench") -> str:
 
         lines.append(f"| {s} | {d.get('dataset')} ({knobs}) | {per} per class | {q['finished']} | {f(q.get('best'))} | "
                      f"{f(q.get('worst'))} | {f(q.get('seed_sd'))} | {f(q['tau_between_seeds'])} | "
-                     f"{f(q['reliability'])} | {f(q['noise_ceiling_tau'])} | "
+                     f"{f(q['reliability'])} | {q['seeds_for_goal'] or '-'} | {f(q['noise_ceiling_tau'])} | "
                      f"{flattening_epoch(table, s) or '-'} of {table.sizes['epoch']} |")
     lines += ["", "Rebuild or continue (cached and resumable; any number of processes may share it):", "",
               f"    {build_command(table, out)}", "",
