@@ -31,6 +31,7 @@ from workbench.studies.fusionbench import (
 from workbench.studies.predictors import predictor_report, predictor_rows
 from workbench.studies.recommend import interval_coverage, simulate_recommend, trust_flag_rates
 from workbench.studies.trust import table_truth
+from workbench.studies.trust_record import LOW_TAU
 
 HERE = Path("reports/trust")
 TABLE = "reports/fusionbench/e30"
@@ -168,12 +169,15 @@ def dev_section(tab, store, choice=None) -> list[str]:
 def lever_summary(rows, predictor: str = "shared+bn2") -> list[str]:
     """One line per template configuration: the default predictor's tau on each development
     setting (mean +- SD over template seeds) and the change against 15 + 15."""
-    by = {}
+    by, late = {}, set()
     for r in rows:
         name = r["predictor"]
         if not name.startswith("[") or not name.endswith("] " + predictor):
             continue
-        by.setdefault(name[1:name.index("]")], {})[r["setting"]] = r["all"]["tau"]
+        label = name[1:name.index("]")]
+        by.setdefault(label, {})[r["setting"]] = r["all"]["tau"]
+        if "measured after the held-out choice" in r.get("note", ""):
+            late.add(label)
     if "15 + 15" not in by:
         return []
     lines = [f"Template configurations at a glance ({predictor}, tau on all strategies, mean +- SD over template "
@@ -186,9 +190,9 @@ def lever_summary(rows, predictor: str = "shared+bn2") -> list[str]:
             continue
         cells = [f"{np.mean(taus[s]):+.2f} +- {np.std(taus[s], ddof=1):.2f}" for s in DEVELOPMENT]
         delta = [np.mean(taus[s]) - np.mean(base[s]) for s in DEVELOPMENT]
-        lines.append(f"| {label} | " + " | ".join(cells) + " | " + ", ".join(f"{d:+.2f}" for d in delta)
-                     + f" | {np.mean(delta):+.2f} |")
-    return lines + [""]
+        lines.append(f"| {label}{' (*)' if label in late else ''} | " + " | ".join(cells) + " | "
+                     + ", ".join(f"{d:+.2f}" for d in delta) + f" | {np.mean(delta):+.2f} |")
+    return lines + ["", "(*) measured after the held-out choice: informs a later choice only.", ""] if late else lines + [""]
 
 
 def heldout_section(tab, store, choice) -> tuple[list[str], dict]:
@@ -254,25 +258,27 @@ def flag_section(tab, store, choice) -> list[str]:
     lines = ["## Does a run say when its estimates rank poorly?", "",
              f"Each template run's trust figure (`workbench trust`: 8 tool-chosen stand-alone anchors, one training "
              f"each, predictor {name}) simulated {REPEATS} times against the table: the share of draws in which the "
-             "run says LOW (anchor tau below 0.4), says it cannot rule out a tau below 0.4 (unproven), or says "
-             "nothing (ok). Full tau: the estimates against every strategy's seed mean.", "",
+             f"run says LOW (anchor tau below {LOW_TAU}, or none measurable), says it cannot rule out a tau below "
+             f"{LOW_TAU} (unproven), or says the 95% interval lies above {LOW_TAU} (ok). Full tau: the estimates "
+             "against every strategy's seed mean.", "",
              "| run | full tau | anchor tau, mean +- SD | LOW | unproven | ok |", "|---|---|---|---|---|---|"]
     for run, r in rows:
         lines.append(f"| {run} | {r['full_tau']:+.2f} | {r['anchor_tau_mean']:+.2f} +- {r['anchor_tau_sd']:.2f} | "
                      f"{r['low']:.2f} | {r['unproven']:.2f} | {r['ok']:.2f} |")
-    below = [r for _, r in rows if r["full_tau"] < 0.4]
-    above = [r for _, r in rows if r["full_tau"] >= 0.4]
+    below = [r for _, r in rows if r["full_tau"] < LOW_TAU]
+    above = [r for _, r in rows if r["full_tau"] >= LOW_TAU]
     lines.append("")
     if below:
-        lines.append(f"Runs whose full tau is below 0.4 ({len(below)}): the run says LOW in "
+        lines.append(f"Runs whose full tau is below {LOW_TAU} ({len(below)}): the run says LOW in "
                      f"{np.mean([r['low'] for r in below]):.0%} of draws and LOW or unproven in "
                      f"{np.mean([r['low'] + r['unproven'] for r in below]):.0%}.")
     if above:
-        lines.append(f"Runs at 0.4 or above ({len(above)}): LOW in {np.mean([r['low'] for r in above]):.0%} of draws "
-                     f"(a false alarm), ok in {np.mean([r['ok'] for r in above]):.0%}.")
-    return lines + ["", "With 8 anchors the anchor tau has an SD of about 0.2-0.3, so the figure cannot tell 0.3 from "
-                    "0.5: a run only says ok when its anchors agree almost perfectly; `--anchors 16` narrows it at twice "
-                    "the cost.", ""]
+        lines.append(f"Runs at {LOW_TAU} or above ({len(above)}): LOW in {np.mean([r['low'] for r in above]):.0%} of "
+                     f"draws (a false alarm), ok in {np.mean([r['ok'] for r in above]):.0%}.")
+    sds = [r["anchor_tau_sd"] for _, r in rows if math.isfinite(r["anchor_tau_sd"])]
+    return lines + ["", f"With 8 anchors the anchor tau has an SD of {min(sds):.2f}-{max(sds):.2f} over draws (median "
+                    f"{np.median(sds):.2f}), so the figure cannot tell a tau of 0.3 from 0.5: a run only says ok when its "
+                    "anchors agree almost perfectly; more anchors (`--anchors 16`) narrow it at twice the cost.", ""]
 
 
 def goals_section(tab, store, choice) -> list[str]:

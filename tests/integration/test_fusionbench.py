@@ -109,8 +109,6 @@ def test_score_run_estimates_exactly_the_table_strategies(tiny_setting, tmp_path
     assert predict_run(run, codes[:3], "shared+bn2")["estimates"][codes[0]] != -1.0  # another list: recomputed
     more = predict_run(run, codes, "shared+bn2+val5x", cache=False)
     assert set(more["estimates"]) == set(codes) and more["config"]["val_scale"] == 5
-    nll = predict_run(run, codes, "shared+bn2-nll", cache=False)["estimates"]  # minus the validation loss
-    assert all(v < 0 for v in nll.values()) and nll != p["estimates"]
     with pytest.raises(ValueError, match="unknown predictor"):
         predict_run(run, codes, "oracle")
     # the gates' log-probability: no forward pass, the sum of each layer's log marginal
@@ -123,6 +121,17 @@ def test_score_run_estimates_exactly_the_table_strategies(tiny_setting, tmp_path
     s = template.on_scaffold(parse_strategy(codes[1]))
     want = sum(math.log(float(up[i, template.units.index(u)])) for i, u in enumerate(s.units))
     assert lp[codes[1]] == pytest.approx(want, abs=1e-5) and all(v <= 0 for v in lp.values())
+    # ranked by loss: minus each strategy's validation loss, as the estimator computes it
+    from workbench.engine.estimate import EstimateConfig, estimate_strategies
+    from workbench.runs import Run
+    from workbench.studies.pipeline import open_splits
+
+    nll = predict_run(run, codes, "shared+bn2-nll", cache=False)["estimates"]
+    spec = Run(run).spec()
+    splits = open_splits(spec["dataset"], root=spec.get("root"), splits=("train", "val"), **spec["data_kw"])
+    est = estimate_strategies(template, [template.on_scaffold(parse_strategy(c)) for c in codes[:4]], splits["val"],
+                              train_set=splits["train"], config=EstimateConfig(progress=False, recalibrate_batches=2))
+    assert [nll[c] for c in codes[:4]] == pytest.approx((-est["loss"].values).tolist(), abs=1e-5)
     # few-shot: the parts are trained once (their time counts), each strategy scored by its part
     fs = predict_run(run, codes, "fewshot", cache=False)
     manifest = json.loads(next(run.glob("fewshot-*/fewshot.json")).read_text())

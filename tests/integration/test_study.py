@@ -56,7 +56,7 @@ def test_rank_study_end_to_end(template, tmp_path):
     assert "Kendall tau" in (out / "report.md").read_text()
     t = read_trust(template)
     assert t is not None and t["strategies"] == 8
-    assert "validated: Kendall tau" in trust_line(template)
+    assert "checked against stand-alone training: Kendall tau" in trust_line(template)
     # a second study on the same strategies recomputes no training
     before = {p: p.stat().st_mtime_ns for p in (out / "standalone").glob("*/result.json")}
     ds2 = run_rank_study(template, tmp_path / "again", config=cfg, progress=False,

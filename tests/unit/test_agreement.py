@@ -26,7 +26,19 @@ def test_bootstrap_intervals_equal_scipy_on_each_resample(n):
     assert m["tau_ci"][0] <= m["tau"] <= m["tau_ci"][1]
 
 
-def test_no_bootstrap_and_constant_resamples_give_no_interval():
+def test_infinite_scores_rank_like_any_other_and_large_n_uses_scipy():
+    pred = np.array([0.1, 0.2, np.inf, 0.4, -np.inf, 0.3])
+    truth = np.array([0.1, 0.3, 0.9, 0.5, 0.0, 0.2])
+    ranked = rank_metrics(np.argsort(np.argsort(pred)).astype(float), truth, bootstrap=300, seed=1)
+    m = rank_metrics(pred, truth, bootstrap=300, seed=1)
+    assert m["tau_ci"] == pytest.approx(ranked["tau_ci"]) and m["tau"] == pytest.approx(ranked["tau"])
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=200)
+    big = rank_metrics(x, x + rng.normal(size=200), bootstrap=50, seed=2)  # the loop: same definition
+    assert big["tau_ci"][0] < big["tau"] < big["tau_ci"][1]
+
+
+def test_no_bootstrap_gives_no_interval():
     m = rank_metrics([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], bootstrap=0)
     assert m["tau"] == pytest.approx(1.0) and np.isnan(m["tau_ci"][0])
     with pytest.raises(ValueError, match="at least 3"):

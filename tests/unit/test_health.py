@@ -97,8 +97,12 @@ def test_a_run_whose_estimates_rank_poorly_says_so(tmp_path):
     assert trust_verdict(figure(0.2, -0.3, 0.7))[0] == "low"
     assert "LOW rank agreement" in trust_line(tmp_path) and "LOW (below 0.4)" in trust_short(tmp_path)
     assert trust_verdict(figure(0.6, 0.1, 0.9))[0] == "unproven"
-    assert "cannot rule out a rank agreement below 0.4" in trust_line(tmp_path)
+    assert "cannot rule out a tau below 0.4" in trust_line(tmp_path)
     assert "not shown above 0.4" in trust_short(tmp_path) and "LOW" not in trust_short(tmp_path)
     assert trust_verdict(figure(0.8, LOW_TAU + 0.01, 0.95))[0] == "ok"
     assert "LOW" not in trust_line(tmp_path) and "not shown" not in trust_short(tmp_path)
     assert trust_verdict(figure(LOW_TAU, LOW_TAU, 0.9))[0] == "ok"  # the threshold itself is not low
+    # constant anchors: no tau (NaN, as JSON writes it) is no evidence, never "ok"
+    assert trust_verdict(figure(float("nan"), float("nan"), float("nan")))[0] == "low"
+    assert "no rank agreement could be measured" in trust_line(tmp_path)
+    assert trust_verdict(figure(0.7, float("nan"), float("nan")))[0] == "unproven"

@@ -157,7 +157,8 @@ def add_commands(sub) -> None:
                    help="share of gated steps that train one uniformly drawn strategy instead (0: none)")
     g.add_argument("--warmup-uniform", type=float, default=0.0,
                    help="share of warm-up steps that train one uniformly drawn strategy instead of every branch "
-                        "(1: a path-uniform warm-up; 0: none)")
+                        "(1: a path-uniform warm-up; 0: none); the warm-up's validation still scores every branch "
+                        "at once, which such a warm-up does not train")
     add_train_args(q, epochs=TEMPLATE_TRAINING.epochs, warmup=TEMPLATE_TRAINING.warmup_epochs, lr=TEMPLATE_TRAINING.lr,
                    batch_size=TEMPLATE_TRAINING.batch_size)
     q.set_defaults(func=cmd_template_train)

@@ -71,6 +71,12 @@ def rank_metrics(pred, truth, *, bootstrap: int = 2000, top_fraction: float = 0.
     rng = np.random.default_rng(seed)
     n = len(pred)
     idx = rng.integers(0, n, (bootstrap, n)) if bootstrap > 0 else np.zeros((0, n), int)
+    if n > 150:  # the vectorised pairs grow as n^2 per resample: scipy's O(n log n) one at a time wins
+        return _rank_metrics_loop(pred, truth, idx, top_fraction)
+    # both measures depend on the ranks alone: ranks are finite where values may be +-inf
+    from scipy.stats import rankdata
+
+    pred, truth = rankdata(pred), rankdata(truth)
     idx = idx[(np.ptp(pred[idx], axis=1) > 0) & (np.ptp(truth[idx], axis=1) > 0)]
     taus, rhos = [], []
     for i in range(0, len(idx), max(1, 4_000_000 // (n * n))):  # blocks of a few million pairs
@@ -84,6 +90,19 @@ def rank_metrics(pred, truth, *, bootstrap: int = 2000, top_fraction: float = 0.
         "rho": spearman_rho(pred, truth), "rho_ci": lo_hi(rhos),
         "top_k": k, "top_k_precision": top_k_precision(pred, truth, k),
     }
+
+
+def _rank_metrics_loop(pred, truth, idx, top_fraction: float) -> dict:
+    taus, rhos = [], []
+    for i in idx:
+        if np.ptp(pred[i]) == 0 or np.ptp(truth[i]) == 0:
+            continue
+        taus.append(kendall_tau(pred[i], truth[i]))
+        rhos.append(spearman_rho(pred[i], truth[i]))
+    k = math.ceil(top_fraction * len(pred))
+    lo_hi = lambda v: (float(np.nanpercentile(v, 2.5)), float(np.nanpercentile(v, 97.5))) if v else (np.nan, np.nan)  # noqa: E731
+    return {"tau": kendall_tau(pred, truth), "tau_ci": lo_hi(taus), "rho": spearman_rho(pred, truth),
+            "rho_ci": lo_hi(rhos), "top_k": k, "top_k_precision": top_k_precision(pred, truth, k)}
 
 
 def rank_average(*cols) -> np.ndarray:

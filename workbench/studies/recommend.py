@@ -231,19 +231,21 @@ def interval_coverage(truth: Mapping[str, Sequence[float]], estimates: Mapping[s
 
 
 def trust_flag_rates(truth: Mapping[str, Sequence[float]], estimates: Mapping[str, float], k: int = 8, *,
-                     repeats: int = 20, seed: int = 0, bootstrap: int = 500) -> dict:
+                     repeats: int = 20, seed: int = 0, bootstrap: int = 2000) -> dict:
     """How a run's trust figure (``workbench trust``: ``k`` tool-chosen anchors, one stand-alone
     training each) judges these estimates, simulated against a truth table: the share of draws in
     which it says ``low`` (anchor tau below :data:`~workbench.studies.trust_record.LOW_TAU`),
     ``unproven`` or ``ok`` (:func:`~workbench.studies.trust_record.trust_verdict`), the mean anchor
     tau, and the tau of the estimates against the seed mean of every strategy (what the figure
-    stands for)."""
+    stands for). As ``workbench trust``: test top-1 of one seed per anchor, tau on the tool-chosen
+    anchors alone, the same bootstrap; strategies without a finite estimate are left out."""
     from scipy.stats import kendalltau
 
     from workbench.studies.agreement import rank_metrics
     from workbench.studies.trust_record import trust_verdict
 
-    codes = [c for c in estimates if c in truth and np.isfinite(np.asarray(truth[c], float)).any()]
+    codes = [c for c in estimates if c in truth and np.isfinite(np.asarray(truth[c], float)).any()
+             and np.isfinite(estimates[c])]
     acc = {c: np.asarray(truth[c], float)[np.isfinite(np.asarray(truth[c], float))] for c in codes}
     if not 3 <= k <= len(codes):
         raise ValueError(f"k must lie in 3..{len(codes)} (strategies with a truth), got {k}")
@@ -254,11 +256,13 @@ def trust_flag_rates(truth: Mapping[str, Sequence[float]], estimates: Mapping[st
         anchors = choose_anchors(est, k, seed=int(rng.integers(1 << 31)))
         y = np.array([float(rng.choice(acc[c])) for c in anchors])
         m = rank_metrics(np.array([est[c] for c in anchors]), y, bootstrap=bootstrap, seed=r)
-        t = {"tau": m["tau"] if np.isfinite(m["tau"]) else 0.0, "tau_ci": list(m["tau_ci"]), "strategies": k,
-             "source": "anchors"}
+        t = {"tau": m["tau"], "tau_ci": list(m["tau_ci"]), "strategies": k, "source": "anchors"}
         levels.append(trust_verdict(t)[0])
         taus.append(t["tau"])
     full = float(kendalltau([est[c] for c in codes], [acc[c].mean() for c in codes]).statistic)
-    return {"anchors": k, "repeats": repeats, "full_tau": full, "anchor_tau_mean": float(np.mean(taus)),
-            "anchor_tau_sd": float(np.std(taus, ddof=1)) if repeats > 1 else float("nan"),
+    taus = np.asarray(taus, float)
+    taus = taus[np.isfinite(taus)]  # undefined taus count as "low" above, not in the mean
+    return {"anchors": k, "repeats": repeats, "full_tau": full,
+            "anchor_tau_mean": float(np.mean(taus)) if len(taus) else float("nan"),
+            "anchor_tau_sd": float(np.std(taus, ddof=1)) if len(taus) > 1 else float("nan"),
             **{level: levels.count(level) / repeats for level in ("low", "unproven", "ok")}}

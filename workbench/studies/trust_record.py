@@ -5,6 +5,7 @@ No torch: notebooks and figure titles read it."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 __all__ = ["LOW_TAU", "TRUST_FILE", "display_path", "health_suffix", "read_health", "read_trust", "trust_line",
@@ -69,21 +70,26 @@ def display_path(path) -> str:
 def trust_verdict(trust: dict) -> tuple[str, str]:
     """``(level, text)`` for a trust figure, against :data:`LOW_TAU`:
 
-    * ``low``: the measured tau lies below it;
-    * ``unproven``: the tau is above it but its 95% interval reaches below it (8 anchors rarely
-      settle it: their tau has an SD of about 0.2-0.3);
-    * ``ok``: the whole interval lies above it."""
-    lo = trust["tau_ci"][0]
+    * ``low``: the measured tau lies below it, or is undefined (the anchors' estimates or
+      results do not vary: nothing was shown to rank);
+    * ``unproven``: the tau is above it but the lower end of its 95% interval lies below it (8
+      anchors rarely settle it: their tau has an SD of about 0.2-0.3);
+    * ``ok``: the lower end of the 95% interval lies above it."""
+    tau, lo = float(trust["tau"]), float(trust["tau_ci"][0])
     n = trust["strategies"]
-    what = "anchors" if trust.get("source") == "anchors" else "strategies"
-    if trust["tau"] < LOW_TAU:
-        return "low", (f"LOW rank agreement (tau below {LOW_TAU}): do not pick a strategy from these estimates "
-                       f"without stand-alone checks (`workbench recommend --budget 8`); remedies: another template "
-                       f"seed, a longer warm-up, an ensemble of template seeds")
-    if lo < LOW_TAU:
-        return "unproven", (f"{n} {what} cannot rule out a rank agreement below {LOW_TAU} "
-                            f"(more anchors narrow it: `workbench trust --anchors 16`)")
-    return "ok", f"rank agreement above {LOW_TAU} at 95% confidence"
+    anchors = trust.get("source") == "anchors"
+    if not math.isfinite(tau):
+        return "low", ("LOW: no rank agreement could be measured (the estimates or the stand-alone results of the "
+                       f"{n} {'anchors' if anchors else 'strategies'} do not vary); treat the ranking as untested")
+    if tau < LOW_TAU:
+        return "low", (f"LOW rank agreement (tau {tau:.2f}, below {LOW_TAU}): do not pick a strategy from these "
+                       "estimates without stand-alone checks (`workbench recommend --budget 8`); remedies: another "
+                       "template seed, a longer warm-up, an ensemble of template seeds")
+    if not math.isfinite(lo) or lo < LOW_TAU:
+        more = ("more anchors narrow it (`workbench trust --anchors 16`: about 16 new trainings)" if anchors
+                else "a study over more strategies or seeds narrows it")
+        return "unproven", f"{n} {'anchors' if anchors else 'strategies'} cannot rule out a tau below {LOW_TAU}; {more}"
+    return "ok", f"the 95% interval of the rank agreement lies above {LOW_TAU}"
 
 
 def trust_line(run) -> str:
@@ -98,8 +104,8 @@ def trust_line(run) -> str:
         return (f"estimates checked on {t['strategies']} tool-chosen stand-alone anchors: Kendall tau {t['tau']:.2f} "
                 f"[95% CI {lo:.2f}, {hi:.2f}]; model error of a prediction about ±{t['interval_90']:.3f} (90%); "
                 f"{trust_verdict(t)[1]}") + health_suffix(run)
-    return (f"estimates validated: Kendall tau {t['tau']:.2f} [95% CI {lo:.2f}, {hi:.2f}] against stand-alone "
-            f"training over {t['strategies']} strategies ({t['predictor']}); {trust_verdict(t)[1]}") + health_suffix(run)
+    return (f"estimates checked against stand-alone training: Kendall tau {t['tau']:.2f} [95% CI {lo:.2f}, {hi:.2f}] "
+            f"over {t['strategies']} strategies ({t['predictor']}); {trust_verdict(t)[1]}") + health_suffix(run)
 
 
 def trust_short(run) -> str:
