@@ -84,8 +84,9 @@ def truth_section(tab) -> list[str]:
     lines = ["## The truth", "",
              f"FusionBench e30 ([{TABLE}]({TABLE.replace('reports/', '')}/README.md)): 74 strategies of the "
              "densenet-tiny template, stand-alone at 30 epochs (batch 16, AdamW 6e-3, cosine), paired design, "
-             "seeds 3, 4, 5; a strategy's truth is its seed mean. The noise ceiling is the tau a perfect predictor "
-             "would reach against the seed mean of this many seeds.", "",
+             f"seeds {', '.join(map(str, tab.seed.values.tolist()))} (not every setting has every seed yet: see "
+             "the trainings column); a strategy's truth is its seed mean. The noise ceiling is the tau a perfect "
+             "predictor would reach against the seed mean of this many seeds.", "",
              "| setting | role | trainings | agreement measured on | seed SD | tau between seeds | "
              "reliability of the seed mean | seeds for 0.8 | noise ceiling tau | curves flat by epoch |",
              "|---|---|---|---|---|---|---|---|---|---|"]

@@ -176,6 +176,7 @@ def simulate_recommend(truth: Mapping[str, Sequence[float]], estimates: Mapping[
     if len(codes) < 3:
         raise ValueError("fewer than 3 strategies have both an estimate and a stand-alone result")
     table = np.array([np.asarray(truth[c], float) for c in codes])  # strategy x seed (NaN: not trained)
+    table = table[:, np.isfinite(table).any(0)]  # a seed that no strategy has is not one of this setting's
     from workbench.studies.agreement import seed_sd as _seed_sd
 
     seed_sd = _seed_sd(table)
