@@ -187,6 +187,18 @@ def test_truth_quality_while_a_seed_is_being_built():
                    coords={"setting": ["s"], "strategy": [f"x{i}" for i in range(74)], "seed": [0, 1, 2]})
     q = fb.truth_quality(t, "s")
     assert q["strategies"] == 24 and q["seeds"] == 2 and q["tau_between_seeds"] > 0.8
+    # three whole seeds and a fourth at 30 of 74: the three seeds on every strategy, until the
+    # fourth covers 90% of the list
+    acc = np.stack([big + rng.normal(0, 0.02, 74) for _ in range(4)], 1)
+    acc[30:, 3] = np.nan
+    t = xr.Dataset({"test_top1": (("setting", "strategy", "seed"), acc[None])},
+                   coords={"setting": ["s"], "strategy": [f"x{i}" for i in range(74)], "seed": [0, 1, 2, 3]})
+    q = fb.truth_quality(t, "s")
+    assert q["strategies"] == 74 and q["seeds"] == 3
+    acc[30:70, 3] = big[30:70]
+    t["test_top1"].values[0] = acc
+    q = fb.truth_quality(t, "s")
+    assert q["strategies"] == 70 and q["seeds"] == 4
 
 
 def test_paired_init_gives_coinciding_layers_the_same_weights():

@@ -29,11 +29,16 @@ def truth_quality(table, setting: str) -> dict:
     """Between-seed agreement of one setting: mean Kendall tau between seeds, the Spearman-Brown
     reliability of the seed mean, and the noise ceiling of any predictor's tau against it."""
     acc = table["test_top1"].sel(setting=setting).values  # strategy x seed
-    # the seeds far enough along (a table being built has whole seeds and a partial one): at least
-    # half as many finished strategies as the most finished seed, or 24 (enough to measure an
-    # agreement on); agreement is then measured on the strategies finished in all of them
+    # the seeds far enough along (a table being built has whole seeds and partial ones): the most
+    # seeds whose strategies finished in all of them are at least 90% of the most any two or more
+    # seeds share (and 3), so that a new seed joins once it covers the list, not while it
+    # holds a biased first part of it; agreement is measured on those strategies
     counts = np.isfinite(acc).sum(0)
-    seeds_ok = [j for j in range(acc.shape[1]) if counts[j] >= max(3, min(MIN_AGREEMENT, 0.5 * counts.max()))]
+    order = np.argsort(-counts, kind="stable")
+    shared = {k: int(np.isfinite(acc[:, order[:k]]).all(1).sum()) for k in range(2, acc.shape[1] + 1)}
+    best = max(shared.values(), default=0)
+    ks = [k for k, n in shared.items() if n >= max(3, 0.9 * best)]
+    seeds_ok = sorted(order[:max(ks)].tolist()) if ks else []
     any_seed = np.isfinite(acc).any(1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
