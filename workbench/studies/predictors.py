@@ -113,10 +113,8 @@ def predict_run(run: str | Path, codes: Sequence[str], predictor: str, *, thread
             pass  # a damaged cache is recomputed (writes are atomic, so only a hand edit gets here)
     import torch
 
-    from workbench.engine.estimate import EstimateConfig, estimate_strategies
     from workbench.runs import Run, environment, write_json
     from workbench.strategy import parse_strategy
-    from workbench.studies.pipeline import open_splits
     from workbench.template.network import load_template
 
     before = torch.get_num_threads()
@@ -129,29 +127,11 @@ def predict_run(run: str | Path, codes: Sequence[str], predictor: str, *, thread
         fields, _ = PREDICTORS[predictor]
         fields = dict(fields)
         t0 = time.perf_counter()  # opening (and for val5x, rendering) the clips counts in the cost
-        if fields.pop("gate_logp", False):
-            top1 = _gate_log_probability(template, strategies)
-            fields = None
-        data_kw = dict(spec["data_kw"])
-        scale = fields.pop("val_scale", 1) if fields is not None else 1
-        if scale != 1:  # more validation clips of the same generator (synthetic data only)
-            if "val_per_class" not in data_kw:
-                raise ValueError(f"predictor {predictor!r} needs a run on synthetic data with val_per_class")
-            data_kw["val_per_class"] = int(data_kw["val_per_class"] * scale)
         extra = 0.0
-        if fields is not None:
-            splits = open_splits(spec["dataset"], root=spec.get("root"), splits=("train", "val"), **data_kw)
-        few_epochs = fields.pop("few_shot_epochs", 0) if fields is not None else 0
-        score = fields.pop("score", "top1") if fields is not None else "top1"
-        if fields is None:
-            pass
-        elif few_epochs:
-            top1, extra = _few_shot_top1(run, strategies, splits, few_epochs,
-                                         EstimateConfig(progress=progress, **fields))
+        if fields.pop("gate_logp", False):  # no clips, no forward pass
+            top1 = _gate_log_probability(template, strategies)
         else:
-            est = estimate_strategies(template, strategies, splits["val"], train_set=splits["train"],
-                                      config=EstimateConfig(progress=progress, **fields))
-            top1 = est["top1"].values if score == "top1" else -est["loss"].values
+            top1, extra = _forward_estimates(run, spec, template, strategies, predictor, fields, progress)
         seconds = time.perf_counter() - t0 + extra
         out = {"predictor": predictor, "config": PREDICTORS[predictor][0], "run": str(run), "codes_key": key,
                "estimates": dict(zip(codes, (round(float(v), 6) for v in top1))),
@@ -163,6 +143,28 @@ def predict_run(run: str | Path, codes: Sequence[str], predictor: str, *, thread
     if cache:
         write_json(path, out)
     return out
+
+
+def _forward_estimates(run: Path, spec: dict, template, strategies, predictor: str, fields: dict,
+                       progress: bool) -> tuple[list[float], float]:
+    """The shared-weight predictors: each strategy scored on the run's validation clips."""
+    from workbench.engine.estimate import EstimateConfig, estimate_strategies
+    from workbench.studies.pipeline import open_splits
+
+    data_kw = dict(spec["data_kw"])
+    scale = fields.pop("val_scale", 1)
+    if scale != 1:  # more validation clips of the same generator (synthetic data only)
+        if "val_per_class" not in data_kw:
+            raise ValueError(f"predictor {predictor!r} needs a run on synthetic data with val_per_class")
+        data_kw["val_per_class"] = int(data_kw["val_per_class"] * scale)
+    splits = open_splits(spec["dataset"], root=spec.get("root"), splits=("train", "val"), **data_kw)
+    few_epochs = fields.pop("few_shot_epochs", 0)
+    score = fields.pop("score", "top1")
+    if few_epochs:
+        return _few_shot_top1(run, strategies, splits, few_epochs, EstimateConfig(progress=progress, **fields))
+    est = estimate_strategies(template, strategies, splits["val"], train_set=splits["train"],
+                              config=EstimateConfig(progress=progress, **fields))
+    return (est["top1"].values if score == "top1" else -est["loss"].values).tolist(), 0.0
 
 
 def _gate_log_probability(template, strategies) -> list[float]:
