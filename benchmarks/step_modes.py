@@ -50,8 +50,8 @@ def main(argv=None) -> int:
     import torch
 
     from workbench.models import build_model
-    from workbench.studies import fusionbench as fb
     from workbench.runs import environment
+    from workbench.studies import fusionbench as fb
 
     torch.set_num_threads(1)
     cfg = fb.BenchConfig()

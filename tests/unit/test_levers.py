@@ -116,14 +116,14 @@ def test_path_uniform_warmup_trains_one_drawn_strategy_per_step(data):
         drawn, modes = [], []
         set_strategy = net.set_strategy
 
-        def spy(strategy, _f=set_strategy):
+        def spy(strategy, _f=set_strategy, drawn=drawn):
             if strategy is not None:
                 drawn.append(strategy)
             return _f(strategy)
 
         net.set_strategy = spy
         forward = net.forward
-        net.forward = lambda x, _f=forward: (modes.append(net.mode), _f(x))[1]
+        net.forward = lambda x, _f=forward, modes=modes, net=net: (modes.append(net.mode), _f(x))[1]
         g0 = net.drop_probabilities().clone()
         w0 = net.net.fc.weight.detach().clone()
         train(net, data, None, TrainConfig(epochs=4, warmup_epochs=4, batch_size=8, warmup_uniform=share,
